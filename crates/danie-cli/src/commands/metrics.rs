@@ -1,0 +1,13 @@
+//! `danie metrics` (placeholder until its issue lands; it fails loudly rather than pretend).
+
+/// Arguments of `danie metrics`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Remaining arguments.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    rest: Vec<String>,
+}
+
+pub fn run(_args: Args) -> anyhow::Result<()> {
+    anyhow::bail!("`danie metrics` is not implemented yet")
+}

@@ -1,0 +1,62 @@
+//! `danie`: train, evaluate and apply DANIE, and the data and metric tools around it.
+//!
+//! The commands follow nnU-Net's few predictable verbs (train, predict, evaluate) plus the
+//! inspection tools a researcher reaches for: `metrics`, `inspect`, `data check|generate`, `info`.
+//! Each subcommand lives in its own file under `commands/`.
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod commands;
+mod version;
+
+#[derive(Parser)]
+#[command(name = "danie", about = "DANIE medical image segmentation: train, eval, predict, metrics", long_version = version::LONG_VERSION.as_str(), version = env!("CARGO_PKG_VERSION"))]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train a model from a TOML config.
+    Train(commands::train::Args),
+    /// Evaluate trained weights on a dataset's test split and print the paper-format table.
+    Eval(commands::eval::Args),
+    /// Segment NIfTI volumes or 2D images with trained weights.
+    Predict(commands::predict::Args),
+    /// Compare predicted and reference label maps (Dice, IoU, HD, HD95, ASD, ASSD).
+    Metrics(commands::metrics::Args),
+    /// Print shape, dtype, spacing, affine, intensity range and labels of an image file.
+    Inspect(commands::inspect::Args),
+    /// Validate or generate dataset folders.
+    Data(commands::data::Args),
+    /// Print a model preset's parameters and GFLOPs per block.
+    Info(commands::info::Args),
+    /// Print danie and libtorch versions and the devices libtorch sees.
+    Version,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Train(a) => commands::train::run(a),
+        Command::Eval(a) => commands::eval::run(a),
+        Command::Predict(a) => commands::predict::run(a),
+        Command::Metrics(a) => commands::metrics::run(a),
+        Command::Inspect(a) => commands::inspect::run(a),
+        Command::Data(a) => commands::data::run(a),
+        Command::Info(a) => commands::info::run(a),
+        Command::Version => {
+            println!("{}", version::LONG_VERSION.as_str());
+            Ok(())
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

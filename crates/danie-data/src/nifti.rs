@@ -1,0 +1,1 @@
+//! nifti (in progress)

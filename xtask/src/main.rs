@@ -1,0 +1,51 @@
+//! `cargo xtask`: the project's automation, in Rust so that it needs nothing but cargo.
+//!
+//! This crate must build before libtorch exists (it installs it), so it never depends on tch.
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+mod bench;
+mod download;
+mod process;
+mod reproduce;
+mod setup;
+mod test;
+
+#[derive(Parser)]
+#[command(
+    name = "cargo xtask",
+    about = "danie project tasks: setup, test, reproduce, download, bench"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Install what the workspace needs: a .venv with PyTorch 2.11.0 (libtorch), system HDF5.
+    Setup(setup::Args),
+    /// Run the whole suite: fmt, clippy -D warnings, and every test (with its Python references).
+    Test(test::Args),
+    /// Run the demo (no arguments) or a paper protocol on a dataset folder.
+    Reproduce(reproduce::Args),
+    /// Fetch a dataset or pretrained weights listed in configs/registry.toml, verified by sha256.
+    Download(download::Args),
+    /// Run the criterion benches and the side-by-side comparisons with the Python references.
+    Bench(bench::Args),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result: Result<()> = match cli.command {
+        Task::Setup(a) => setup::run(&a).map(|_| ()),
+        Task::Test(a) => test::run(&a),
+        Task::Reproduce(a) => reproduce::run(&a),
+        Task::Download(a) => download::run(&a),
+        Task::Bench(a) => bench::run(&a),
+    };
+    if let Err(e) = result {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,255 @@
+//! `cargo xtask setup`: everything the workspace needs, installed inside the repository.
+//!
+//! - libtorch: PyTorch 2.11.0 (the version tch 0.24 binds) pip-installed into `.venv`, and
+//!   `.libtorch` linked to its `torch` folder, which `.cargo/config.toml` names as LIBTORCH so
+//!   that plain `cargo build` / `cargo test` find it. A LIBTORCH set by the user wins and skips
+//!   the install.
+//! - HDF5 (TransUNet's test volumes): Debian's libhdf5-dev through apt-get when missing.
+//! - With `--test-deps`: the Python references the tests compare against
+//!   (reference/requirements-test.txt: medpy, MONAI, nibabel, torchvision, timm, ...).
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+
+use crate::process::{output_of, repo_root, run_checked, step};
+
+/// The PyTorch version whose libtorch tch 0.24 is built against.
+pub const TORCH_VERSION: &str = "2.11.0";
+
+#[derive(clap::Args, Default)]
+pub struct Args {
+    /// Also install the Python packages the tests compare against.
+    #[arg(long)]
+    pub test_deps: bool,
+}
+
+/// Paths the other tasks pass on to cargo and to the `danie` binary.
+pub struct Env {
+    /// libtorch root (holds include/ and lib/).
+    pub libtorch: PathBuf,
+    /// Python of the project's virtual environment (None when the user brought LIBTORCH and no
+    /// .venv exists).
+    pub python: Option<PathBuf>,
+}
+
+impl Env {
+    pub fn apply(&self, cmd: &mut Command) {
+        cmd.env("LIBTORCH", &self.libtorch);
+        if let Some(p) = &self.python {
+            cmd.env("DANIE_PYTHON", p);
+        }
+    }
+
+    /// The Python interpreter, or an error saying how to get one.
+    #[allow(dead_code)] // used by reproduce and bench
+    pub fn python(&self) -> Result<&Path> {
+        self.python
+            .as_deref()
+            .context("no project Python: run `cargo xtask setup` (it creates .venv)")
+    }
+}
+
+pub fn run(args: &Args) -> Result<Env> {
+    let root = repo_root();
+    let linked = root.join(".libtorch");
+    let user_libtorch = std::env::var_os("LIBTORCH")
+        .map(PathBuf::from)
+        .filter(|p| p != &linked && !p.ends_with(".libtorch"));
+
+    ensure_hdf5()?;
+
+    let venv = root.join(".venv");
+    let needs_python = user_libtorch.is_none() || args.test_deps;
+    let python = if needs_python {
+        Some(ensure_venv(&venv)?)
+    } else if venv.join("bin/python").exists() {
+        Some(venv.join("bin/python"))
+    } else {
+        None
+    };
+
+    let libtorch = match user_libtorch {
+        Some(p) => {
+            check_libtorch(&p).with_context(|| {
+                format!(
+                    "LIBTORCH={} is not a usable libtorch {TORCH_VERSION}",
+                    p.display()
+                )
+            })?;
+            eprintln!("==> using LIBTORCH={} (set by you)", p.display());
+            p
+        }
+        None => {
+            let py = python.as_deref().expect("venv created above");
+            ensure_torch(py)?;
+            let torch_dir = torch_package_dir(py)?;
+            if std::fs::read_link(&linked).ok().as_deref() != Some(torch_dir.as_path()) {
+                let _ = std::fs::remove_file(&linked);
+                std::os::unix::fs::symlink(&torch_dir, &linked)
+                    .with_context(|| format!("linking {}", linked.display()))?;
+            }
+            linked
+        }
+    };
+
+    if args.test_deps {
+        ensure_test_deps(python.as_deref().expect("venv created above"))?;
+    }
+    Ok(Env { libtorch, python })
+}
+
+/// Creates `.venv` with the system's python3 unless it exists; returns its interpreter.
+fn ensure_venv(venv: &Path) -> Result<PathBuf> {
+    let py = venv.join("bin/python");
+    if py.exists() {
+        return Ok(py);
+    }
+    let _s = step(&format!(
+        "creating a Python virtual environment in {}",
+        venv.display()
+    ));
+    let base = std::env::var("DANIE_BOOTSTRAP_PYTHON").unwrap_or_else(|_| "python3".into());
+    run_checked(Command::new(&base).arg("-m").arg("venv").arg(venv)).with_context(|| {
+        format!("`{base} -m venv` failed: install Python 3.9+ with venv (Debian: apt-get install python3-venv), or set LIBTORCH to an existing libtorch {TORCH_VERSION}")
+    })?;
+    Ok(py)
+}
+
+/// The installed torch version as its version.py says, without importing torch (slow).
+fn installed_torch_version(py: &Path) -> Option<String> {
+    let dir = torch_package_dir(py).ok()?;
+    read_version_py(&dir.join("version.py"))
+}
+
+fn read_version_py(path: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(path).ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("__version__ = "))
+        .map(|v| v.trim().trim_matches('\'').trim_matches('"').to_string())
+}
+
+/// `site-packages/torch` of the venv, found without importing torch.
+fn torch_package_dir(py: &Path) -> Result<PathBuf> {
+    let venv = py.parent().and_then(Path::parent).context("venv layout")?;
+    let lib = venv.join("lib");
+    for entry in std::fs::read_dir(&lib).with_context(|| format!("reading {}", lib.display()))? {
+        let dir = entry?.path().join("site-packages/torch");
+        if dir.join("lib").is_dir() {
+            return Ok(dir);
+        }
+    }
+    bail!("torch is not installed in {}", venv.display())
+}
+
+fn ensure_torch(py: &Path) -> Result<()> {
+    match installed_torch_version(py) {
+        Some(v) if v.split('+').next() == Some(TORCH_VERSION) => return Ok(()),
+        Some(v) => eprintln!("==> .venv has torch {v}; danie needs {TORCH_VERSION}"),
+        None => {}
+    }
+    let _s = step(&format!(
+        "installing PyTorch {TORCH_VERSION} into .venv (libtorch for tch; about 4.6 GB with its CUDA libraries, 2-5 minutes)"
+    ));
+    run_checked(
+        Command::new(py)
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--disable-pip-version-check",
+                "--progress-bar",
+                "off",
+            ])
+            .arg(format!("torch=={TORCH_VERSION}")),
+    )
+    .context("pip could not install torch (needs access to PyPI)")
+}
+
+/// Checks a user-provided libtorch: lib/libtorch.so present and the version matching.
+fn check_libtorch(dir: &Path) -> Result<()> {
+    if !dir.join("lib/libtorch.so").exists() && !dir.join("lib/libtorch.dylib").exists() {
+        bail!("{} has no lib/libtorch.so", dir.display());
+    }
+    let version = read_version_py(&dir.join("version.py")).or_else(|| {
+        std::fs::read_to_string(dir.join("build-version"))
+            .ok()
+            .map(|s| s.trim().to_string())
+    });
+    match version {
+        Some(v) if v.starts_with(TORCH_VERSION) => Ok(()),
+        Some(v) => bail!("it is version {v}; tch 0.24 needs {TORCH_VERSION}"),
+        None => {
+            eprintln!("warning: cannot tell the version of {}", dir.display());
+            Ok(())
+        }
+    }
+}
+
+/// Installs the test references unless the installed set matches requirements-test.txt.
+fn ensure_test_deps(py: &Path) -> Result<()> {
+    let req = repo_root().join("reference/requirements-test.txt");
+    let wanted =
+        std::fs::read_to_string(&req).with_context(|| format!("reading {}", req.display()))?;
+    let stamp = py
+        .parent()
+        .and_then(Path::parent)
+        .context("venv layout")?
+        .join(".danie-test-deps");
+    if std::fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str()) {
+        return Ok(());
+    }
+    let _s = step(
+        "installing the Python test references (reference/requirements-test.txt; about 1 minute)",
+    );
+    run_checked(
+        Command::new(py)
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--disable-pip-version-check",
+                "--progress-bar",
+                "off",
+                "-q",
+                "-r",
+            ])
+            .arg(&req),
+    )
+    .context("pip could not install the test references")?;
+    std::fs::write(&stamp, wanted)?;
+    Ok(())
+}
+
+/// HDF5 headers and library, found through pkg-config as hdf5-sys does.
+fn ensure_hdf5() -> Result<()> {
+    let found = |_: ()| {
+        output_of(Command::new("pkg-config").args(["--exists", "hdf5"])).is_some()
+            || std::env::var_os("HDF5_DIR").is_some()
+    };
+    if found(()) {
+        return Ok(());
+    }
+    let _s = step(
+        "installing HDF5 and pkg-config (apt-get install libhdf5-dev pkg-config; about 1 minute)",
+    );
+    let is_root = output_of(Command::new("id").arg("-u")).as_deref() == Some("0");
+    let apt = |args: &[&str]| {
+        let mut c = if is_root {
+            Command::new("apt-get")
+        } else {
+            let mut c = Command::new("sudo");
+            c.arg("apt-get");
+            c
+        };
+        c.args(args).env("DEBIAN_FRONTEND", "noninteractive");
+        run_checked(&mut c)
+    };
+    apt(&["update", "-q"])
+        .and_then(|_| apt(&["install", "-y", "-q", "libhdf5-dev", "pkg-config"]))
+        .context("could not install HDF5: install libhdf5-dev (or your system's HDF5 1.10+ development package) and pkg-config, or set HDF5_DIR")?;
+    if !found(()) {
+        bail!("HDF5 was installed but pkg-config still cannot find it; set HDF5_DIR");
+    }
+    Ok(())
+}
