@@ -6,7 +6,9 @@ use clap::{Parser, Subcommand};
 
 mod bench;
 mod download;
+mod fetch;
 mod process;
+mod registry;
 mod reproduce;
 mod setup;
 mod test;

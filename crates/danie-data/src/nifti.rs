@@ -1,1 +1,0 @@
-//! nifti (in progress)

@@ -1,0 +1,431 @@
+//! End to end: `cargo xtask download` against a local HTTP server on 127.0.0.1 serving
+//! generated files — fresh download, resume of a broken download with a Range request, a server
+//! that ignores Range, a bad checksum kept apart, no refetch of a good file, manual entries, and
+//! the .pth -> safetensors conversion of weights (the .pth written by torch.save).
+use std::path::Path;
+use std::process::{Command, Output};
+
+use sha2::{Digest, Sha256};
+
+mod support {
+    pub mod http_server;
+}
+use support::http_server::{Served, Server};
+
+/// Deterministic pseudo-random bytes (64-bit LCG).
+fn generated(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed;
+    (0..len)
+        .map(|_| {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (x >> 56) as u8
+        })
+        .collect()
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Writes a one-file registry entry and returns its path.
+fn registry(
+    dir: &Path,
+    kind: &str,
+    name: &str,
+    file: &str,
+    sha256: &str,
+    size: usize,
+    extra: &str,
+) -> std::path::PathBuf {
+    let p = dir.join("registry.toml");
+    std::fs::write(
+        &p,
+        format!(
+            "[[entry]]\nname = \"{name}\"\nkind = \"{kind}\"\nlicence = \"test\"\n{extra}\n\
+             [[entry.files]]\nurl = \"http://example.invalid/{file}\"\nsha256 = \"{sha256}\"\nsize = {size}\n"
+        ),
+    )
+    .unwrap();
+    p
+}
+
+fn xtask_download(args: &[&str], registry: &Path, dest: &Path, base_url: &str) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .arg("download")
+        .args(args)
+        .arg("--registry")
+        .arg(registry)
+        .arg("--dest")
+        .arg(dest)
+        .arg("--base-url")
+        .arg(base_url)
+        .output()
+        .expect("run the xtask binary")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn fresh_download_verifies_and_a_good_file_is_not_fetched_again() {
+    let server = Server::start();
+    let body = generated(200_000, 1);
+    server.put(
+        "/scans.zip",
+        Served {
+            body: body.clone(),
+            ..Default::default()
+        },
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let reg = registry(
+        dir.path(),
+        "dataset",
+        "toy",
+        "scans.zip",
+        &sha256_hex(&body),
+        body.len(),
+        "",
+    );
+    let dest = dir.path().join("data");
+
+    let o = xtask_download(&["dataset", "toy"], &reg, &dest, &server.base_url);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let file = dest.join("toy/scans.zip");
+    assert_eq!(std::fs::read(&file).unwrap(), body);
+    assert!(!dest.join("toy/scans.zip.part").exists());
+    assert_eq!(server.hits("/scans.zip"), 1);
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).trim(),
+        dest.join("toy").display().to_string()
+    );
+
+    let o = xtask_download(&["dataset", "toy"], &reg, &dest, &server.base_url);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        server.hits("/scans.zip"),
+        1,
+        "a verified file must not be fetched again"
+    );
+    assert!(stderr(&o).contains("already there"), "{}", stderr(&o));
+}
+
+#[test]
+fn a_broken_download_resumes_with_a_range_request() {
+    let server = Server::start();
+    let body = generated(300_000, 2);
+    server.put(
+        "/w.bin",
+        Served {
+            body: body.clone(),
+            cut_after: Some(120_000),
+            ..Default::default()
+        },
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let reg = registry(
+        dir.path(),
+        "dataset",
+        "toy",
+        "w.bin",
+        &sha256_hex(&body),
+        body.len(),
+        "",
+    );
+    let dest = dir.path().join("d");
+
+    let o = xtask_download(&["dataset", "toy"], &reg, &dest, &server.base_url);
+    assert!(!o.status.success(), "a broken transfer must be an error");
+    assert!(stderr(&o).contains("resume"), "{}", stderr(&o));
+    let part = dest.join("toy/w.bin.part");
+    assert_eq!(std::fs::metadata(&part).unwrap().len(), 120_000);
+    assert!(!dest.join("toy/w.bin").exists());
+
+    server.put(
+        "/w.bin",
+        Served {
+            body: body.clone(),
+            ..Default::default()
+        },
+    );
+    let sent_before = server.log.lock().unwrap().bytes_sent;
+    let o = xtask_download(&["dataset", "toy"], &reg, &dest, &server.base_url);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(std::fs::read(dest.join("toy/w.bin")).unwrap(), body);
+    let log = server.log.lock().unwrap();
+    assert_eq!(log.ranges, vec!["bytes=120000-".to_string()]);
+    assert_eq!(
+        log.bytes_sent - sent_before,
+        180_000,
+        "only the missing bytes are fetched"
+    );
+}
+
+#[test]
+fn a_server_that_ignores_range_restarts_the_file() {
+    let server = Server::start();
+    let body = generated(50_000, 3);
+    server.put(
+        "/a.bin",
+        Served {
+            body: body.clone(),
+            ignore_range: true,
+            ..Default::default()
+        },
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let reg = registry(
+        dir.path(),
+        "dataset",
+        "toy",
+        "a.bin",
+        &sha256_hex(&body),
+        body.len(),
+        "",
+    );
+    let dest = dir.path().join("d");
+    std::fs::create_dir_all(dest.join("toy")).unwrap();
+    std::fs::write(dest.join("toy/a.bin.part"), generated(1_000, 99)).unwrap();
+
+    let o = xtask_download(&["dataset", "toy"], &reg, &dest, &server.base_url);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(std::fs::read(dest.join("toy/a.bin")).unwrap(), body);
+}
+
+#[test]
+fn a_bad_checksum_is_refused_and_the_file_kept_apart() {
+    let server = Server::start();
+    let body = generated(10_000, 4);
+    server.put(
+        "/m.pth",
+        Served {
+            body: body.clone(),
+            ..Default::default()
+        },
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let wrong = sha256_hex(b"something else");
+    let reg = registry(
+        dir.path(),
+        "weights",
+        "toy",
+        "m.pth",
+        &wrong,
+        body.len(),
+        "",
+    );
+    let dest = dir.path().join("w");
+
+    let o = xtask_download(&["weights", "toy"], &reg, &dest, &server.base_url);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(
+        err.contains(&wrong) && err.contains(&sha256_hex(&body)),
+        "{err}"
+    );
+    assert!(err.contains("m.pth.bad"), "{err}");
+    assert!(
+        !dest.join("toy/m.pth").exists(),
+        "an unverified file must not take the final name"
+    );
+    assert_eq!(std::fs::read(dest.join("toy/m.pth.bad")).unwrap(), body);
+
+    // Again: the earlier .bad file is not overwritten.
+    let o = xtask_download(&["weights", "toy"], &reg, &dest, &server.base_url);
+    assert!(!o.status.success());
+    assert!(dest.join("toy/m.pth.bad.2").exists());
+
+    // A wrong size is refused too.
+    let reg = registry(
+        dir.path(),
+        "weights",
+        "toy",
+        "m.pth",
+        "",
+        body.len() + 1,
+        "",
+    );
+    let o = xtask_download(&["weights", "toy"], &reg, &dest, &server.base_url);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("bytes"), "{}", stderr(&o));
+}
+
+#[test]
+fn an_unhashed_file_is_pinned_on_first_download() {
+    let server = Server::start();
+    let body = generated(5_000, 5);
+    server.put(
+        "/u.zip",
+        Served {
+            body: body.clone(),
+            ..Default::default()
+        },
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let reg = registry(dir.path(), "dataset", "toy", "u.zip", "", 0, "");
+    let dest = dir.path().join("d");
+    let o = xtask_download(&["dataset", "toy"], &reg, &dest, &server.base_url);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let pin = std::fs::read_to_string(dest.join("toy/u.zip.sha256")).unwrap();
+    assert!(pin.starts_with(&sha256_hex(&body)), "{pin}");
+
+    // The file changes on disk: the pin catches it, the file is set apart and fetched again.
+    std::fs::write(dest.join("toy/u.zip"), b"tampered").unwrap();
+    let o = xtask_download(&["dataset", "toy"], &reg, &dest, &server.base_url);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read(dest.join("toy/u.zip.bad")).unwrap(),
+        b"tampered"
+    );
+    assert_eq!(std::fs::read(dest.join("toy/u.zip")).unwrap(), body);
+    assert_eq!(server.hits("/u.zip"), 2);
+}
+
+#[test]
+fn manual_entries_print_their_steps_and_unknown_names_list_the_known_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = dir.path().join("r.toml");
+    std::fs::write(
+        &reg,
+        "[[entry]]\nname = \"locked\"\nkind = \"dataset\"\nlicence = \"t\"\nmanual = \"1. log in at https://x\"\n",
+    )
+    .unwrap();
+    let o = xtask_download(
+        &["dataset", "locked"],
+        &reg,
+        dir.path(),
+        "http://127.0.0.1:9",
+    );
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("1. log in at https://x"),
+        "{}",
+        stderr(&o)
+    );
+    let o = xtask_download(&["dataset", "nope"], &reg, dir.path(), "http://127.0.0.1:9");
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("known: locked"), "{}", stderr(&o));
+    // A missing file on the server is an HTTP error naming the URL.
+    let server = Server::start();
+    let reg = registry(dir.path(), "dataset", "toy", "gone.zip", "", 0, "");
+    let o = xtask_download(&["dataset", "toy"], &reg, dir.path(), &server.base_url);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("404") && stderr(&o).contains("gone.zip"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// A .pth written by torch.save is served, downloaded and converted to safetensors with the
+/// classifier dropped and the key prefix applied; the tensors are read back from the raw
+/// safetensors bytes here (header JSON + little-endian data), independently of Python.
+#[test]
+fn weights_are_converted_to_safetensors_on_arrival() {
+    let python = std::env::var("DANIE_PYTHON")
+        .expect("DANIE_PYTHON is unset: run through cargo (it is set by .cargo/config.toml) after `cargo xtask setup`");
+    let dir = tempfile::tempdir().unwrap();
+    let pth = dir.path().join("tiny.pth");
+    let script = "import sys, torch\n\
+        sd = {'conv1.weight': torch.arange(24, dtype=torch.float32).reshape(2, 3, 2, 2),\n\
+              'bn1.num_batches_tracked': torch.tensor(7),\n\
+              'fc.weight': torch.ones(10, 2), 'fc.bias': torch.zeros(10)}\n\
+        torch.save(sd, sys.argv[1])\n";
+    let st = Command::new(&python)
+        .arg("-c")
+        .arg(script)
+        .arg(&pth)
+        .status();
+    assert!(
+        matches!(st, Ok(s) if s.success()),
+        "DANIE_PYTHON={python} could not write a .pth with torch: {st:?}"
+    );
+    let body = std::fs::read(&pth).unwrap();
+    let server = Server::start();
+    server.put(
+        "/tiny-abcd.pth",
+        Served {
+            body: body.clone(),
+            ..Default::default()
+        },
+    );
+    let extra =
+        "convert = \"pth-to-safetensors\"\nkey_prefix = \"encoder.\"\ndrop_prefixes = [\"fc.\"]";
+    let reg = registry(
+        dir.path(),
+        "weights",
+        "tiny",
+        "tiny-abcd.pth",
+        &sha256_hex(&body),
+        body.len(),
+        extra,
+    );
+    let dest = dir.path().join("w");
+    let o = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["download", "weights", "tiny", "--registry"])
+        .arg(&reg)
+        .arg("--dest")
+        .arg(&dest)
+        .arg("--base-url")
+        .arg(&server.base_url)
+        .env("DANIE_PYTHON", &python)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    let bytes = std::fs::read(dest.join("tiny/tiny.safetensors")).unwrap();
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+    let data = &bytes[8 + n..];
+    let mut keys: Vec<&str> = header
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .filter(|k| *k != "__metadata__")
+        .collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        ["encoder.bn1.num_batches_tracked", "encoder.conv1.weight"]
+    );
+    let w = &header["encoder.conv1.weight"];
+    assert_eq!(w["dtype"], "F32");
+    assert_eq!(w["shape"], serde_json::json!([2, 3, 2, 2]));
+    let (a, b) = (
+        w["data_offsets"][0].as_u64().unwrap() as usize,
+        w["data_offsets"][1].as_u64().unwrap() as usize,
+    );
+    let values: Vec<f32> = data[a..b]
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+        .collect();
+    assert_eq!(values, (0..24).map(|i| i as f32).collect::<Vec<_>>());
+    let t = &header["encoder.bn1.num_batches_tracked"];
+    assert_eq!(t["dtype"], "I64");
+    let (a, b) = (
+        t["data_offsets"][0].as_u64().unwrap() as usize,
+        t["data_offsets"][1].as_u64().unwrap() as usize,
+    );
+    assert_eq!(i64::from_le_bytes(data[a..b].try_into().unwrap()), 7);
+
+    // A second run neither fetches nor converts again.
+    let o = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["download", "weights", "tiny", "--registry"])
+        .arg(&reg)
+        .arg("--dest")
+        .arg(&dest)
+        .arg("--base-url")
+        .arg(&server.base_url)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("already converted"), "{}", stderr(&o));
+    assert_eq!(server.hits("/tiny-abcd.pth"), 1);
+}
