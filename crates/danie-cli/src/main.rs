@@ -11,10 +11,19 @@ mod commands;
 mod version;
 
 #[derive(Parser)]
-#[command(name = "danie", about = "DANIE medical image segmentation: train, eval, predict, metrics", long_version = version::LONG_VERSION.as_str(), version = env!("CARGO_PKG_VERSION"))]
+#[command(
+    name = "danie",
+    about = "DANIE medical image segmentation: train, eval, predict, metrics",
+    disable_version_flag = true,
+    arg_required_else_help = true
+)]
 struct Cli {
+    /// Print danie and libtorch versions and the devices libtorch sees (CUDA is probed only here,
+    /// so other commands do not pay for it).
+    #[arg(short = 'V', long)]
+    version: bool,
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(Subcommand)]
@@ -39,7 +48,11 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command {
+    let Some(command) = cli.command else {
+        println!("{}", version::long_version());
+        return ExitCode::SUCCESS;
+    };
+    let result = match command {
         Command::Train(a) => commands::train::run(a),
         Command::Eval(a) => commands::eval::run(a),
         Command::Predict(a) => commands::predict::run(a),
@@ -48,7 +61,7 @@ fn main() -> ExitCode {
         Command::Data(a) => commands::data::run(a),
         Command::Info(a) => commands::info::run(a),
         Command::Version => {
-            println!("{}", version::LONG_VERSION.as_str());
+            println!("{}", version::long_version());
             Ok(())
         }
     };

@@ -1,11 +1,11 @@
-//! The long version string: danie, libtorch and the devices libtorch sees at run time.
-use std::sync::LazyLock;
+//! The version report: danie, libtorch and the devices libtorch sees at run time.
 
 /// libtorch version recorded by the build script from the linked libtorch (`version.py` of a
 /// PyTorch install or `build-version` of a libtorch archive).
 pub const LIBTORCH_VERSION: &str = env!("DANIE_LIBTORCH_VERSION");
 
-pub static LONG_VERSION: LazyLock<String> = LazyLock::new(|| {
+/// `danie X`, `libtorch Y`, CUDA and cuDNN availability and the device list, one per line.
+pub fn long_version() -> String {
     let cuda = tch::Cuda::is_available();
     let mut devices = vec!["cpu".to_string()];
     if cuda {
@@ -21,4 +21,4 @@ pub static LONG_VERSION: LazyLock<String> = LazyLock::new(|| {
         tch::Cuda::cudnn_is_available(),
         devices.join(", ")
     )
-});
+}
