@@ -1,0 +1,151 @@
+//! The six metrics of one class in one case, under one convention.
+use serde::{Deserialize, Serialize};
+
+use crate::convention::Convention;
+use crate::overlap::{OverlapCounts, Presence};
+use crate::surface_distance::SurfaceDistances;
+
+/// Dice, IoU, HD, HD95, ASD and ASSD of one class in one case.
+///
+/// Distances are in the unit of the spacing (mm with header spacing, voxels with unit spacing).
+/// Values the convention leaves undefined are NaN, infinite ones inf; JSON writes them as the
+/// strings `"NaN"` and `"inf"`. `presence` says which masks were empty.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClassMetrics {
+    /// The class label.
+    pub label: u32,
+    /// Which of prediction and reference hold the class.
+    pub presence: Presence,
+    /// Voxels of the class in the prediction.
+    pub pred_voxels: u64,
+    /// Voxels of the class in the reference.
+    pub gt_voxels: u64,
+    /// Dice coefficient.
+    #[serde(with = "crate::nonfinite")]
+    pub dice: f64,
+    /// Intersection over union (Jaccard).
+    #[serde(with = "crate::nonfinite")]
+    pub iou: f64,
+    /// Hausdorff distance (maximum).
+    #[serde(with = "crate::nonfinite")]
+    pub hd: f64,
+    /// 95th-percentile Hausdorff distance, by the convention's definition.
+    #[serde(with = "crate::nonfinite")]
+    pub hd95: f64,
+    /// Average surface distance from prediction to reference (directed).
+    #[serde(with = "crate::nonfinite")]
+    pub asd: f64,
+    /// Average symmetric surface distance (both directions pooled).
+    #[serde(with = "crate::nonfinite")]
+    pub assd: f64,
+}
+
+/// The names of the six metrics, in field order.
+pub const METRIC_NAMES: [&str; 6] = ["dice", "iou", "hd", "hd95", "asd", "assd"];
+
+impl ClassMetrics {
+    /// Applies `convention` to a class's voxel counts and surface distances.
+    ///
+    /// `distances` must come from the same masks (empty when either mask is empty).
+    pub fn from_parts(
+        label: u32,
+        counts: OverlapCounts,
+        distances: &SurfaceDistances,
+        convention: Convention,
+    ) -> Self {
+        let presence = counts.presence();
+        let nan = f64::NAN;
+        let [dice, iou, hd, hd95, asd, assd] = match (convention, presence) {
+            (Convention::Medpy, Presence::Both) => [
+                counts.dice_medpy(),
+                counts.iou_medpy(),
+                distances.hausdorff(),
+                distances.hd95_medpy(),
+                distances.asd(),
+                distances.assd(),
+            ],
+            // medpy raises RuntimeError for the distances of an empty mask.
+            (Convention::Medpy, _) => [counts.dice_medpy(), counts.iou_medpy(), nan, nan, nan, nan],
+            (Convention::Monai, Presence::Both) => {
+                let d = distances.rounded_to_f32();
+                [
+                    counts.dice_monai(),
+                    counts.iou_monai(),
+                    d.hausdorff(),
+                    distances.hd95_monai(),
+                    d.asd(),
+                    d.assd(),
+                ]
+            }
+            (Convention::Monai, Presence::Neither) => [nan; 6],
+            // One empty mask: every distance is inf, so the maxima and means are inf and
+            // torch.quantile of infs is NaN.
+            (Convention::Monai, _) => {
+                let inf = f64::INFINITY;
+                [counts.dice_monai(), counts.iou_monai(), inf, nan, inf, inf]
+            }
+            (Convention::TransUnet, Presence::Both) => [
+                counts.dice_medpy(),
+                counts.iou_medpy(),
+                distances.hausdorff(),
+                distances.hd95_medpy(),
+                distances.asd(),
+                distances.assd(),
+            ],
+            (Convention::TransUnet, Presence::PredOnly) => [1.0, 1.0, 0.0, 0.0, 0.0, 0.0],
+            (Convention::TransUnet, _) => [0.0; 6],
+        };
+        Self {
+            label,
+            presence,
+            pred_voxels: counts.pred,
+            gt_voxels: counts.gt,
+            dice,
+            iou,
+            hd,
+            hd95,
+            asd,
+            assd,
+        }
+    }
+
+    /// The six values in [`METRIC_NAMES`] order.
+    pub fn values(&self) -> [f64; 6] {
+        [self.dice, self.iou, self.hd, self.hd95, self.asd, self.assd]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_mask_rules_per_convention() {
+        let none = SurfaceDistances::default();
+        let fp = OverlapCounts {
+            pred: 3,
+            gt: 0,
+            intersection: 0,
+        };
+        let miss = OverlapCounts {
+            pred: 0,
+            gt: 3,
+            intersection: 0,
+        };
+        let m = ClassMetrics::from_parts(1, fp, &none, Convention::TransUnet);
+        assert_eq!((m.dice, m.hd95), (1.0, 0.0));
+        let m = ClassMetrics::from_parts(1, miss, &none, Convention::TransUnet);
+        assert_eq!((m.dice, m.hd95), (0.0, 0.0));
+        let m = ClassMetrics::from_parts(1, OverlapCounts::default(), &none, Convention::TransUnet);
+        assert_eq!((m.dice, m.hd95), (0.0, 0.0));
+        let m = ClassMetrics::from_parts(1, miss, &none, Convention::Monai);
+        assert_eq!(m.dice, 0.0);
+        assert!(m.hd.is_infinite() && m.hd95.is_nan() && m.assd.is_infinite());
+        let m = ClassMetrics::from_parts(1, fp, &none, Convention::Monai);
+        assert!(m.dice.is_nan() && m.asd.is_infinite());
+        let m = ClassMetrics::from_parts(1, OverlapCounts::default(), &none, Convention::Medpy);
+        assert_eq!(m.dice, 1.0);
+        assert!(m.hd95.is_nan());
+        assert_eq!(m.presence, Presence::Neither);
+    }
+}
