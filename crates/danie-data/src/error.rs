@@ -36,3 +36,78 @@ impl DataError {
         }
     }
 }
+
+/// Errors, naming `path`, unless `shape` has `ndim` axes; trailing axes of size 1 beyond `ndim`
+/// (a `(x, y, z, 1)` volume) are accepted.
+pub fn require_ndim(path: &std::path::Path, shape: &[usize], ndim: usize) -> Result<()> {
+    let ok = shape.len() == ndim || (shape.len() > ndim && shape[ndim..].iter().all(|&s| s == 1));
+    if ok {
+        return Ok(());
+    }
+    Err(DataError::invalid(
+        path,
+        format!(
+            "expected {ndim}-D data but it is {}-D with shape {shape:?}",
+            shape.len()
+        ),
+    ))
+}
+
+/// Errors, naming `path`, if any value is NaN: the message gives the NaN count and the index of
+/// the first one.
+pub fn require_no_nan<T: crate::nifti::Element>(
+    path: &std::path::Path,
+    values: ndarray::ArrayViewD<T>,
+) -> Result<()> {
+    let mut first = None;
+    let mut count = 0usize;
+    for (idx, v) in values.indexed_iter() {
+        if v.to_f64().is_nan() {
+            count += 1;
+            first.get_or_insert_with(|| ndarray::Dimension::slice(&idx).to_vec());
+        }
+    }
+    match first {
+        None => Ok(()),
+        Some(idx) => Err(DataError::invalid(
+            path,
+            format!(
+                "{count} NaN value(s) of {} (first at index {idx:?})",
+                values.len()
+            ),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::{ArrayD, IxDyn};
+    use std::path::Path;
+
+    #[test]
+    fn ndim_check_accepts_trailing_singletons_only() {
+        let p = Path::new("vol.nii.gz");
+        assert!(require_ndim(p, &[4, 5, 6], 3).is_ok());
+        assert!(require_ndim(p, &[4, 5, 6, 1], 3).is_ok());
+        let e = require_ndim(p, &[4, 5, 6, 2], 3).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "vol.nii.gz: expected 3-D data but it is 4-D with shape [4, 5, 6, 2]"
+        );
+    }
+
+    #[test]
+    fn nan_check_names_count_and_first_index() {
+        let mut a = ArrayD::<f32>::zeros(IxDyn(&[2, 3]));
+        a[[1, 2]] = f32::NAN;
+        a[[0, 1]] = f32::NAN;
+        let e = require_no_nan(Path::new("x.npy"), a.view())
+            .unwrap_err()
+            .to_string();
+        assert_eq!(e, "x.npy: 2 NaN value(s) of 6 (first at index [0, 1])");
+        assert!(
+            require_no_nan(Path::new("x.npy"), ArrayD::<u8>::zeros(IxDyn(&[3])).view()).is_ok()
+        );
+    }
+}

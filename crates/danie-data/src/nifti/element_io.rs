@@ -1,0 +1,104 @@
+//! Reading and writing runs of numeric elements in a given byte order, in bounded chunks (no
+//! whole-file staging buffer). Shared by the NIfTI and npy readers / writers.
+use std::io::{self, Read, Write};
+
+use super::dtype::Endian;
+use super::typed_array::Element;
+
+/// Elements per chunk when streaming (1 MiB of f64).
+const CHUNK: usize = 1 << 17;
+
+/// Reads until `buf` is full or the stream ends; returns the bytes read.
+pub(crate) fn read_fully(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match reader.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+/// What went wrong reading elements.
+#[derive(Debug)]
+pub(crate) enum ElementReadError {
+    /// The stream failed (for gzip: corrupt or truncated data).
+    Io(io::Error),
+    /// The stream ended after `got` of the `want` bytes.
+    Short { got: u64, want: u64 },
+}
+
+/// Reads `n` elements of `T` stored in `endian` order.
+pub(crate) fn read_elements<T: Element>(
+    reader: &mut impl Read,
+    n: usize,
+    endian: Endian,
+) -> Result<Vec<T>, ElementReadError> {
+    let size = std::mem::size_of::<T>();
+    let mut out: Vec<T> = Vec::new();
+    // Reserve up front unless a corrupt header asks for an absurd size (then grow as data comes).
+    if n.saturating_mul(size) <= 1 << 32 {
+        out.reserve_exact(n);
+    }
+    let mut chunk = vec![T::zeroed(); CHUNK.min(n.max(1))];
+    while out.len() < n {
+        let want = (n - out.len()).min(chunk.len());
+        let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut chunk[..want]);
+        let got = read_fully(reader, bytes).map_err(ElementReadError::Io)?;
+        if got < bytes.len() {
+            return Err(ElementReadError::Short {
+                got: (out.len() * size + got) as u64,
+                want: (n * size) as u64,
+            });
+        }
+        out.extend_from_slice(&chunk[..want]);
+    }
+    if endian != Endian::native() {
+        out.iter_mut().for_each(|v| *v = v.swap_bytes());
+    }
+    Ok(out)
+}
+
+/// Writes `values` in `endian` order.
+pub(crate) fn write_elements<'a, T: Element>(
+    writer: &mut impl Write,
+    values: impl Iterator<Item = &'a T>,
+    endian: Endian,
+) -> io::Result<()> {
+    let swap = endian != Endian::native();
+    let mut chunk: Vec<T> = Vec::with_capacity(CHUNK);
+    let flush = |chunk: &mut Vec<T>, w: &mut dyn Write| -> io::Result<()> {
+        w.write_all(bytemuck::cast_slice(chunk))?;
+        chunk.clear();
+        Ok(())
+    };
+    for &v in values {
+        chunk.push(if swap { v.swap_bytes() } else { v });
+        if chunk.len() == CHUNK {
+            flush(&mut chunk, writer)?;
+        }
+    }
+    flush(&mut chunk, writer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn big_endian_elements_round_trip_and_short_read() {
+        let vals = [1i16, -2, 300];
+        let mut bytes = Vec::new();
+        write_elements(&mut bytes, vals.iter(), Endian::Big).unwrap();
+        assert_eq!(bytes, [0, 1, 0xff, 0xfe, 1, 44]);
+        let back: Vec<i16> = read_elements(&mut bytes.as_slice(), 3, Endian::Big).unwrap();
+        assert_eq!(back, vals);
+        match read_elements::<i16>(&mut &bytes[..5], 3, Endian::Big) {
+            Err(ElementReadError::Short { got: 5, want: 6 }) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -1,0 +1,257 @@
+//! [`TypedArray`]: an n-d array of whichever numeric type a file holds, and [`Element`], the
+//! numeric types it can hold. Shared by the NIfTI, npy/npz and HDF5 readers.
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use ndarray::{ArrayD, ArrayViewD};
+
+use super::dtype::DType;
+use super::value_stats::ValueStats;
+use crate::error::{DataError, Result};
+
+/// A plain numeric element type that files store.
+pub trait Element: bytemuck::Pod + Send + Sync + PartialOrd + std::fmt::Debug + 'static {
+    /// The on-disk type this Rust type stands for.
+    const DTYPE: DType;
+    /// The value as f64 (exact for every type but 64-bit integers beyond 2^53).
+    fn to_f64(self) -> f64;
+    /// The value with its bytes reversed (endianness conversion).
+    fn swap_bytes(self) -> Self;
+    /// Wraps an array of this type.
+    fn wrap(array: ArrayD<Self>) -> TypedArray;
+}
+
+macro_rules! int_element {
+    ($t:ty, $dt:ident) => {
+        impl Element for $t {
+            const DTYPE: DType = DType::$dt;
+            fn to_f64(self) -> f64 {
+                self as f64
+            }
+            fn swap_bytes(self) -> Self {
+                <$t>::swap_bytes(self)
+            }
+            fn wrap(array: ArrayD<Self>) -> TypedArray {
+                TypedArray::$dt(array)
+            }
+        }
+    };
+}
+int_element!(u8, U8);
+int_element!(i8, I8);
+int_element!(i16, I16);
+int_element!(u16, U16);
+int_element!(i32, I32);
+int_element!(u32, U32);
+int_element!(i64, I64);
+int_element!(u64, U64);
+
+macro_rules! float_element {
+    ($t:ty, $dt:ident) => {
+        impl Element for $t {
+            const DTYPE: DType = DType::$dt;
+            fn to_f64(self) -> f64 {
+                self as f64
+            }
+            fn swap_bytes(self) -> Self {
+                <$t>::from_bits(self.to_bits().swap_bytes())
+            }
+            fn wrap(array: ArrayD<Self>) -> TypedArray {
+                TypedArray::$dt(array)
+            }
+        }
+    };
+}
+float_element!(f32, F32);
+float_element!(f64, F64);
+
+/// An n-d array of one of the supported element types, as read from a file (raw, unscaled).
+///
+/// Arrays read from NIfTI keep nibabel's index order `(x, y, z[, t])` in Fortran memory order
+/// (no copy); arrays from npy keep the file's order. Use [`ndarray::ArrayBase::as_standard_layout`]
+/// where C order matters.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TypedArray {
+    U8(ArrayD<u8>),
+    I8(ArrayD<i8>),
+    I16(ArrayD<i16>),
+    U16(ArrayD<u16>),
+    I32(ArrayD<i32>),
+    U32(ArrayD<u32>),
+    I64(ArrayD<i64>),
+    U64(ArrayD<u64>),
+    F32(ArrayD<f32>),
+    F64(ArrayD<f64>),
+}
+
+/// Runs `$body` with `$a` bound to the inner array, whatever its type.
+macro_rules! with_array {
+    ($self:expr, $a:ident => $body:expr) => {
+        match $self {
+            TypedArray::U8($a) => $body,
+            TypedArray::I8($a) => $body,
+            TypedArray::I16($a) => $body,
+            TypedArray::U16($a) => $body,
+            TypedArray::I32($a) => $body,
+            TypedArray::U32($a) => $body,
+            TypedArray::I64($a) => $body,
+            TypedArray::U64($a) => $body,
+            TypedArray::F32($a) => $body,
+            TypedArray::F64($a) => $body,
+        }
+    };
+}
+pub(crate) use with_array;
+
+impl<T: Element> From<ArrayD<T>> for TypedArray {
+    fn from(array: ArrayD<T>) -> Self {
+        T::wrap(array)
+    }
+}
+
+impl TypedArray {
+    /// The element type.
+    pub fn dtype(&self) -> DType {
+        with_array!(self, a => element_dtype(a))
+    }
+
+    /// The shape.
+    pub fn shape(&self) -> &[usize] {
+        with_array!(self, a => a.shape())
+    }
+
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        with_array!(self, a => a.len())
+    }
+
+    /// Whether there are no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The values as f64 (same shape and memory order).
+    pub fn to_f64(&self) -> ArrayD<f64> {
+        with_array!(self, a => a.mapv(|v| v.to_f64()))
+    }
+
+    /// The values as f32 (same shape and memory order; rounds values f32 cannot hold).
+    pub fn to_f32(&self) -> ArrayD<f32> {
+        match self {
+            TypedArray::F32(a) => a.clone(),
+            _ => with_array!(self, a => a.mapv(|v| v.to_f64() as f32)),
+        }
+    }
+
+    /// `raw * slope + inter` in f64, like nibabel's `get_fdata()`.
+    pub fn scaled_f64(&self, slope: f64, inter: f64) -> ArrayD<f64> {
+        with_array!(self, a => a.mapv(|v| v.to_f64() * slope + inter))
+    }
+
+    /// `raw * slope + inter` computed in f64 and stored as f32 (half the memory).
+    pub fn scaled_f32(&self, slope: f64, inter: f64) -> ArrayD<f32> {
+        with_array!(self, a => a.mapv(|v| (v.to_f64() * slope + inter) as f32))
+    }
+
+    /// Min / max / mean ignoring NaN, and the NaN count.
+    pub fn stats(&self) -> ValueStats {
+        with_array!(self, a => ValueStats::of(a.iter().map(|v| v.to_f64())))
+    }
+
+    /// The sorted distinct values if every value is a whole number and there are at most
+    /// `max_count` of them (a label map); `None` otherwise.
+    pub fn label_values(&self, max_count: usize) -> Option<Vec<i64>> {
+        with_array!(self, a => distinct_integers(a.iter().map(|v| v.to_f64()), max_count))
+    }
+
+    /// The values as label ids, checking each is a whole number in `0..=65535`; the error names
+    /// `path` and the first offending value.
+    pub fn to_labels(&self, path: &Path) -> Result<ArrayD<u16>> {
+        self.scaled_labels(path, 1.0, 0.0)
+    }
+
+    /// Like [`TypedArray::to_labels`] on `raw * slope + inter`.
+    pub fn scaled_labels(&self, path: &Path, slope: f64, inter: f64) -> Result<ArrayD<u16>> {
+        with_array!(self, a => labels_of(a.view(), path, slope, inter))
+    }
+}
+
+fn element_dtype<T: Element>(_: &ArrayD<T>) -> DType {
+    T::DTYPE
+}
+
+fn labels_of<T: Element>(
+    a: ArrayViewD<T>,
+    path: &Path,
+    slope: f64,
+    inter: f64,
+) -> Result<ArrayD<u16>> {
+    let mut bad: Option<f64> = None;
+    let out = a.mapv(|v| {
+        let x = v.to_f64() * slope + inter;
+        if x.fract() == 0.0 && (0.0..=u16::MAX as f64).contains(&x) {
+            x as u16
+        } else {
+            bad.get_or_insert(x);
+            0
+        }
+    });
+    match bad {
+        None => Ok(out),
+        Some(x) => Err(DataError::invalid(
+            path,
+            format!(
+                "not a label map: holds the value {x} (label ids must be whole numbers in 0..=65535; \
+                 found in {} data)",
+                T::DTYPE
+            ),
+        )),
+    }
+}
+
+/// Sorted distinct values if all are whole numbers and at most `max_count` differ.
+pub(crate) fn distinct_integers(
+    values: impl Iterator<Item = f64>,
+    max_count: usize,
+) -> Option<Vec<i64>> {
+    let mut set = BTreeSet::new();
+    for v in values {
+        if v.fract() != 0.0 || !v.is_finite() {
+            return None;
+        }
+        if set.insert(v as i64) && set.len() > max_count {
+            return None;
+        }
+    }
+    Some(set.into_iter().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::IxDyn;
+
+    #[test]
+    fn labels_reject_fractions_and_negatives() {
+        let p = Path::new("seg.nii.gz");
+        let a =
+            TypedArray::from(ArrayD::from_shape_vec(IxDyn(&[3]), vec![0.0f32, 2.0, 1.5]).unwrap());
+        let err = a.to_labels(p).unwrap_err().to_string();
+        assert!(err.contains("seg.nii.gz") && err.contains("1.5"), "{err}");
+        let a = TypedArray::from(ArrayD::from_shape_vec(IxDyn(&[2]), vec![-1i16, 3]).unwrap());
+        assert!(a.to_labels(p).unwrap_err().to_string().contains("-1"));
+        let a = TypedArray::from(ArrayD::from_shape_vec(IxDyn(&[2]), vec![7u8, 3]).unwrap());
+        assert_eq!(a.to_labels(p).unwrap().as_slice().unwrap(), &[7, 3]);
+    }
+
+    #[test]
+    fn label_values_need_whole_numbers_and_few_values() {
+        let a = TypedArray::from(
+            ArrayD::from_shape_vec(IxDyn(&[4]), vec![3.0f64, 0.0, 3.0, 1.0]).unwrap(),
+        );
+        assert_eq!(a.label_values(10), Some(vec![0, 1, 3]));
+        assert_eq!(a.label_values(2), None);
+        let a = TypedArray::from(ArrayD::from_shape_vec(IxDyn(&[2]), vec![0.5f32, 1.0]).unwrap());
+        assert_eq!(a.label_values(10), None);
+    }
+}
