@@ -1,1 +1,248 @@
-//! loader (in progress)
+//! The training loader: shuffled, augmented batches built in parallel and prefetched.
+//!
+//! A background thread builds each batch with rayon (one task per sample) and sends it into a
+//! bounded channel of `prefetch` batches, so the next batches are ready while the model trains
+//! on the current one. The order is a permutation drawn from `(seed, epoch)`; each sample's
+//! augmentation draws from its own generator seeded by `(seed, epoch, index)`
+//! ([`crate::augment::sample_rng`]), so batches are identical whatever the number of threads.
+use std::sync::mpsc::{sync_channel, Receiver};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use ndarray::{Array2, Array3, Array4, Axis};
+use rand::seq::SliceRandom;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::augment::{sample_rng, splitmix64, Augment};
+use crate::datasets::SliceDataset;
+use crate::preprocess::Interp;
+use crate::{DataError, Result};
+
+/// How the loader builds batches.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoaderConfig {
+    /// Samples per batch (TransUNet: 24).
+    pub batch_size: usize,
+    /// Side of the square model input in pixels (TransUNet: 224).
+    pub image_size: usize,
+    /// Augmentation applied to each sample.
+    pub augment: Augment,
+    /// Interpolation for resizing images (labels always use nearest).
+    pub interp: Interp,
+    /// Visit samples in a random order drawn from `(seed, epoch)`; otherwise in index order.
+    pub shuffle: bool,
+    /// Seed of the order and of every sample's augmentation.
+    pub seed: u64,
+    /// Drop the last batch when it has fewer than `batch_size` samples.
+    pub drop_last: bool,
+    /// Batches built ahead of the consumer (at least 1).
+    pub prefetch: usize,
+    /// Worker threads building samples; 0 uses rayon's global pool.
+    pub threads: usize,
+}
+
+impl Default for LoaderConfig {
+    fn default() -> Self {
+        Self {
+            batch_size: 24,
+            image_size: 224,
+            augment: Augment::TransUnet,
+            interp: Interp::Cubic,
+            shuffle: true,
+            seed: 1234,
+            drop_last: false,
+            prefetch: 3,
+            threads: 0,
+        }
+    }
+}
+
+impl LoaderConfig {
+    /// Checks the values, naming the field at fault.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: &str| Err(DataError::invalid("loader config", m.to_string()));
+        if self.batch_size == 0 {
+            return bad("batch_size must be at least 1");
+        }
+        if self.image_size < 2 {
+            return bad("image_size must be at least 2");
+        }
+        if self.prefetch == 0 {
+            return bad("prefetch must be at least 1");
+        }
+        Ok(())
+    }
+}
+
+/// One batch, ready to become tensors.
+#[derive(Clone, Debug)]
+pub struct Batch {
+    /// Images `(B, C, S, S)`.
+    pub images: Array4<f32>,
+    /// Class ids `(B, S, S)`.
+    pub labels: Array3<i64>,
+    /// Sample names, in batch order.
+    pub names: Vec<String>,
+    /// Dataset indices, in batch order.
+    pub indices: Vec<usize>,
+}
+
+/// An epoch of batches: an iterator of `Result<Batch>` fed by a background thread.
+pub struct Loader {
+    rx: Option<Receiver<Result<Batch>>>,
+    worker: Option<JoinHandle<()>>,
+    num_batches: usize,
+}
+
+impl Loader {
+    /// Starts building the batches of `epoch` of `dataset` in the background.
+    pub fn new(dataset: Arc<dyn SliceDataset>, config: LoaderConfig, epoch: u64) -> Result<Self> {
+        config.validate()?;
+        if dataset.is_empty() {
+            return Err(DataError::invalid("loader", "the dataset has no samples"));
+        }
+        let order = Self::order(dataset.len(), &config, epoch);
+        let chunks: Vec<Vec<usize>> = order
+            .chunks(config.batch_size)
+            .filter(|c| !config.drop_last || c.len() == config.batch_size)
+            .map(|c| c.to_vec())
+            .collect();
+        let num_batches = chunks.len();
+        let pool = if config.threads > 0 {
+            Some(
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(config.threads)
+                    .thread_name(|i| format!("danie-loader-{i}"))
+                    .build()
+                    .map_err(|e| DataError::invalid("loader", format!("thread pool: {e}")))?,
+            )
+        } else {
+            None
+        };
+        let (tx, rx) = sync_channel(config.prefetch);
+        let worker = std::thread::Builder::new()
+            .name("danie-loader".into())
+            .spawn(move || {
+                for chunk in chunks {
+                    let build = || Self::batch(dataset.as_ref(), &chunk, &config, epoch);
+                    let batch = match &pool {
+                        Some(p) => p.install(build),
+                        None => build(),
+                    };
+                    let failed = batch.is_err();
+                    // a closed channel means the consumer stopped early
+                    if tx.send(batch).is_err() || failed {
+                        break;
+                    }
+                }
+            })
+            .map_err(|e| DataError::io("loader thread", e))?;
+        Ok(Self {
+            rx: Some(rx),
+            worker: Some(worker),
+            num_batches,
+        })
+    }
+
+    /// Number of batches in the epoch.
+    pub fn num_batches(&self) -> usize {
+        self.num_batches
+    }
+
+    /// The order in which `epoch` visits `len` samples.
+    pub fn order(len: usize, config: &LoaderConfig, epoch: u64) -> Vec<usize> {
+        let mut order: Vec<usize> = (0..len).collect();
+        if config.shuffle {
+            let mut rng = sample_rng(splitmix64(config.seed), epoch, u64::MAX);
+            order.shuffle(&mut rng);
+        }
+        order
+    }
+
+    /// Reads, augments and resizes sample `index` as `epoch` of the loader does.
+    ///
+    /// # Shapes
+    /// -> image `(C, S, S)`, label `(S, S)`
+    pub fn prepare(
+        dataset: &dyn SliceDataset,
+        index: usize,
+        config: &LoaderConfig,
+        epoch: u64,
+    ) -> Result<(Array3<f32>, Array2<u8>)> {
+        let sample = dataset.sample(index)?;
+        let size = (config.image_size, config.image_size);
+        let mut rng = sample_rng(config.seed, epoch, index as u64);
+        Ok(config.augment.apply(
+            sample.image.view(),
+            sample.label.view(),
+            size,
+            config.interp,
+            &mut rng,
+        ))
+    }
+
+    /// Builds the batch of dataset `indices` in parallel.
+    pub fn batch(
+        dataset: &dyn SliceDataset,
+        indices: &[usize],
+        config: &LoaderConfig,
+        epoch: u64,
+    ) -> Result<Batch> {
+        let samples: Vec<(Array3<f32>, Array2<u8>)> = indices
+            .par_iter()
+            .map(|&i| Self::prepare(dataset, i, config, epoch))
+            .collect::<Result<_>>()?;
+        let channels = samples[0].0.shape()[0];
+        if let Some(k) = samples.iter().position(|s| s.0.shape()[0] != channels) {
+            return Err(DataError::invalid(
+                dataset.name(indices[k]),
+                format!(
+                    "has {} channels but {} has {channels}",
+                    samples[k].0.shape()[0],
+                    dataset.name(indices[0])
+                ),
+            ));
+        }
+        let s = config.image_size;
+        // B x (C, S, S) -> (B, C, S, S); B x (S, S) -> (B, S, S)
+        let mut images = Array4::<f32>::zeros((indices.len(), channels, s, s));
+        let mut labels = Array3::<i64>::zeros((indices.len(), s, s));
+        images
+            .axis_iter_mut(Axis(0))
+            .into_par_iter()
+            .zip(labels.axis_iter_mut(Axis(0)).into_par_iter())
+            .zip(samples.par_iter())
+            .for_each(|((mut img, mut lab), (si, sl))| {
+                img.assign(si);
+                lab.zip_mut_with(sl, |d, &v| *d = v as i64);
+            });
+        Ok(Batch {
+            images,
+            labels,
+            names: indices.iter().map(|&i| dataset.name(i)).collect(),
+            indices: indices.to_vec(),
+        })
+    }
+}
+
+impl Iterator for Loader {
+    type Item = Result<Batch>;
+    fn next(&mut self) -> Option<Result<Batch>> {
+        self.rx.as_ref()?.recv().ok()
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (0, Some(self.num_batches))
+    }
+}
+
+impl Drop for Loader {
+    fn drop(&mut self) {
+        // closing the channel first unblocks the worker, which then exits
+        self.rx.take();
+        if let Some(w) = self.worker.take() {
+            let _ = w.join();
+        }
+    }
+}

@@ -1,0 +1,284 @@
+//! ACDC cardiac MRI: the raw release and MT-UNet's npz slices.
+//!
+//! Raw (`acdc`): `patientXXX/patientXXX_frameYY.nii.gz` with `patientXXX_frameYY_gt.nii.gz` and
+//! `Info.cfg` (`ED: n`, `ES: n`), patient folders directly under the dataset folder or under
+//! `training/` / `testing/`. Each patient gives two volumes, its ED and ES frames; labels 0
+//! background, 1 RV, 2 Myo, 3 LV; intensities min-max normalised per volume (SSL4MIS). Split:
+//! `lists/{train,val,test}.txt` (patient names) in the dataset folder if present, else the
+//! shipped 70 / 10 / 20 patients (`configs/splits/acdc/`; test = SSL4MIS's 20).
+//!
+//! MT-UNet npz (`acdc-npz`): `train/*.npz` and `valid/*.npz` 2D slices and `test/*.npz` 3D
+//! volumes `(D, H, W)`, keys `img` and `label`; lists `lists_ACDC/{train,valid,test}.txt`
+//! (file names, `.npz` optional) if present, else every `.npz` of the folder, sorted.
+use std::path::{Path, PathBuf};
+
+use ndarray::{Ix2, Ix3};
+
+use super::read::{check_same_shape, npz_array, to_label_ids};
+use super::split_list::{first_list, parse_list, shipped};
+use super::{Sample2d, SliceDataset, Split, Volume, VolumeDataset};
+use crate::error::{require_ndim, require_no_nan};
+use crate::preprocess::minmax_normalise;
+use crate::{nifti, DataError, Result};
+
+const NUM_CLASSES: usize = 4;
+
+/// The ED and ES frame numbers of an `Info.cfg`.
+pub fn read_info_cfg(path: &Path) -> Result<(u32, u32)> {
+    let text = std::fs::read_to_string(path).map_err(|e| DataError::io(path, e))?;
+    let field = |key: &str| -> Result<u32> {
+        text.lines()
+            .filter_map(|l| l.split_once(':'))
+            .find(|(k, _)| k.trim() == key)
+            .and_then(|(_, v)| v.trim().parse().ok())
+            .ok_or_else(|| DataError::invalid(path, format!("no integer `{key}:` line")))
+    };
+    Ok((field("ED")?, field("ES")?))
+}
+
+/// One volume of the raw release: a patient's ED or ES frame.
+#[derive(Clone, Debug)]
+struct Frame {
+    name: String,
+    image: PathBuf,
+    label: PathBuf,
+}
+
+/// Raw ACDC volumes (ED and ES frame of each patient of the split).
+pub struct AcdcVolumes {
+    frames: Vec<Frame>,
+}
+
+impl AcdcVolumes {
+    /// Opens `split`, reading each patient's `Info.cfg` and checking every frame and `_gt`.
+    pub fn open(root: &Path, split: Split) -> Result<Self> {
+        let list = root.join("lists").join(format!("{split}.txt"));
+        let patients = match first_list(std::slice::from_ref(&list))? {
+            Some((_, names)) => names,
+            None => parse_list(match split {
+                Split::Train => shipped::ACDC_TRAIN,
+                Split::Val => shipped::ACDC_VAL,
+                Split::Test => shipped::ACDC_TEST,
+            }),
+        };
+        let mut frames = Vec::new();
+        let mut missing = Vec::new();
+        for p in &patients {
+            let dir = ["", "training", "testing"]
+                .iter()
+                .map(|sub| root.join(sub).join(p))
+                .find(|d| d.is_dir());
+            let Some(dir) = dir else {
+                missing.push(root.join(p).display().to_string());
+                continue;
+            };
+            let (ed, es) = read_info_cfg(&dir.join("Info.cfg"))?;
+            for f in [ed, es] {
+                let stem = format!("{p}_frame{f:02}");
+                let frame = Frame {
+                    image: dir.join(format!("{stem}.nii.gz")),
+                    label: dir.join(format!("{stem}_gt.nii.gz")),
+                    name: stem,
+                };
+                for path in [&frame.image, &frame.label] {
+                    if !path.is_file() {
+                        missing.push(path.display().to_string());
+                    }
+                }
+                frames.push(frame);
+            }
+        }
+        if !missing.is_empty() {
+            return Err(DataError::invalid(
+                root,
+                format!(
+                    "{split} split: {} missing file(s) or patient folder(s): {}",
+                    missing.len(),
+                    missing[..missing.len().min(5)].join(", ")
+                ),
+            ));
+        }
+        Ok(Self { frames })
+    }
+}
+
+impl VolumeDataset for AcdcVolumes {
+    fn len(&self) -> usize {
+        self.frames.len()
+    }
+    fn name(&self, index: usize) -> String {
+        self.frames[index].name.clone()
+    }
+    fn volume(&self, index: usize) -> Result<Volume> {
+        let f = &self.frames[index];
+        let mut img = nifti::read(&f.image)?;
+        img.require_ndim(3)?;
+        let mut lab = nifti::read(&f.label)?;
+        lab.require_ndim(3)?;
+        if img.shape() != lab.shape() {
+            return Err(DataError::invalid(
+                &f.label,
+                format!(
+                    "label shape {:?} disagrees with image shape {:?} of {}",
+                    lab.shape(),
+                    img.shape(),
+                    f.image.display()
+                ),
+            ));
+        }
+        let data = img.fdata_f32();
+        require_no_nan(&f.image, data.view())?;
+        let ids = lab.labels()?.mapv(|v| v as f32);
+        let ids = to_label_ids(&f.label, ids, NUM_CLASSES)?;
+        // (x, y, z) -> (z, y, x)
+        let mut image = data
+            .reversed_axes()
+            .as_standard_layout()
+            .to_owned()
+            .into_dimensionality::<Ix3>()
+            .expect("3D");
+        minmax_normalise(&mut image);
+        let label = ids
+            .reversed_axes()
+            .as_standard_layout()
+            .to_owned()
+            .into_dimensionality::<Ix3>()
+            .expect("3D");
+        let sp = img.spacing();
+        Ok(Volume {
+            name: f.name.clone(),
+            image,
+            label,
+            spacing: [sp[2], sp[1], sp[0]],
+            source: Some(f.image.clone()),
+        })
+    }
+}
+
+/// The npz files of an MT-UNet split folder (`train`, `valid`, `test`).
+fn npz_split(root: &Path, folder: &str) -> Result<(PathBuf, Vec<String>)> {
+    let dir = root.join(folder);
+    let list = root.join("lists_ACDC").join(format!("{folder}.txt"));
+    let names = match first_list(std::slice::from_ref(&list))? {
+        Some((_, names)) => names
+            .into_iter()
+            .map(|n| n.trim_end_matches(".npz").to_string())
+            .collect(),
+        None => {
+            let entries = std::fs::read_dir(&dir).map_err(|e| DataError::io(&dir, e))?;
+            let mut names: Vec<String> = entries
+                .filter_map(|e| e.ok())
+                .filter_map(|e| e.file_name().to_str().map(String::from))
+                .filter_map(|f| f.strip_suffix(".npz").map(String::from))
+                .collect();
+            names.sort();
+            names
+        }
+    };
+    if names.is_empty() {
+        return Err(DataError::invalid(&dir, "no .npz files (empty split)"));
+    }
+    let missing: Vec<_> = names
+        .iter()
+        .map(|n| dir.join(format!("{n}.npz")))
+        .filter(|p| !p.is_file())
+        .map(|p| p.display().to_string())
+        .collect();
+    if !missing.is_empty() {
+        return Err(DataError::invalid(
+            &list,
+            format!(
+                "{} listed file(s) missing: {}",
+                missing.len(),
+                missing[..missing.len().min(5)].join(", ")
+            ),
+        ));
+    }
+    Ok((dir, names))
+}
+
+fn npz_folder(split: Split) -> &'static str {
+    match split {
+        Split::Train => "train",
+        Split::Val => "valid",
+        Split::Test => "test",
+    }
+}
+
+/// MT-UNet's 2D ACDC slices (`train/`, `valid/`).
+pub struct AcdcNpzSlices {
+    dir: PathBuf,
+    names: Vec<String>,
+}
+
+impl AcdcNpzSlices {
+    /// Opens the train or val slices.
+    pub fn open(root: &Path, split: Split) -> Result<Self> {
+        let (dir, names) = npz_split(root, npz_folder(split))?;
+        Ok(Self { dir, names })
+    }
+}
+
+impl SliceDataset for AcdcNpzSlices {
+    fn len(&self) -> usize {
+        self.names.len()
+    }
+    fn name(&self, index: usize) -> String {
+        self.names[index].clone()
+    }
+    fn sample(&self, index: usize) -> Result<Sample2d> {
+        let path = self.dir.join(format!("{}.npz", self.names[index]));
+        let image = npz_array(&path, "img")?;
+        let label = npz_array(&path, "label")?;
+        check_same_shape(&path, image.shape(), label.shape())?;
+        require_ndim(&path, image.shape(), 2)?;
+        require_no_nan(&path, image.view())?;
+        let label = to_label_ids(&path, label, NUM_CLASSES)?;
+        let (h, w) = (label.shape()[0], label.shape()[1]);
+        Ok(Sample2d {
+            // (H, W) -> (1, H, W)
+            image: image.into_shape_with_order((1, h, w)).expect("2D"),
+            label: label.into_dimensionality::<Ix2>().expect("2D"),
+            name: self.names[index].clone(),
+        })
+    }
+}
+
+/// MT-UNet's ACDC volumes (`test/*.npz` 3D, or any split's files read as volumes).
+pub struct AcdcNpzVolumes {
+    dir: PathBuf,
+    names: Vec<String>,
+}
+
+impl AcdcNpzVolumes {
+    /// Opens the volumes of `split` (MT-UNet ships the test split as volumes).
+    pub fn open(root: &Path, split: Split) -> Result<Self> {
+        let (dir, names) = npz_split(root, npz_folder(split))?;
+        Ok(Self { dir, names })
+    }
+}
+
+impl VolumeDataset for AcdcNpzVolumes {
+    fn len(&self) -> usize {
+        self.names.len()
+    }
+    fn name(&self, index: usize) -> String {
+        self.names[index].clone()
+    }
+    fn volume(&self, index: usize) -> Result<Volume> {
+        let path = self.dir.join(format!("{}.npz", self.names[index]));
+        let image = npz_array(&path, "img")?;
+        let label = npz_array(&path, "label")?;
+        check_same_shape(&path, image.shape(), label.shape())?;
+        require_ndim(&path, image.shape(), 3)?;
+        require_no_nan(&path, image.view())?;
+        let label = to_label_ids(&path, label, NUM_CLASSES)?;
+        Ok(Volume {
+            name: self.names[index].clone(),
+            image: image.into_dimensionality::<Ix3>().expect("3D"),
+            label: label.into_dimensionality::<Ix3>().expect("3D"),
+            spacing: [1.0; 3],
+            source: None,
+        })
+    }
+}

@@ -1,0 +1,73 @@
+//! Split lists: one name per line (blank lines and `#` comments skipped), read from a dataset
+//! folder or from the lists shipped in `configs/splits/` (compiled in).
+use std::path::Path;
+
+use crate::{DataError, Result};
+
+/// Shipped lists, compiled in from `configs/splits/`.
+pub(crate) mod shipped {
+    /// TransUNet's 18 Synapse training cases.
+    pub const SYNAPSE_TRAIN: &str =
+        include_str!("../../../../configs/splits/synapse/train_cases.txt");
+    /// TransUNet's 12 Synapse test cases.
+    pub const SYNAPSE_TEST: &str =
+        include_str!("../../../../configs/splits/synapse/test_cases.txt");
+    /// ACDC training patients (70).
+    pub const ACDC_TRAIN: &str = include_str!("../../../../configs/splits/acdc/train.txt");
+    /// ACDC validation patients (10).
+    pub const ACDC_VAL: &str = include_str!("../../../../configs/splits/acdc/val.txt");
+    /// ACDC test patients (SSL4MIS's 20).
+    pub const ACDC_TEST: &str = include_str!("../../../../configs/splits/acdc/test.txt");
+}
+
+/// Parses list text: trimmed non-empty lines that do not start with `#`.
+pub(crate) fn parse_list(text: &str) -> Vec<String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(String::from)
+        .collect()
+}
+
+/// Reads a split list file; an empty list is an error naming the file.
+pub fn read_list(path: &Path) -> Result<Vec<String>> {
+    let text = std::fs::read_to_string(path).map_err(|e| DataError::io(path, e))?;
+    let names = parse_list(&text);
+    if names.is_empty() {
+        return Err(DataError::invalid(path, "empty split list"));
+    }
+    Ok(names)
+}
+
+/// The first of `candidates` that exists, read as a list; `None` when none exists.
+pub(crate) fn first_list(
+    candidates: &[std::path::PathBuf],
+) -> Result<Option<(std::path::PathBuf, Vec<String>)>> {
+    for c in candidates {
+        if c.is_file() {
+            return Ok(Some((c.clone(), read_list(c)?)));
+        }
+    }
+    Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shipped_lists_have_published_sizes() {
+        assert_eq!(parse_list(shipped::SYNAPSE_TRAIN).len(), 18);
+        assert_eq!(parse_list(shipped::SYNAPSE_TEST).len(), 12);
+        let (tr, va, te) = (
+            parse_list(shipped::ACDC_TRAIN),
+            parse_list(shipped::ACDC_VAL),
+            parse_list(shipped::ACDC_TEST),
+        );
+        assert_eq!((tr.len(), va.len(), te.len()), (70, 10, 20));
+        let mut all: Vec<_> = tr.iter().chain(&va).chain(&te).collect();
+        all.sort();
+        all.dedup();
+        assert_eq!(all.len(), 100);
+    }
+}
