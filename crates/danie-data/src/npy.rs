@@ -1,1 +1,196 @@
-//! npy (in progress)
+//! numpy `.npy` and `.npz` files: any numeric dtype, either byte order, C or Fortran order,
+//! compressed or stored archives (TransUNet's Synapse `train_npz` slices are `.npz` with keys
+//! `image` and `label`).
+//!
+//! Reading parses the header with `ndarray-npy` and the data with the same element reader as
+//! NIfTI, so a `.npy` of any dtype comes back as a [`TypedArray`] (bool as `uint8`). Writing uses
+//! `ndarray-npy`.
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Read, Seek};
+use std::path::Path;
+
+use ndarray_npy::npy::header::Header;
+use ndarray_npy::{NpzWriter, WriteNpyExt};
+
+use crate::error::{DataError, Result};
+use crate::nifti::element_io::{read_array, ElementReadError};
+use crate::nifti::{with_array, DType, Endian, TypedArray};
+
+/// Reads a `.npy` file.
+pub fn read_npy(path: impl AsRef<Path>) -> Result<TypedArray> {
+    let path = path.as_ref();
+    let mut reader = BufReader::new(open(path)?);
+    read_npy_stream(&mut reader, path, "")
+}
+
+/// Reads array `key` of a `.npz` archive (`key` or `key.npy` inside the zip, as numpy does).
+pub fn read_npz_array(path: impl AsRef<Path>, key: &str) -> Result<TypedArray> {
+    let path = path.as_ref();
+    let mut zip = open_npz(path)?;
+    let entry = if zip.index_for_name(key).is_some() {
+        key.to_string()
+    } else {
+        format!("{key}.npy")
+    };
+    if zip.index_for_name(&entry).is_none() {
+        let names = npz_names_of(&zip);
+        return Err(DataError::invalid(
+            path,
+            format!("has no array `{key}` (it holds: {})", names.join(", ")),
+        ));
+    }
+    let mut file = zip
+        .by_name(&entry)
+        .map_err(|e| DataError::invalid(path, format!("array `{key}`: {e}")))?;
+    read_npy_stream(&mut file, path, &format!("array `{key}`: "))
+}
+
+/// The array names in a `.npz` archive (without the `.npy` suffix).
+pub fn npz_names(path: impl AsRef<Path>) -> Result<Vec<String>> {
+    Ok(npz_names_of(&open_npz(path.as_ref())?))
+}
+
+/// Reads every array of a `.npz` archive, in archive order.
+pub fn read_npz(path: impl AsRef<Path>) -> Result<Vec<(String, TypedArray)>> {
+    let path = path.as_ref();
+    npz_names(path)?
+        .into_iter()
+        .map(|name| read_npz_array(path, &name).map(|a| (name, a)))
+        .collect()
+}
+
+/// Writes a `.npy` file (C order, native byte order), replacing `path` atomically.
+pub fn write_npy(path: impl AsRef<Path>, array: &TypedArray) -> Result<()> {
+    let path = path.as_ref();
+    write_atomic(path, |file| {
+        let mut w = BufWriter::new(file);
+        with_array!(array, a => a.write_npy(&mut w)).map_err(|e| e.to_string())
+    })
+}
+
+/// Writes a `.npz` archive of `arrays` (deflate-compressed like `np.savez_compressed`, or stored
+/// like `np.savez`), replacing `path` atomically.
+pub fn write_npz(
+    path: impl AsRef<Path>,
+    arrays: &[(&str, &TypedArray)],
+    compressed: bool,
+) -> Result<()> {
+    let path = path.as_ref();
+    write_atomic(path, |file| {
+        let mut npz = if compressed {
+            NpzWriter::new_compressed(file)
+        } else {
+            NpzWriter::new(file)
+        };
+        for (name, array) in arrays {
+            with_array!(*array, a => npz.add_array(*name, a))
+                .map_err(|e| format!("array `{name}`: {e}"))?;
+        }
+        npz.finish().map(drop).map_err(|e| e.to_string())
+    })
+}
+
+fn open(path: &Path) -> Result<File> {
+    if path.is_dir() {
+        return Err(DataError::invalid(path, "is a directory, not a file"));
+    }
+    File::open(path).map_err(|e| DataError::io(path, e))
+}
+
+fn open_npz(path: &Path) -> Result<zip::ZipArchive<BufReader<File>>> {
+    zip::ZipArchive::new(BufReader::new(open(path)?))
+        .map_err(|e| DataError::invalid(path, format!("not a readable .npz (zip) archive: {e}")))
+}
+
+fn npz_names_of<R: Read + Seek>(zip: &zip::ZipArchive<R>) -> Vec<String> {
+    zip.file_names()
+        .map(|n| n.strip_suffix(".npy").unwrap_or(n).to_string())
+        .collect()
+}
+
+/// Parses an npy header and its data from `reader`; `what` prefixes error messages.
+fn read_npy_stream(reader: &mut impl Read, path: &Path, what: &str) -> Result<TypedArray> {
+    let header = Header::from_reader(reader)
+        .map_err(|e| DataError::invalid(path, format!("{what}not a valid .npy: {e}")))?;
+    let descr = header.type_descriptor.as_string().ok_or_else(|| {
+        DataError::invalid(
+            path,
+            format!(
+                "{what}unsupported npy dtype {} (structured)",
+                header.type_descriptor
+            ),
+        )
+    })?;
+    let (dtype, endian) = parse_descr(descr).ok_or_else(|| {
+        DataError::invalid(
+            path,
+            format!("{what}unsupported npy dtype '{descr}' (need a plain integer, float or bool)"),
+        )
+    })?;
+    read_array(
+        reader,
+        dtype,
+        &header.shape,
+        header.layout.is_fortran(),
+        endian,
+    )
+    .map_err(|e| match e {
+        ElementReadError::Io(e) => DataError::invalid(path, format!("{what}read failed: {e}")),
+        ElementReadError::Short { got, want } => DataError::invalid(
+            path,
+            format!(
+                "{what}truncated: shape {:?} of {descr} needs {want} data bytes, found {got}",
+                header.shape
+            ),
+        ),
+        ElementReadError::TooLarge => {
+            DataError::invalid(path, format!("{what}shape {:?} is too large", header.shape))
+        }
+    })
+}
+
+/// `'<f4'` -> (F32, Little); `'|u1'`, `'|b1'` -> U8.
+fn parse_descr(descr: &str) -> Option<(DType, Endian)> {
+    let (order, kind) = descr.split_at(descr.char_indices().nth(1)?.0);
+    let endian = match order {
+        "<" | "|" => Endian::Little,
+        ">" => Endian::Big,
+        "=" => Endian::native(),
+        _ => return None,
+    };
+    Some((DType::from_numpy_kind(kind)?, endian))
+}
+
+/// Runs `write` on a temporary file next to `path`, then renames it over `path`.
+fn write_atomic(
+    path: &Path,
+    write: impl FnOnce(File) -> std::result::Result<(), String>,
+) -> Result<()> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.danie-tmp-{}", std::process::id()));
+    let file = File::create(&tmp).map_err(|e| DataError::io(path, e))?;
+    let result = write(file)
+        .map_err(|m| DataError::invalid(path, format!("write failed: {m}")))
+        .and_then(|()| std::fs::rename(&tmp, path).map_err(|e| DataError::io(path, e)));
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn descriptors() {
+        assert_eq!(parse_descr("<f4"), Some((DType::F32, Endian::Little)));
+        assert_eq!(parse_descr(">i2"), Some((DType::I16, Endian::Big)));
+        assert_eq!(parse_descr("|b1"), Some((DType::U8, Endian::Little)));
+        assert_eq!(parse_descr("<c8"), None);
+        assert_eq!(parse_descr("<U3"), None);
+    }
+}

@@ -2,8 +2,10 @@
 //! whole-file staging buffer). Shared by the NIfTI and npy readers / writers.
 use std::io::{self, Read, Write};
 
-use super::dtype::Endian;
-use super::typed_array::Element;
+use ndarray::{ArrayD, IxDyn, ShapeBuilder};
+
+use super::dtype::{DType, Endian};
+use super::typed_array::{Element, TypedArray};
 
 /// Elements per chunk when streaming (1 MiB of f64).
 const CHUNK: usize = 1 << 17;
@@ -29,6 +31,52 @@ pub(crate) enum ElementReadError {
     Io(io::Error),
     /// The stream ended after `got` of the `want` bytes.
     Short { got: u64, want: u64 },
+    /// The shape's byte size overflows `usize`.
+    TooLarge,
+}
+
+/// Reads an array of `shape` whose elements are `dtype` in `endian` order, laid out in Fortran
+/// (first index fastest) or C order.
+pub(crate) fn read_array(
+    reader: &mut impl Read,
+    dtype: DType,
+    shape: &[usize],
+    fortran: bool,
+    endian: Endian,
+) -> Result<TypedArray, ElementReadError> {
+    fn go<T: Element>(
+        reader: &mut impl Read,
+        shape: &[usize],
+        fortran: bool,
+        endian: Endian,
+    ) -> Result<TypedArray, ElementReadError> {
+        let n = shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d));
+        let n = n
+            .filter(|n| n.checked_mul(T::DTYPE.size()).is_some())
+            .ok_or(ElementReadError::TooLarge)?;
+        let values = read_elements::<T>(reader, n, endian)?;
+        let dim = IxDyn(shape);
+        let array = if fortran {
+            ArrayD::from_shape_vec(dim.f(), values)
+        } else {
+            ArrayD::from_shape_vec(dim, values)
+        };
+        Ok(TypedArray::from(
+            array.expect("element count matches shape"),
+        ))
+    }
+    match dtype {
+        DType::U8 => go::<u8>(reader, shape, fortran, endian),
+        DType::I8 => go::<i8>(reader, shape, fortran, endian),
+        DType::I16 => go::<i16>(reader, shape, fortran, endian),
+        DType::U16 => go::<u16>(reader, shape, fortran, endian),
+        DType::I32 => go::<i32>(reader, shape, fortran, endian),
+        DType::U32 => go::<u32>(reader, shape, fortran, endian),
+        DType::I64 => go::<i64>(reader, shape, fortran, endian),
+        DType::U64 => go::<u64>(reader, shape, fortran, endian),
+        DType::F32 => go::<f32>(reader, shape, fortran, endian),
+        DType::F64 => go::<f64>(reader, shape, fortran, endian),
+    }
 }
 
 /// Reads `n` elements of `T` stored in `endian` order.

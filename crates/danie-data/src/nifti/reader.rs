@@ -4,13 +4,12 @@ use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use flate2::read::MultiGzDecoder;
-use ndarray::{ArrayD, IxDyn, ShapeBuilder};
 
 use super::dtype::{DType, Endian};
-use super::element_io::{read_elements, read_fully, ElementReadError};
+use super::element_io::{read_array, read_fully, ElementReadError};
 use super::header::{detect, parse_extensions, NiftiHeader};
 use super::image::NiftiImage;
-use super::typed_array::{Element, TypedArray};
+use super::typed_array::TypedArray;
 use crate::error::{DataError, Result};
 
 /// An open file, transparently gunzipped, that names itself in errors.
@@ -98,7 +97,7 @@ impl Source {
         Ok(())
     }
 
-    /// Reads `n` elements of `dtype` in `endian` order into an array of `shape` (Fortran order).
+    /// Reads an array of `shape` (`dtype` elements in `endian` order, Fortran or C layout).
     pub fn read_array(
         &mut self,
         dtype: DType,
@@ -106,55 +105,26 @@ impl Source {
         fortran: bool,
         endian: Endian,
     ) -> Result<TypedArray> {
-        macro_rules! go {
-            ($t:ty) => {
-                self.read_typed::<$t>(shape, fortran, endian)
-                    .map(TypedArray::from)
-            };
-        }
-        match dtype {
-            DType::U8 => go!(u8),
-            DType::I8 => go!(i8),
-            DType::I16 => go!(i16),
-            DType::U16 => go!(u16),
-            DType::I32 => go!(i32),
-            DType::U32 => go!(u32),
-            DType::I64 => go!(i64),
-            DType::U64 => go!(u64),
-            DType::F32 => go!(f32),
-            DType::F64 => go!(f64),
-        }
-    }
-
-    fn read_typed<T: Element>(
-        &mut self,
-        shape: &[usize],
-        fortran: bool,
-        endian: Endian,
-    ) -> Result<ArrayD<T>> {
-        let n = shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d));
-        let n = n
-            .filter(|n| n.checked_mul(T::DTYPE.size()).is_some())
+        let want = shape
+            .iter()
+            .try_fold(dtype.size() as u64, |acc, &d| acc.checked_mul(d as u64))
             .ok_or_else(|| {
                 DataError::invalid(&self.path, format!("shape {shape:?} is too large"))
             })?;
-        let want = (n * T::DTYPE.size()) as u64;
         if !self.gz && self.file_len < self.pos + want {
             return Err(self.short_data(self.file_len.saturating_sub(self.pos), want, shape));
         }
         let start = self.pos;
-        let values = read_elements::<T>(&mut self.reader, n, endian).map_err(|e| match e {
-            ElementReadError::Io(e) => self.read_error(e),
-            ElementReadError::Short { got, want } => self.short_data(got, want, shape),
-        })?;
+        let array =
+            read_array(&mut self.reader, dtype, shape, fortran, endian).map_err(|e| match e {
+                ElementReadError::Io(e) => self.read_error(e),
+                ElementReadError::Short { got, want } => self.short_data(got, want, shape),
+                ElementReadError::TooLarge => {
+                    DataError::invalid(&self.path, format!("shape {shape:?} is too large"))
+                }
+            })?;
         self.pos = start + want;
-        let dim = IxDyn(shape);
-        let array = if fortran {
-            ArrayD::from_shape_vec(dim.f(), values)
-        } else {
-            ArrayD::from_shape_vec(dim, values)
-        };
-        Ok(array.expect("element count matches shape"))
+        Ok(array)
     }
 
     fn short_data(&self, got: u64, want: u64, shape: &[usize]) -> DataError {
