@@ -42,8 +42,13 @@ impl ByteFields<'_> {
         String::from_utf8_lossy(&raw[..end]).into_owned()
     }
 
-    /// Writes `s` into a `len`-byte field, truncated to leave a NUL, zero-padded.
+    /// Writes `s` into a `len`-byte field, truncated to leave a NUL, zero-padded. A field that
+    /// already reads as `s` is left alone, so bytes after its NUL (some writers leave text
+    /// there) survive a read-write round trip.
     pub fn put_string(&mut self, off: usize, len: usize, s: &str) {
+        if self.string(off, len) == s {
+            return;
+        }
         let field = &mut self.buf[off..off + len];
         field.fill(0);
         let mut n = s.len().min(len - 1);

@@ -153,6 +153,18 @@ impl TypedArray {
         with_array!(self, a => a.mapv(|v| (v.to_f64() * slope + inter) as f32))
     }
 
+    /// The raw bytes in `endian` order, Fortran order (first index fastest, as NIfTI stores
+    /// them) or C order.
+    pub fn to_bytes(&self, endian: super::Endian, fortran: bool) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.len() * self.dtype().size());
+        with_array!(self, a => {
+            let view = if fortran { a.view().reversed_axes() } else { a.view() };
+            super::element_io::write_elements(&mut out, view.iter(), endian)
+        })
+        .expect("writing to a Vec cannot fail");
+        out
+    }
+
     /// Min / max / mean ignoring NaN, and the NaN count.
     pub fn stats(&self) -> ValueStats {
         with_array!(self, a => ValueStats::of(a.iter().map(|v| v.to_f64())))
