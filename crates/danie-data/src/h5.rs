@@ -1,1 +1,109 @@
-//! h5 (in progress)
+//! HDF5 datasets (TransUNet's Synapse test volumes `test_vol_h5/caseXXXX.npy.h5`, keys `image`
+//! and `label`): read any integer, float or bool dataset as a [`TypedArray`] in C order, write
+//! datasets for tests and synthetic data.
+//!
+//! Uses the `hdf5` crate (hdf5-metno, system libhdf5). Its arrays are those of another ndarray
+//! version, so data cross as flat vectors plus a shape.
+use std::path::Path;
+
+use hdf5::types::{FloatSize, IntSize, TypeDescriptor};
+use ndarray::{ArrayD, IxDyn};
+
+use crate::error::{DataError, Result};
+use crate::nifti::{with_array, Element, TypedArray};
+
+fn open(path: &Path) -> Result<hdf5::File> {
+    let meta = std::fs::metadata(path).map_err(|e| DataError::io(path, e))?;
+    if meta.is_dir() {
+        return Err(DataError::invalid(path, "is a directory, not a file"));
+    }
+    hdf5::File::open(path)
+        .map_err(|e| DataError::invalid(path, format!("not a readable HDF5 file: {e}")))
+}
+
+/// The names of the top-level members (datasets and groups).
+pub fn dataset_names(path: impl AsRef<Path>) -> Result<Vec<String>> {
+    let path = path.as_ref();
+    open(path)?
+        .member_names()
+        .map_err(|e| DataError::invalid(path, e.to_string()))
+}
+
+/// Reads dataset `key` with its stored element type (bool as uint8), shape as stored (C order).
+pub fn read_dataset(path: impl AsRef<Path>, key: &str) -> Result<TypedArray> {
+    let path = path.as_ref();
+    let file = open(path)?;
+    let ds = file.dataset(key).map_err(|_| {
+        let names = file.member_names().unwrap_or_default();
+        DataError::invalid(
+            path,
+            format!("has no dataset `{key}` (it has: {})", names.join(", ")),
+        )
+    })?;
+    let bad = |e: hdf5::Error| DataError::invalid(path, format!("dataset `{key}`: {e}"));
+    let descriptor = ds.dtype().and_then(|t| t.to_descriptor()).map_err(bad)?;
+    let shape = ds.shape();
+    fn get<T: Element + hdf5::H5Type>(
+        ds: &hdf5::Dataset,
+        shape: &[usize],
+    ) -> hdf5::Result<TypedArray> {
+        let values = ds.read_raw::<T>()?;
+        Ok(ArrayD::from_shape_vec(IxDyn(shape), values)
+            .expect("HDF5 size matches shape")
+            .into())
+    }
+    match descriptor {
+        TypeDescriptor::Unsigned(IntSize::U1) => get::<u8>(&ds, &shape),
+        TypeDescriptor::Integer(IntSize::U1) => get::<i8>(&ds, &shape),
+        TypeDescriptor::Unsigned(IntSize::U2) => get::<u16>(&ds, &shape),
+        TypeDescriptor::Integer(IntSize::U2) => get::<i16>(&ds, &shape),
+        TypeDescriptor::Unsigned(IntSize::U4) => get::<u32>(&ds, &shape),
+        TypeDescriptor::Integer(IntSize::U4) => get::<i32>(&ds, &shape),
+        TypeDescriptor::Unsigned(IntSize::U8) => get::<u64>(&ds, &shape),
+        TypeDescriptor::Integer(IntSize::U8) => get::<i64>(&ds, &shape),
+        TypeDescriptor::Float(FloatSize::U4) => get::<f32>(&ds, &shape),
+        TypeDescriptor::Float(FloatSize::U8) => get::<f64>(&ds, &shape),
+        TypeDescriptor::Boolean => ds.read_raw::<bool>().map(|v| {
+            ArrayD::from_shape_vec(IxDyn(&shape), v.into_iter().map(u8::from).collect())
+                .expect("size")
+                .into()
+        }),
+        other => {
+            return Err(DataError::invalid(
+                path,
+                format!("dataset `{key}` has type {other}, not a plain integer, float or bool"),
+            ))
+        }
+    }
+    .map_err(bad)
+}
+
+fn put<T: Element + hdf5::H5Type>(file: &hdf5::File, key: &str, a: &ArrayD<T>) -> hdf5::Result<()> {
+    let values: Vec<T> = a.iter().copied().collect(); // logical (C) order
+    let ds = file.new_dataset::<T>().shape(a.shape()).create(key)?;
+    ds.write_raw(values.as_slice())
+}
+
+/// Writes `datasets` (C order) into a new HDF5 file at `path`, replacing it atomically.
+pub fn write_datasets(path: impl AsRef<Path>, datasets: &[(&str, &TypedArray)]) -> Result<()> {
+    let path = path.as_ref();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.danie-tmp-{}", std::process::id()));
+    let write = || -> hdf5::Result<()> {
+        let file = hdf5::File::create(&tmp)?;
+        for (key, array) in datasets {
+            with_array!(*array, a => put(&file, key, a))?;
+        }
+        file.close()
+    };
+    let result = write()
+        .map_err(|e| DataError::invalid(path, format!("HDF5 write failed: {e}")))
+        .and_then(|()| std::fs::rename(&tmp, path).map_err(|e| DataError::io(path, e)));
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
