@@ -33,6 +33,7 @@ pub mod sap;
 pub mod sgd;
 pub mod spatial_attention;
 pub mod stage_attention;
+pub mod torch_pickle;
 pub mod vit_attention;
 pub mod vit_block;
 pub mod vit_mlp;

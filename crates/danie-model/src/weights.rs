@@ -1,1 +1,300 @@
+//! Weights in and out: safetensors save/load of the whole model, PyTorch state_dicts
+//! (`.pt`/`.pth`/`.bin`, read by [`crate::torch_pickle`] without Python), and ImageNet
+//! backbones (timm ViT -> `sap.*`, torchvision ResNet -> `hap.*`).
+//!
+//! Every load returns a [`LoadReport`] (loaded, missing, unused keys); a shape mismatch is an
+//! error naming the key and both shapes. BatchNorm's `num_batches_tracked` (PyTorch bookkeeping
+//! that tch does not keep) is skipped silently.
+use std::collections::{BTreeSet, HashMap};
+use std::path::Path;
 
+use tch::nn::VarStore;
+use tch::{IndexOp, Tensor};
+
+use crate::error::ModelError;
+use crate::torch_pickle::read_torch_file;
+
+/// Which pretrained backbone a checkpoint holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backbone {
+    /// A timm `VisionTransformer` state_dict, loaded into `sap.*`.
+    TimmVit,
+    /// A torchvision `ResNet` state_dict, loaded into `hap.*`.
+    TorchvisionResnet,
+}
+
+impl Backbone {
+    /// The variable prefix the backbone loads into.
+    pub fn prefix(self) -> &'static str {
+        match self {
+            Backbone::TimmVit => "sap.",
+            Backbone::TorchvisionResnet => "hap.",
+        }
+    }
+}
+
+/// What a load did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct LoadReport {
+    /// Model variables that received a value.
+    pub loaded: Vec<String>,
+    /// Model variables (in the loaded scope) that the file did not provide.
+    pub missing: Vec<String>,
+    /// File entries with no matching model variable (e.g. a classifier head).
+    pub unused: Vec<String>,
+}
+
+impl std::fmt::Display for LoadReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} loaded, {} missing, {} unused",
+            self.loaded.len(),
+            self.missing.len(),
+            self.unused.len()
+        )?;
+        let list = |v: &[String]| {
+            let mut s = v.iter().take(8).cloned().collect::<Vec<_>>().join(", ");
+            if v.len() > 8 {
+                s.push_str(&format!(", ... ({} more)", v.len() - 8));
+            }
+            s
+        };
+        if !self.missing.is_empty() {
+            write!(f, "\n  missing: {}", list(&self.missing))?;
+        }
+        if !self.unused.is_empty() {
+            write!(f, "\n  unused: {}", list(&self.unused))?;
+        }
+        Ok(())
+    }
+}
+
+/// Reads named tensors from `.safetensors` or a `torch.save` file (`.pt`, `.pth`, `.bin`,
+/// `.ckpt`). A checkpoint dict wrapping the weights (`state_dict.`, `model.`) or a
+/// DataParallel `module.` prefix is unwrapped when every key carries it.
+pub fn read_tensors(path: &Path) -> Result<Vec<(String, Tensor)>, ModelError> {
+    if !path.is_file() {
+        return Err(ModelError::Weights(format!(
+            "{}: no such weight file",
+            path.display()
+        )));
+    }
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let mut named = match ext.as_str() {
+        "safetensors" => Tensor::read_safetensors(path).map_err(|e| {
+            ModelError::Weights(format!(
+                "{}: not a readable safetensors file: {e}",
+                path.display()
+            ))
+        })?,
+        "pt" | "pth" | "bin" | "ckpt" => read_torch_file(path)?,
+        _ => {
+            return Err(ModelError::Weights(format!(
+            "{}: unknown weight format {ext:?}; expected .safetensors, .pt, .pth, .bin or .ckpt",
+            path.display()
+        )))
+        }
+    };
+    for wrapper in ["state_dict.", "model.", "module."] {
+        if !named.is_empty() && named.iter().all(|(k, _)| k.starts_with(wrapper)) {
+            for (k, _) in named.iter_mut() {
+                *k = k[wrapper.len()..].to_string();
+            }
+        }
+    }
+    Ok(named)
+}
+
+/// Saves every variable (parameters and BatchNorm running statistics) to `.safetensors`,
+/// written to a temporary file first so a failure never leaves a half-written file.
+pub fn save_safetensors(vs: &VarStore, path: &Path) -> Result<(), ModelError> {
+    if path.extension().and_then(|e| e.to_str()) != Some("safetensors") {
+        return Err(ModelError::Weights(format!(
+            "{}: weights are saved as .safetensors",
+            path.display()
+        )));
+    }
+    let mut named: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
+    named.sort_by(|a, b| a.0.cmp(&b.0));
+    let tmp = path.with_extension("safetensors.tmp");
+    let cpu: Vec<(String, Tensor)> = named
+        .into_iter()
+        .map(|(n, t)| (n, t.to_device(tch::Device::Cpu)))
+        .collect();
+    Tensor::write_safetensors(&cpu, &tmp)
+        .and_then(|_| std::fs::rename(&tmp, path).map_err(Into::into))
+        .map_err(|e| ModelError::Weights(format!("{}: cannot write: {e}", path.display())))
+}
+
+/// Loads a whole-model checkpoint (ours or a PyTorch `reference/` state_dict). With `strict`,
+/// missing or unused keys are errors; otherwise they are reported.
+pub fn load_weights(
+    vs: &mut VarStore,
+    path: &Path,
+    strict: bool,
+) -> Result<LoadReport, ModelError> {
+    let named = read_tensors(path)?;
+    let report = assign(vs, named, "", |k| Some(k.to_string()), path)?;
+    if strict && (!report.missing.is_empty() || !report.unused.is_empty()) {
+        return Err(ModelError::Weights(format!(
+            "{}: does not match the model: {report}",
+            path.display()
+        )));
+    }
+    Ok(report)
+}
+
+/// Loads an ImageNet backbone into SAP or HAP. Keys without a place (a classifier head,
+/// `layer4`) are reported as unused; a position embedding of another grid is resampled and
+/// 3-channel input filters are summed for a 1-channel model (timm's `adapt_input_conv`).
+pub fn load_backbone(
+    vs: &mut VarStore,
+    path: &Path,
+    backbone: Backbone,
+) -> Result<LoadReport, ModelError> {
+    let named = read_tensors(path)?;
+    let prefix = backbone.prefix();
+    assign(vs, named, prefix, |k| Some(format!("{prefix}{k}")), path)
+}
+
+fn assign(
+    vs: &mut VarStore,
+    named: Vec<(String, Tensor)>,
+    scope: &str,
+    map: impl Fn(&str) -> Option<String>,
+    path: &Path,
+) -> Result<LoadReport, ModelError> {
+    let vars: HashMap<String, Tensor> = vs.variables();
+    let mut report = LoadReport::default();
+    let mut done = BTreeSet::new();
+    for (key, src) in named {
+        if key.ends_with("num_batches_tracked") {
+            continue;
+        }
+        let Some(target) = map(&key).filter(|t| vars.contains_key(t)) else {
+            report.unused.push(key);
+            continue;
+        };
+        let mut dst = vars[&target].shallow_clone();
+        let src = adapt(&target, src, &dst.size()).map_err(|m| {
+            ModelError::Weights(format!("{}: key {key} -> {target}: {m}", path.display()))
+        })?;
+        tch::no_grad(|| dst.f_copy_(&src)).map_err(|e| {
+            ModelError::Weights(format!("{}: key {key}: cannot copy: {e}", path.display()))
+        })?;
+        report.loaded.push(target.clone());
+        done.insert(target);
+    }
+    let mut missing: Vec<String> = vars
+        .keys()
+        .filter(|k| k.starts_with(scope) && !done.contains(*k))
+        .cloned()
+        .collect();
+    missing.sort();
+    report.missing = missing;
+    Ok(report)
+}
+
+/// Makes `src` fit a variable of shape `want`, or says why it cannot.
+fn adapt(target: &str, src: Tensor, want: &[i64]) -> Result<Tensor, String> {
+    let have = src.size();
+    if have == want {
+        return Ok(src);
+    }
+    let mismatch = || format!("shape mismatch: file has {have:?}, model has {want:?}");
+    let is_input_conv =
+        target.ends_with("hap.conv1.weight") || target.ends_with("patch_embed.proj.weight");
+    if is_input_conv
+        && have.len() == 4
+        && want.len() == 4
+        && have[1] == 3
+        && want[1] == 1
+        && have[0] == want[0]
+        && have[2..] == want[2..]
+    {
+        return Ok(src.sum_dim_intlist(1, true, None)); // (O, 3, k, k) -> (O, 1, k, k)
+    }
+    if target.ends_with("pos_embed") && have.len() == 3 && want.len() == 3 && have[2] == want[2] {
+        return resample_pos_embed(&src, want[1]).ok_or_else(mismatch);
+    }
+    Err(mismatch())
+}
+
+/// Resamples a (1, prefix + g*g, D) position embedding to `tokens` entries (bicubic,
+/// antialiased, as timm), keeping or dropping a class-token slot.
+fn resample_pos_embed(src: &Tensor, tokens: i64) -> Option<Tensor> {
+    let (n, d) = (src.size()[1], src.size()[2]);
+    let square = |x: i64| {
+        (x > 0)
+            .then(|| (x as f64).sqrt().round() as i64)
+            .filter(|r| r * r == x)
+    };
+    let src_prefix = [1, 0].into_iter().find(|p| square(n - p).is_some())?;
+    let dst_prefix = [1, 0].into_iter().find(|p| square(tokens - p).is_some())?;
+    if dst_prefix > src_prefix {
+        return None;
+    }
+    let (g, gd) = (square(n - src_prefix)?, square(tokens - dst_prefix)?);
+    let grid = src
+        .i((.., src_prefix.., ..))
+        .reshape([1, g, g, d])
+        .permute([0, 3, 1, 2]); // (1, D, g, g)
+    let resized = Tensor::internal_upsample_bicubic2d_aa(&grid, [gd, gd], false, None, None)
+        .flatten(2, 3)
+        .transpose(1, 2); // (1, gd*gd, D)
+    Some(if dst_prefix == 1 {
+        Tensor::cat(&[src.i((.., ..1, ..)), resized], 1)
+    } else {
+        resized
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Danie, DanieConfig};
+
+    #[test]
+    fn safetensors_roundtrip_and_strict_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = DanieConfig::preset("tiny").unwrap();
+        let vs = VarStore::new(tch::Device::Cpu);
+        let _m = Danie::new(vs.root(), &cfg);
+        let p = dir.path().join("w.safetensors");
+        save_safetensors(&vs, &p).unwrap();
+        let mut vs2 = VarStore::new(tch::Device::Cpu);
+        let _m2 = Danie::new(vs2.root(), &cfg);
+        let r = load_weights(&mut vs2, &p, true).unwrap();
+        assert_eq!(r.loaded.len(), vs.variables().len());
+        for (k, v) in vs.variables() {
+            assert!(v.equal(&vs2.variables()[&k]), "{k}");
+        }
+        // Another config: strict loading names the problem.
+        let mut other = cfg.clone();
+        other.num_classes = 4;
+        let mut vs3 = VarStore::new(tch::Device::Cpu);
+        let _m3 = Danie::new(vs3.root(), &other);
+        let e = load_weights(&mut vs3, &p, true).unwrap_err().to_string();
+        assert!(
+            e.contains("decoder.head.weight")
+                && e.contains("[9, 16, 1, 1]")
+                && e.contains("[4, 16, 1, 1]"),
+            "{e}"
+        );
+        // Missing and corrupt files are errors naming the file.
+        let e = load_weights(&mut vs3, &dir.path().join("nope.safetensors"), true)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("nope.safetensors"), "{e}");
+        let bad = dir.path().join("bad.pth");
+        std::fs::write(&bad, b"not a zip").unwrap();
+        let e = load_weights(&mut vs3, &bad, true).unwrap_err().to_string();
+        assert!(e.contains("bad.pth") && e.contains("zip"), "{e}");
+        assert!(save_safetensors(&vs, &dir.path().join("w.pt")).is_err());
+    }
+}
