@@ -197,6 +197,7 @@ fn assign(
         .collect();
     missing.sort();
     report.missing = missing;
+    report.unused.sort();
     Ok(report)
 }
 
