@@ -1,0 +1,552 @@
+//! The run configuration: one TOML file (`configs/<dataset>.toml`) with the sections `[data]`,
+//! `[model]`, `[train]`, `[eval]` and `[output]`.
+//!
+//! Every struct denies unknown fields, so a misspelt key is an error that names it; toml's
+//! messages are re-worded to give the file, the dotted key path and the line. Relative paths
+//! (`data.root`, `output.run_dir`) resolve against the folder of the config file, so a config
+//! means the same thing from whatever directory it is run.
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use danie_data::datasets::DatasetKind;
+use danie_metrics::Convention;
+
+/// A whole run configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig {
+    /// Which dataset, where it lives, and how batches are made.
+    pub data: DataSection,
+    /// The model preset and any overrides of its fields.
+    #[serde(default)]
+    pub model: ModelSection,
+    /// Loss, optimiser, schedule, length, checkpoints, device.
+    #[serde(default)]
+    pub train: TrainSection,
+    /// How `danie eval` scores the test split.
+    #[serde(default)]
+    pub eval: EvalSection,
+    /// Where the run writes its files.
+    pub output: OutputSection,
+}
+
+/// `[data]`: the dataset and the batch pipeline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataSection {
+    /// Dataset layout: `synapse` (TransUNet's npz/h5), `synapse-raw`, `acdc`, `acdc-npz`,
+    /// `isic2017`, `isic2018` or `glas`.
+    pub dataset: DatasetKind,
+    /// Dataset folder in its published layout (relative paths: from the config file's folder).
+    pub root: PathBuf,
+    /// Side of the square model input in pixels (slices and images are resized to it).
+    #[serde(default = "default_image_size")]
+    pub image_size: usize,
+    /// Images per training batch.
+    #[serde(default = "default_batch_size")]
+    pub batch_size: usize,
+    /// Loader threads that read and augment samples in parallel.
+    #[serde(default = "default_num_workers")]
+    pub num_workers: usize,
+    /// Random augmentation during training (TransUNet's RandomGenerator for CT/MRI: rot90 + flip
+    /// or a small rotation; flips and rotations for 2D images).
+    #[serde(default = "yes")]
+    pub augment: bool,
+}
+
+/// `[model]`: which DANIE preset to build.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSection {
+    /// Preset name from danie-model: `tiny`, `s`, `b` or `l`.
+    #[serde(default = "default_preset")]
+    pub preset: String,
+    /// Overrides of the preset's fields, by the field names of danie-model's `DanieConfig`
+    /// (e.g. `drop_path = 0.0`). `in_channels` / `num_classes` come from the dataset.
+    #[serde(default)]
+    pub overrides: toml::Table,
+}
+
+/// The optimiser.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OptimizerKind {
+    /// SGD with momentum and L2 weight decay (torch.optim.SGD), TransUNet's choice.
+    Sgd,
+    /// AdamW with decoupled weight decay (torch.optim.AdamW).
+    Adamw,
+}
+
+/// `[train]`: the optimisation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainSection {
+    /// Training length in epochs (passes over the training split). Give `epochs` or `iterations`.
+    pub epochs: Option<usize>,
+    /// Training length in optimiser steps (the last epoch may be partial).
+    pub iterations: Option<usize>,
+    /// The one seed: data order, augmentation, weight initialisation, dropout.
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// Weight of the cross-entropy term.
+    #[serde(default = "half")]
+    pub ce_weight: f64,
+    /// Weight of the Dice term (softmax Dice over every class, background included).
+    #[serde(default = "half")]
+    pub dice_weight: f64,
+    /// `sgd` or `adamw`.
+    #[serde(default = "default_optimizer")]
+    pub optimizer: OptimizerKind,
+    /// Base learning rate.
+    #[serde(default = "default_lr")]
+    pub lr: f64,
+    /// SGD momentum.
+    #[serde(default = "default_momentum")]
+    pub momentum: f64,
+    /// Weight decay (L2 for SGD, decoupled for AdamW).
+    #[serde(default = "default_weight_decay")]
+    pub weight_decay: f64,
+    /// AdamW (beta1, beta2).
+    #[serde(default = "default_betas")]
+    pub betas: [f64; 2],
+    /// AdamW epsilon.
+    #[serde(default = "default_eps")]
+    pub eps: f64,
+    /// Poly schedule power: lr = base * (1 - iter / max_iter)^power; 0 keeps lr constant.
+    #[serde(default = "default_poly_power")]
+    pub poly_power: f64,
+    /// Linear warm-up length in iterations (0: none).
+    #[serde(default)]
+    pub warmup_iters: usize,
+    /// Learning-rate factor at the first warm-up step (torch LinearLR's start_factor).
+    #[serde(default = "default_warmup_start")]
+    pub warmup_start_factor: f64,
+    /// Write a checkpoint every N epochs (and always at the end); 0: only at the end.
+    #[serde(default = "default_checkpoint_every")]
+    pub checkpoint_every: usize,
+    /// Validate every N epochs where the dataset has a validation split; 0: never.
+    #[serde(default = "one")]
+    pub val_every: usize,
+    /// Log a row every N iterations (epoch rows are always written).
+    #[serde(default = "default_log_every")]
+    pub log_every: usize,
+    /// bf16 autocast for the forward pass on CUDA (ignored on CPU, with a warning).
+    #[serde(default)]
+    pub bf16: bool,
+    /// `auto` (CUDA if present), `cpu`, `cuda` or `cuda:N`.
+    #[serde(default = "default_device")]
+    pub device: String,
+    /// libtorch intra-op threads (0: libtorch's default).
+    #[serde(default)]
+    pub threads: usize,
+}
+
+/// `[eval]`: scoring the test split.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvalSection {
+    /// Metric convention: `transunet` (the published tables: medpy without spacing, special cases
+    /// for empty masks), `medpy` or `monai`.
+    #[serde(default = "default_convention")]
+    pub convention: Convention,
+    /// Test cases to draw as PNG overlays (image | reference | prediction).
+    #[serde(default)]
+    pub overlay_cases: Vec<String>,
+    /// Slices per forward pass during volume inference.
+    #[serde(default = "default_slice_batch")]
+    pub slice_batch: usize,
+    /// Flip test-time augmentation (mean softmax of identity, horizontal and vertical flips).
+    #[serde(default)]
+    pub tta: bool,
+}
+
+/// `[output]`: where a run writes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutputSection {
+    /// Run folder: checkpoints, logs, curves, evaluation tables (relative: from the config's folder).
+    pub run_dir: PathBuf,
+}
+
+fn default_image_size() -> usize {
+    224
+}
+fn default_batch_size() -> usize {
+    24
+}
+fn default_num_workers() -> usize {
+    4
+}
+fn yes() -> bool {
+    true
+}
+fn one() -> usize {
+    1
+}
+fn half() -> f64 {
+    0.5
+}
+fn default_preset() -> String {
+    "b".into()
+}
+fn default_seed() -> u64 {
+    1234
+}
+fn default_optimizer() -> OptimizerKind {
+    OptimizerKind::Sgd
+}
+fn default_lr() -> f64 {
+    0.01
+}
+fn default_momentum() -> f64 {
+    0.9
+}
+fn default_weight_decay() -> f64 {
+    1e-4
+}
+fn default_betas() -> [f64; 2] {
+    [0.9, 0.999]
+}
+fn default_eps() -> f64 {
+    1e-8
+}
+fn default_poly_power() -> f64 {
+    0.9
+}
+fn default_warmup_start() -> f64 {
+    0.001
+}
+fn default_checkpoint_every() -> usize {
+    10
+}
+fn default_log_every() -> usize {
+    10
+}
+fn default_device() -> String {
+    "auto".into()
+}
+fn default_convention() -> Convention {
+    Convention::TransUnet
+}
+fn default_slice_batch() -> usize {
+    32
+}
+
+impl Default for ModelSection {
+    fn default() -> Self {
+        Self {
+            preset: default_preset(),
+            overrides: toml::Table::new(),
+        }
+    }
+}
+
+impl Default for TrainSection {
+    fn default() -> Self {
+        toml::from_str("").expect("every [train] key has a default")
+    }
+}
+
+impl Default for EvalSection {
+    fn default() -> Self {
+        toml::from_str("").expect("every [eval] key has a default")
+    }
+}
+
+/// A configuration error: the file and what is wrong, with the key path where there is one.
+#[derive(Debug, thiserror::Error)]
+#[error("{file}: {message}")]
+pub struct ConfigError {
+    /// The config file (or a description of the text, e.g. after `--set`).
+    pub file: String,
+    /// What is wrong, naming the key.
+    pub message: String,
+}
+
+impl RunConfig {
+    /// Reads, parses and validates a config file, then applies `key=value` overrides
+    /// (`train.iterations=20`, values in TOML syntax; bare words are taken as strings).
+    /// Relative paths become absolute against the config file's folder.
+    pub fn load(path: &Path, overrides: &[String]) -> Result<Self, ConfigError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: file.clone(),
+            message: format!("cannot read the config file: {e}"),
+        })?;
+        let mut cfg = Self::parse(&text, &file)?;
+        if !overrides.is_empty() {
+            let mut table: toml::Table = toml::from_str(&text).map_err(|e| ConfigError {
+                file: file.clone(),
+                message: e.message().to_string(),
+            })?;
+            for kv in overrides {
+                apply_override(&mut table, kv).map_err(|message| ConfigError {
+                    file: format!("{file} (--set {kv})"),
+                    message,
+                })?;
+            }
+            let merged = toml::to_string(&table).expect("a toml table serialises");
+            cfg = Self::parse(&merged, &format!("{file} after --set overrides"))?;
+        }
+        let base = path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        let base = if base.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            base
+        };
+        cfg.data.root = resolve(&base, &cfg.data.root);
+        cfg.output.run_dir = resolve(&base, &cfg.output.run_dir);
+        cfg.validate().map_err(|message| ConfigError { file, message })?;
+        Ok(cfg)
+    }
+
+    /// Parses config text; errors name `source`, the dotted key and the line.
+    pub fn parse(text: &str, source: &str) -> Result<Self, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError {
+            file: source.to_string(),
+            message: describe_toml_error(text, &e),
+        })
+    }
+
+    /// Checks values serde cannot: ranges, exclusive keys, the data folder's existence.
+    pub fn validate(&self) -> Result<(), String> {
+        let t = &self.train;
+        match (t.epochs, t.iterations) {
+            (Some(_), Some(_)) => {
+                return Err("train.epochs and train.iterations are exclusive: give one".into())
+            }
+            (Some(0), _) | (_, Some(0)) => {
+                return Err("train.epochs / train.iterations must be at least 1".into())
+            }
+            _ => {}
+        }
+        if self.data.batch_size == 0 {
+            return Err("data.batch_size must be at least 1".into());
+        }
+        if self.data.image_size < 16 || self.data.image_size % 16 != 0 {
+            return Err(format!(
+                "data.image_size = {} must be a positive multiple of 16 (the model's patch size)",
+                self.data.image_size
+            ));
+        }
+        if !(t.lr > 0.0 && t.lr.is_finite()) {
+            return Err(format!("train.lr = {} must be positive", t.lr));
+        }
+        if !(0.0..1.0).contains(&t.momentum) {
+            return Err(format!("train.momentum = {} must be in [0, 1)", t.momentum));
+        }
+        if t.weight_decay < 0.0 {
+            return Err(format!("train.weight_decay = {} must be >= 0", t.weight_decay));
+        }
+        if t.betas.iter().any(|b| !(0.0..1.0).contains(b)) {
+            return Err(format!("train.betas = {:?} must be in [0, 1)", t.betas));
+        }
+        if t.ce_weight < 0.0 || t.dice_weight < 0.0 || t.ce_weight + t.dice_weight == 0.0 {
+            return Err("train.ce_weight and train.dice_weight must be >= 0, not both 0".into());
+        }
+        if t.poly_power < 0.0 {
+            return Err(format!("train.poly_power = {} must be >= 0", t.poly_power));
+        }
+        if !(t.warmup_start_factor > 0.0 && t.warmup_start_factor <= 1.0) {
+            return Err(format!(
+                "train.warmup_start_factor = {} must be in (0, 1]",
+                t.warmup_start_factor
+            ));
+        }
+        crate::device_spec::DeviceSpec::parse(&t.device)
+            .map_err(|e| format!("train.device: {e}"))?;
+        if self.eval.slice_batch == 0 {
+            return Err("eval.slice_batch must be at least 1".into());
+        }
+        if !self.data.root.is_dir() {
+            return Err(format!(
+                "data.root: the data folder {} does not exist (relative roots resolve against the config file's folder)",
+                self.data.root.display()
+            ));
+        }
+        Ok(())
+    }
+
+    /// The training length in epochs, given the number of batches per epoch.
+    pub fn epochs_for(&self, batches_per_epoch: usize) -> usize {
+        match (self.train.epochs, self.train.iterations) {
+            (_, Some(it)) => it.div_ceil(batches_per_epoch.max(1)),
+            (Some(e), None) => e,
+            (None, None) => 150,
+        }
+    }
+
+    /// The training length in iterations (TransUNet's `max_iterations = epochs * len(loader)`).
+    pub fn max_iterations(&self, batches_per_epoch: usize) -> usize {
+        match self.train.iterations {
+            Some(it) => it,
+            None => self.epochs_for(batches_per_epoch) * batches_per_epoch,
+        }
+    }
+}
+
+fn resolve(base: &Path, p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        base.join(p)
+    }
+}
+
+/// Sets `a.b.c = value` in a TOML table; the value is parsed as TOML, falling back to a string.
+fn apply_override(table: &mut toml::Table, kv: &str) -> Result<(), String> {
+    let (key, value) = kv
+        .split_once('=')
+        .ok_or_else(|| format!("`{kv}` is not of the form section.key=value"))?;
+    let key = key.trim();
+    let value = value.trim();
+    let parsed: toml::Value = toml::from_str::<toml::Table>(&format!("v = {value}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(value.to_string()));
+    let parts: Vec<&str> = key.split('.').collect();
+    if parts.iter().any(|p| p.is_empty()) {
+        return Err(format!("`{key}` is not a dotted key path"));
+    }
+    let mut cur = table;
+    for p in &parts[..parts.len() - 1] {
+        cur = cur
+            .entry(p.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+            .as_table_mut()
+            .ok_or_else(|| format!("`{p}` in `{key}` is not a table"))?;
+    }
+    cur.insert(parts[parts.len() - 1].to_string(), parsed);
+    Ok(())
+}
+
+/// Rewords a toml error as `key `a.b`: problem (line N)`, the key found from the error's span:
+/// the nearest `[table]` header above it plus the key on the span's line.
+fn describe_toml_error(text: &str, err: &toml::de::Error) -> String {
+    let msg = err.message().trim().to_string();
+    let Some(span) = err.span() else {
+        return msg;
+    };
+    let start = span.start.min(text.len());
+    let line_no = text[..start].matches('\n').count() + 1;
+    let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+    let line_end = text[start..].find('\n').map_or(text.len(), |i| start + i);
+    let line = text[line_start..line_end].trim();
+    // The table this line belongs to: the last header at or above it.
+    let mut table = String::new();
+    for l in text[..line_end].lines() {
+        let l = l.trim();
+        if l.starts_with('[') {
+            table = l
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .trim()
+                .to_string();
+        }
+    }
+    if line.starts_with('[') {
+        // The span covers a whole table (e.g. a missing field).
+        return format!("in [{table}]: {msg} (line {line_no})");
+    }
+    let key = line
+        .split_once('=')
+        .map(|(k, _)| k.trim().trim_matches('"').to_string())
+        .unwrap_or_else(|| line.to_string());
+    let path = if table.is_empty() {
+        key
+    } else {
+        format!("{table}.{key}")
+    };
+    format!("key `{path}`: {msg} (line {line_no})")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, text: &str) -> PathBuf {
+        let p = dir.join("c.toml");
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    const GOOD: &str = "[data]\ndataset = \"synapse\"\nroot = \"d\"\n\n[output]\nrun_dir = \"runs\"\n";
+
+    #[test]
+    fn defaults_follow_transunet_and_paths_resolve_against_the_config_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("d")).unwrap();
+        let cfg = RunConfig::load(&write(dir.path(), GOOD), &[]).unwrap();
+        assert_eq!(cfg.train.lr, 0.01);
+        assert_eq!(cfg.train.momentum, 0.9);
+        assert_eq!(cfg.train.weight_decay, 1e-4);
+        assert_eq!(cfg.train.poly_power, 0.9);
+        assert_eq!((cfg.train.ce_weight, cfg.train.dice_weight), (0.5, 0.5));
+        assert_eq!(cfg.train.seed, 1234);
+        assert_eq!(cfg.data.root, dir.path().join("d"));
+        assert_eq!(cfg.output.run_dir, dir.path().join("runs"));
+        assert_eq!(cfg.epochs_for(10), 150);
+        assert_eq!(cfg.max_iterations(10), 1500);
+    }
+
+    #[test]
+    fn unknown_key_is_named_with_its_table() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("d")).unwrap();
+        let text = format!("{GOOD}\n[train]\nlearning_rate = 0.1\n");
+        let e = RunConfig::load(&write(dir.path(), &text), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("train.learning_rate"), "{e}");
+        assert!(e.contains("unknown field"), "{e}");
+        assert!(e.contains("c.toml"), "{e}");
+    }
+
+    #[test]
+    fn wrong_type_is_named_with_its_key() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("d")).unwrap();
+        let text = GOOD.replace("root = \"d\"", "root = \"d\"\nbatch_size = \"big\"");
+        let e = RunConfig::load(&write(dir.path(), &text), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("data.batch_size"), "{e}");
+        assert!(e.contains("invalid type"), "{e}");
+    }
+
+    #[test]
+    fn missing_data_folder_names_the_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = RunConfig::load(&write(dir.path(), GOOD), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("data.root"), "{e}");
+        assert!(e.contains(&dir.path().join("d").display().to_string()), "{e}");
+    }
+
+    #[test]
+    fn overrides_apply_and_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("d")).unwrap();
+        let p = write(dir.path(), GOOD);
+        let cfg = RunConfig::load(
+            &p,
+            &["train.iterations=7".into(), "train.device=cpu".into()],
+        )
+        .unwrap();
+        assert_eq!(cfg.train.iterations, Some(7));
+        assert_eq!(cfg.epochs_for(3), 3);
+        let e = RunConfig::load(&p, &["train.lr=\"fast\"".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("train.lr"), "{e}");
+        let e = RunConfig::load(&p, &["train.epochs=2".into(), "train.iterations=3".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("exclusive"), "{e}");
+    }
+}

@@ -1,0 +1,46 @@
+//! Training curves from `log.jsonl`: `loss.png` (per logged iteration in blue, epoch means in
+//! orange) and, where validation ran, `val_dice.png` (validation mean Dice per epoch, y in
+//! [0, 1]).
+use std::path::Path;
+
+use anyhow::Context;
+
+use crate::line_plot::{LinePlot, Series};
+use crate::run_log::read_rows;
+
+/// Draws the curves of the run in `run_dir` next to its log.
+pub fn write_curves(run_dir: &Path) -> anyhow::Result<()> {
+    let rows = read_rows(&run_dir.join("log.jsonl"))?;
+    let iter: Vec<(f64, f64)> = rows
+        .iter()
+        .filter(|r| r.kind == "iter")
+        .map(|r| (r.iteration as f64, r.loss))
+        .collect();
+    let epoch: Vec<(f64, f64)> = rows
+        .iter()
+        .filter(|r| r.kind == "epoch")
+        .map(|r| (r.iteration as f64, r.loss))
+        .collect();
+    let loss = LinePlot {
+        series: vec![
+            Series { points: iter, colour: [31, 119, 180] },
+            Series { points: epoch, colour: [255, 127, 14] },
+        ],
+        y_range: None,
+    };
+    let p = run_dir.join("loss.png");
+    loss.render(640, 360).save(&p).with_context(|| format!("cannot write {}", p.display()))?;
+    let val: Vec<(f64, f64)> = rows
+        .iter()
+        .filter_map(|r| r.val_dice.map(|d| (r.epoch as f64 + 1.0, d)))
+        .collect();
+    if !val.is_empty() {
+        let plot = LinePlot {
+            series: vec![Series { points: val, colour: [44, 160, 44] }],
+            y_range: Some((0.0, 1.0)),
+        };
+        let p = run_dir.join("val_dice.png");
+        plot.render(640, 360).save(&p).with_context(|| format!("cannot write {}", p.display()))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,401 @@
+//! `danie eval`: score weights on a dataset's test split (or on NIfTI image / reference pairs)
+//! and write the tables.
+//!
+//! - Volumes (Synapse, ACDC, NIfTI pairs): slice-by-slice inference ([`Segmenter`]), then per
+//!   class per case with danie-metrics ([`CumulativeMetric`]) under the chosen convention.
+//!   `transunet` (the published tables) scores without voxel spacing, so distances are in
+//!   voxels; `medpy` / `monai` use the volume's spacing in mm.
+//! - ISIC: DSC, SE, SP, ACC (and IoU) from one confusion matrix pooled over all test pixels.
+//! - GlaS: mDice and mIoU over images.
+//!
+//! Outputs in the output folder: `summary.md` (the paper-format row beside the published
+//! baselines, then the per-class table), `summary.json`, `paper_table.csv`, `cases.csv`, and
+//! `overlays/<case>.png` for the cases asked for.
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use danie_data::datasets::{DatasetKind, Split};
+use danie_data::nifti;
+use danie_metrics::{
+    CohortSummary, Convention, CumulativeMetric, GlasMetrics, GlasSummary, MetricConfig,
+    PixelMetrics, PixelSummary,
+};
+use indicatif::{ProgressBar, ProgressStyle};
+use ndarray::{s, Array3, ArrayView3, Ix3};
+use serde::Serialize;
+
+use crate::baselines::{Baseline, Baselines};
+use crate::model_io::LoadedModel;
+use crate::overlay::overlay_panels;
+use crate::predict::{read_nifti_volume, segmenter, PredictOptions};
+
+/// Evaluation settings.
+#[derive(Debug, Clone)]
+pub struct EvalOptions {
+    /// Folder for the tables and overlays (created).
+    pub out_dir: PathBuf,
+    /// Metric convention.
+    pub convention: Convention,
+    /// Inference settings (TTA, batch, bf16).
+    pub predict: PredictOptions,
+    /// Cases to draw as overlays.
+    pub overlay_cases: Vec<String>,
+    /// Published results to print beside this run's (by dataset name).
+    pub baselines: Baselines,
+    /// The weights file, named in the report.
+    pub weights: PathBuf,
+}
+
+/// The scores of one evaluation.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum EvalScores {
+    /// Per class per case, for volumes.
+    Volumes(CohortSummary),
+    /// ISIC pixel metrics.
+    Pixels(PixelSummary),
+    /// GlaS mDice / mIoU.
+    Glas(GlasSummary),
+}
+
+/// A finished evaluation, as written to `summary.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct EvalReport {
+    /// What was evaluated (`synapse test split`, `2 NIfTI pairs`).
+    pub subject: String,
+    /// Dataset the weights were trained on.
+    pub dataset: DatasetKind,
+    /// The weights file.
+    pub weights: PathBuf,
+    /// Flip TTA used.
+    pub tta: bool,
+    /// The scores.
+    pub scores: EvalScores,
+    /// The baselines printed beside them.
+    pub baselines: Vec<Baseline>,
+    /// `summary.md`'s text.
+    #[serde(skip)]
+    pub markdown: String,
+}
+
+fn progress(n: usize, what: &str) -> ProgressBar {
+    let bar = ProgressBar::new(n as u64);
+    bar.set_style(
+        ProgressStyle::with_template(&format!("{{elapsed_precise}} [{{bar:30}}] {{pos}}/{{len}} {what}  {{msg}}"))
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar
+}
+
+/// The metric setup for a model's classes (labels 1..K, named).
+fn metric_config(loaded: &LoadedModel, convention: Convention) -> MetricConfig {
+    let mut m = MetricConfig::new((1..loaded.meta.num_classes() as u32).collect(), convention);
+    m.class_names = (1..loaded.meta.num_classes())
+        .map(|i| (i as u32, loaded.meta.class_names[i].clone()))
+        .collect();
+    m.distance_unit = if convention == Convention::TransUnet { "voxel" } else { "mm" }.into();
+    m
+}
+
+/// Scores one predicted volume and draws its overlay if asked.
+///
+/// # Shapes
+/// image, pred, gt: (D, H, W); spacing [z, y, x]
+fn score_volume(
+    metric: &mut CumulativeMetric,
+    name: &str,
+    image: ArrayView3<f32>,
+    pred: &Array3<u8>,
+    gt: &Array3<u8>,
+    spacing: [f64; 3],
+    opts: &EvalOptions,
+) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        pred.dim() == gt.dim(),
+        "{name}: prediction shape {:?} differs from the reference's {:?}",
+        pred.dim(),
+        gt.dim()
+    );
+    let sp: Vec<f64> = if opts.convention == Convention::TransUnet { vec![] } else { spacing.to_vec() };
+    metric
+        .update(Some(name), pred.view().into_dyn(), gt.view().into_dyn(), &sp)
+        .with_context(|| format!("scoring {name}"))?;
+    if opts.overlay_cases.iter().any(|c| c == name) {
+        // The slice with the most reference foreground.
+        let z = (0..gt.dim().0)
+            .max_by_key(|&z| gt.slice(s![z, .., ..]).iter().filter(|&&v| v > 0).count())
+            .unwrap_or(0);
+        let img = overlay_panels(
+            image.slice(s![z..z + 1, .., ..]),
+            gt.slice(s![z, .., ..]),
+            pred.slice(s![z, .., ..]),
+        );
+        save_overlay(&opts.out_dir, name, &img)?;
+    }
+    Ok(())
+}
+
+fn save_overlay(out_dir: &Path, name: &str, img: &image::RgbImage) -> anyhow::Result<()> {
+    let dir = out_dir.join("overlays");
+    std::fs::create_dir_all(&dir)?;
+    let p = dir.join(format!("{name}.png"));
+    img.save(&p).with_context(|| format!("cannot write {}", p.display()))
+}
+
+/// Evaluates the test split of the dataset at `root`.
+pub fn evaluate_dataset(
+    loaded: &LoadedModel,
+    kind: DatasetKind,
+    root: &Path,
+    opts: &EvalOptions,
+) -> anyhow::Result<EvalReport> {
+    anyhow::ensure!(
+        kind.num_classes() == loaded.meta.num_classes() && kind.in_channels() as i64 == loaded.meta.model.in_channels,
+        "the weights were trained on {} ({} classes, {} channels) and cannot score {kind} ({} classes, {} channels)",
+        loaded.meta.dataset,
+        loaded.meta.num_classes(),
+        loaded.meta.model.in_channels,
+        kind.num_classes(),
+        kind.in_channels()
+    );
+    let seg = segmenter(loaded, &opts.predict);
+    let scores = if kind.is_volumetric() {
+        let vols = kind
+            .open_volumes(root, Split::Test)
+            .with_context(|| format!("opening the {kind} test split"))?;
+        let mut metric = CumulativeMetric::new(metric_config(loaded, opts.convention));
+        let bar = progress(vols.len(), "volumes");
+        for i in 0..vols.len() {
+            let v = vols.volume(i)?;
+            bar.set_message(v.name.clone());
+            let pred = seg.segment_volume(v.image.view());
+            score_volume(&mut metric, &v.name, v.image.view(), &pred, &v.label, v.spacing, opts)?;
+            bar.inc(1);
+        }
+        bar.finish_and_clear();
+        EvalScores::Volumes(metric.aggregate())
+    } else {
+        let set = kind
+            .open_slices(root, Split::Test)
+            .with_context(|| format!("opening the {kind} test split"))?;
+        let mut pixels = PixelMetrics::new();
+        let mut glas = GlasMetrics::new();
+        let bar = progress(set.len(), "images");
+        for i in 0..set.len() {
+            let sample = set.sample(i)?;
+            let pred = seg.segment(&[sample.image.view()]).pop().expect("one in, one out");
+            let p = pred.mapv(|v| v > 0).into_dyn();
+            let g = sample.label.mapv(|v| v > 0).into_dyn();
+            if kind == DatasetKind::Glas {
+                glas.update(p.view(), g.view())
+            } else {
+                pixels.update(p.view(), g.view()).map(|_| (0.0, 0.0))
+            }
+            .with_context(|| format!("scoring {}", sample.name))?;
+            if opts.overlay_cases.contains(&sample.name) {
+                let img = overlay_panels(sample.image.view(), sample.label.view(), pred.view());
+                save_overlay(&opts.out_dir, &sample.name, &img)?;
+            }
+            bar.inc(1);
+        }
+        bar.finish_and_clear();
+        if kind == DatasetKind::Glas {
+            EvalScores::Glas(glas.aggregate())
+        } else {
+            EvalScores::Pixels(pixels.aggregate())
+        }
+    };
+    finish(loaded, format!("{kind} test split"), scores, opts)
+}
+
+/// Evaluates NIfTI (image, reference) pairs; `label_map` maps reference ids to the model's
+/// (unlisted ids become background); an empty map keeps the ids.
+pub fn evaluate_nifti_pairs(
+    loaded: &LoadedModel,
+    pairs: &[(PathBuf, PathBuf)],
+    label_map: &BTreeMap<u32, u8>,
+    opts: &EvalOptions,
+) -> anyhow::Result<EvalReport> {
+    let seg = segmenter(loaded, &opts.predict);
+    let mut metric = CumulativeMetric::new(metric_config(loaded, opts.convention));
+    let bar = progress(pairs.len(), "volumes");
+    let k = loaded.meta.num_classes() as u32;
+    for (image, reference) in pairs {
+        let name = case_name(image);
+        bar.set_message(name.clone());
+        let (img, vol) = read_nifti_volume(image, loaded.meta.intensity)?;
+        let refimg = nifti::read(reference).with_context(|| format!("reading {}", reference.display()))?;
+        anyhow::ensure!(
+            refimg.shape()[..3.min(refimg.shape().len())] == img.shape()[..3],
+            "{}: shape {:?} differs from the image's {:?} ({})",
+            reference.display(),
+            refimg.shape(),
+            img.shape(),
+            image.display()
+        );
+        let ids = refimg.labels()?;
+        let mut unknown = None;
+        let mapped = ids.mapv(|v| {
+            let v = u32::from(v);
+            match label_map.get(&v) {
+                Some(&m) => m,
+                None if label_map.is_empty() => {
+                    if v >= k {
+                        unknown = Some(v);
+                    }
+                    v.min(255) as u8
+                }
+                None => 0,
+            }
+        });
+        if let Some(v) = unknown {
+            anyhow::bail!(
+                "{}: label {v} is not a class of the model (0..{}); give --label-map",
+                reference.display(),
+                k - 1
+            );
+        }
+        let gt = mapped
+            .into_dimensionality::<Ix3>()
+            .with_context(|| format!("{} is not a 3D label map", reference.display()))?
+            .permuted_axes([2, 1, 0])
+            .as_standard_layout()
+            .to_owned(); // (x, y, z) -> (z, y, x)
+        let pred = seg.segment_volume(vol.view());
+        let sp = img.spacing();
+        score_volume(&mut metric, &name, vol.view(), &pred, &gt, [sp[2], sp[1], sp[0]], opts)?;
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    finish(loaded, format!("{} NIfTI pair(s)", pairs.len()), EvalScores::Volumes(metric.aggregate()), opts)
+}
+
+/// `ct.nii.gz` -> `ct`.
+fn case_name(p: &Path) -> String {
+    let n = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    n.trim_end_matches(".gz").trim_end_matches(".nii").to_string()
+}
+
+fn pct(v: f64) -> String {
+    if v.is_finite() {
+        format!("{:.2}", 100.0 * v)
+    } else {
+        format!("{v}")
+    }
+}
+
+fn num(v: f64) -> String {
+    if v.is_finite() {
+        format!("{v:.2}")
+    } else {
+        format!("{v}")
+    }
+}
+
+/// Writes the tables and returns the report.
+fn finish(loaded: &LoadedModel, subject: String, scores: EvalScores, opts: &EvalOptions) -> anyhow::Result<EvalReport> {
+    std::fs::create_dir_all(&opts.out_dir)
+        .with_context(|| format!("cannot create {}", opts.out_dir.display()))?;
+    let dataset = loaded.meta.dataset;
+    let family = match dataset {
+        DatasetKind::SynapseRaw => "synapse",
+        DatasetKind::AcdcNpz => "acdc",
+        k => k.as_str(),
+    };
+    let baselines = opts.baselines.get(family).cloned().unwrap_or_default();
+    let mut md = format!(
+        "# danie eval: {subject}\n\nWeights: `{}` (trained on {dataset}, {} epochs / {} iterations). Flip TTA: {}.\n\n",
+        opts.weights.display(),
+        loaded.meta.epochs,
+        loaded.meta.iterations,
+        if opts.predict.tta { "on" } else { "off" },
+    );
+    let mut csv = String::new();
+    match &scores {
+        EvalScores::Volumes(sum) => {
+            let names: Vec<String> = sum.classes.iter().map(|c| c.name.clone().unwrap_or(c.label.to_string())).collect();
+            let _ = writeln!(
+                md,
+                "Metric convention: **{}** (distances in {}). DSC and mIoU in %, means over classes of the means over cases.\n",
+                sum.convention, sum.distance_unit
+            );
+            let _ = writeln!(md, "| Method | DSC | HD95 | mIoU | ASD | {} |", names.join(" | "));
+            let _ = writeln!(md, "|{}", "---|".repeat(5 + names.len()));
+            let organs: Vec<String> = sum.classes.iter().map(|c| pct(c.dice.mean)).collect();
+            let _ = writeln!(
+                md,
+                "| **DANIE (this run)** | {} | {} | {} | {} | {} |",
+                pct(sum.mean.dice),
+                num(sum.mean.hd95),
+                pct(sum.mean.iou),
+                num(sum.mean.asd),
+                organs.join(" | ")
+            );
+            let _ = writeln!(csv, "method,dsc,hd95,miou,asd,{}", names.join(","));
+            let _ = writeln!(
+                csv,
+                "DANIE (this run),{},{},{},{},{}",
+                pct(sum.mean.dice),
+                num(sum.mean.hd95),
+                pct(sum.mean.iou),
+                num(sum.mean.asd),
+                organs.join(",")
+            );
+            let dash = vec!["–"; names.len()].join(" | ");
+            for b in &baselines {
+                let hd = b.hd95.map(num).unwrap_or_else(|| "–".into());
+                let _ = writeln!(md, "| {} (published) | {:.2} | {hd} | – | – | {dash} |", b.method, b.dsc);
+                let _ = writeln!(csv, "{} (published),{:.2},{},,,{}", b.method, b.dsc, b.hd95.map(num).unwrap_or_default(), ",".repeat(names.len().saturating_sub(1)));
+            }
+            let _ = writeln!(md, "\n## Per class\n\n{}", sum.to_markdown());
+            write_file(&opts.out_dir.join("cases.csv"), &sum.cases_csv())?;
+        }
+        EvalScores::Pixels(p) => {
+            let s = &p.pooled;
+            let _ = writeln!(md, "ISIC pixel metrics from one confusion matrix pooled over all {} test images, threshold 0.5, in %.\n", p.n_images);
+            let _ = writeln!(md, "| Method | DSC | SE | SP | ACC | IoU |\n|---|---|---|---|---|---|");
+            let row = [s.dice, s.sensitivity, s.specificity, s.accuracy, s.iou].map(pct);
+            let _ = writeln!(md, "| **DANIE (this run)** | {} |", row.join(" | "));
+            let _ = writeln!(csv, "method,dsc,se,sp,acc,iou\nDANIE (this run),{}", row.join(","));
+            for b in &baselines {
+                let _ = writeln!(md, "| {} (published) | {:.2} | – | – | – | – |", b.method, b.dsc);
+                let _ = writeln!(csv, "{} (published),{:.2},,,,", b.method, b.dsc);
+            }
+        }
+        EvalScores::Glas(g) => {
+            let _ = writeln!(md, "GlaS per-image Dice and IoU averaged over {} test images, in %.\n", g.n_images);
+            let _ = writeln!(md, "| Method | mDice | mIoU |\n|---|---|---|");
+            let _ = writeln!(md, "| **DANIE (this run)** | {} | {} |", pct(g.m_dice), pct(g.m_iou));
+            let _ = writeln!(csv, "method,mdice,miou\nDANIE (this run),{},{}", pct(g.m_dice), pct(g.m_iou));
+            for b in &baselines {
+                let _ = writeln!(md, "| {} (published) | {:.2} | – |", b.method, b.dsc);
+                let _ = writeln!(csv, "{} (published),{:.2},", b.method, b.dsc);
+            }
+        }
+    }
+    if baselines.is_empty() {
+        let _ = writeln!(md, "\n(No published baselines for {family} in the baselines file.)");
+    } else {
+        let _ = writeln!(md, "\nPublished numbers: {}.", baselines.iter().map(|b| format!("{}: {}", b.method, b.source)).collect::<Vec<_>>().join("; "));
+    }
+    let report = EvalReport {
+        subject,
+        dataset,
+        weights: opts.weights.clone(),
+        tta: opts.predict.tta,
+        scores,
+        baselines,
+        markdown: md,
+    };
+    write_file(&opts.out_dir.join("summary.md"), &report.markdown)?;
+    write_file(&opts.out_dir.join("paper_table.csv"), &csv)?;
+    write_file(&opts.out_dir.join("summary.json"), &serde_json::to_string_pretty(&report)?)?;
+    Ok(report)
+}
+
+fn write_file(path: &Path, text: &str) -> anyhow::Result<()> {
+    crate::tensor_file::atomic_write(path, |f| std::io::Write::write_all(f, text.as_bytes()))
+}

@@ -1,0 +1,215 @@
+//! Prediction on files: a NIfTI volume to a NIfTI label map with the input's header and affine,
+//! a PNG / JPEG / BMP image to a PNG mask, a folder to a folder.
+//!
+//! NIfTI volumes are segmented slice by slice along the last axis (z of `(x, y, z)`); each
+//! slice is the `(y, x)` plane, the order danie-data's volume readers use (`image[[k, j, i]]`
+//! for voxel `(i, j, k)`). Intensities are mapped as the weights' training data were (CT window
+//! for Synapse, min-max for ACDC). 2D masks hold the class id per pixel, except for two-class
+//! models whose masks are 0 / 255 as the ISIC ground truth. An existing output is an error
+//! unless `overwrite` is set.
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use danie_data::nifti::{self, NiftiImage};
+use danie_data::preprocess::{ct_window, minmax_normalise};
+use ndarray::{Array2, Array3, ArrayD, Ix3};
+
+use crate::model_io::LoadedModel;
+use crate::segmenter::Segmenter;
+use crate::weights_meta::Intensity;
+
+/// Prediction settings.
+#[derive(Debug, Clone)]
+pub struct PredictOptions {
+    /// Flip test-time augmentation.
+    pub tta: bool,
+    /// Replace existing outputs.
+    pub overwrite: bool,
+    /// Slices per forward pass.
+    pub batch: usize,
+    /// bf16 autocast on CUDA.
+    pub bf16: bool,
+}
+
+/// The kinds of input file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum InputKind {
+    Nifti,
+    Image,
+}
+
+fn input_kind(path: &Path) -> Option<InputKind> {
+    let name = path.file_name()?.to_string_lossy().to_ascii_lowercase();
+    if name.ends_with(".nii") || name.ends_with(".nii.gz") {
+        Some(InputKind::Nifti)
+    } else if [".png", ".jpg", ".jpeg", ".bmp"].iter().any(|e| name.ends_with(e)) {
+        Some(InputKind::Image)
+    } else {
+        None
+    }
+}
+
+/// The output name for `input` inside a folder: NIfTI keeps its name, images become `.png`.
+fn output_name(input: &Path, kind: InputKind) -> PathBuf {
+    let name = input.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    match kind {
+        InputKind::Nifti => PathBuf::from(name),
+        InputKind::Image => {
+            let stem = Path::new(&name).file_stem().map(|s| s.to_string_lossy().into_owned());
+            PathBuf::from(format!("{}.png", stem.unwrap_or(name)))
+        }
+    }
+}
+
+/// Predicts `input` (a file or a folder of files) into `output` (a file or a folder); returns
+/// the files written.
+pub fn predict_path(
+    loaded: &LoadedModel,
+    input: &Path,
+    output: &Path,
+    opts: &PredictOptions,
+) -> anyhow::Result<Vec<PathBuf>> {
+    let pairs: Vec<(PathBuf, PathBuf, InputKind)> = if input.is_dir() {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(input)
+            .with_context(|| format!("cannot list {}", input.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_file() && input_kind(p).is_some())
+            .collect();
+        files.sort();
+        anyhow::ensure!(
+            !files.is_empty(),
+            "{} holds no .nii, .nii.gz, .png, .jpg or .bmp files",
+            input.display()
+        );
+        anyhow::ensure!(
+            !output.is_file(),
+            "the input is a folder, so the output {} must be a folder, not a file",
+            output.display()
+        );
+        files
+            .into_iter()
+            .map(|f| {
+                let k = input_kind(&f).expect("filtered");
+                let o = output.join(output_name(&f, k));
+                (f, o, k)
+            })
+            .collect()
+    } else {
+        anyhow::ensure!(input.is_file(), "input {} does not exist", input.display());
+        let k = input_kind(input).with_context(|| {
+            format!("{}: not a .nii, .nii.gz, .png, .jpg or .bmp file", input.display())
+        })?;
+        vec![(input.to_path_buf(), output.to_path_buf(), k)]
+    };
+    if !opts.overwrite {
+        if let Some((_, o, _)) = pairs.iter().find(|(_, o, _)| o.exists()) {
+            anyhow::bail!("{} exists: pass --overwrite to replace it", o.display());
+        }
+    }
+    if input.is_dir() {
+        std::fs::create_dir_all(output).with_context(|| format!("cannot create {}", output.display()))?;
+    }
+    let mut written = Vec::new();
+    for (i, o, k) in pairs {
+        match k {
+            InputKind::Nifti => predict_nifti(loaded, &i, &o, opts)?,
+            InputKind::Image => predict_image(loaded, &i, &o, opts)?,
+        }
+        written.push(o);
+    }
+    Ok(written)
+}
+
+/// Reads a NIfTI volume as the model's input: `(x, y, z)` -> `(z, y, x)` with the weights'
+/// intensity mapping.
+///
+/// # Shapes
+/// file (x, y, z) -> (D = z, H = y, W = x)
+pub fn read_nifti_volume(path: &Path, intensity: Intensity) -> anyhow::Result<(NiftiImage, Array3<f32>)> {
+    let mut img = nifti::read(path).with_context(|| format!("reading {}", path.display()))?;
+    img.require_ndim(3).with_context(|| format!("{} is not a 3D volume", path.display()))?;
+    let data = img
+        .fdata_f32()
+        .into_dimensionality::<Ix3>()
+        .with_context(|| format!("{} is not a 3D volume", path.display()))?;
+    let mut vol = data.permuted_axes([2, 1, 0]).as_standard_layout().to_owned(); // (x,y,z)->(z,y,x)
+    anyhow::ensure!(
+        vol.iter().all(|v| v.is_finite()),
+        "{} holds NaN or infinite voxels",
+        path.display()
+    );
+    match intensity {
+        Intensity::CtWindow { lo, hi } => vol.mapv_inplace(|v| ct_window(v, lo, hi)),
+        Intensity::MinMax => minmax_normalise(&mut vol),
+        Intensity::Unit8Bit => vol.mapv_inplace(|v| v / 255.0),
+    }
+    Ok((img, vol))
+}
+
+/// A `(z, y, x)` label volume back to NIfTI order `(x, y, z)`.
+pub fn to_nifti_order(labels: Array3<u8>) -> ArrayD<u8> {
+    labels.permuted_axes([2, 1, 0]).into_dyn()
+}
+
+fn predict_nifti(loaded: &LoadedModel, input: &Path, output: &Path, opts: &PredictOptions) -> anyhow::Result<()> {
+    let meta = &loaded.meta;
+    anyhow::ensure!(
+        meta.model.in_channels == 1,
+        "{}: the weights take {}-channel 2D images, not volumes",
+        input.display(),
+        meta.model.in_channels
+    );
+    let (img, vol) = read_nifti_volume(input, meta.intensity)?;
+    let pred = segmenter(loaded, opts).segment_volume(vol.view());
+    let labels = to_nifti_order(pred);
+    nifti::write_array(output, &img.header, labels.view())
+        .with_context(|| format!("writing {}", output.display()))?;
+    Ok(())
+}
+
+/// The segmenter the weights describe.
+pub fn segmenter<'a>(loaded: &'a LoadedModel, opts: &PredictOptions) -> Segmenter<'a> {
+    Segmenter {
+        model: &loaded.model,
+        size: loaded.meta.image_size,
+        interp: loaded.meta.dataset.default_interp(),
+        batch: opts.batch,
+        tta: opts.tta,
+        bf16: opts.bf16,
+        device: loaded.vs.device(),
+    }
+}
+
+fn predict_image(loaded: &LoadedModel, input: &Path, output: &Path, opts: &PredictOptions) -> anyhow::Result<()> {
+    let meta = &loaded.meta;
+    let img = image::open(input).with_context(|| format!("reading {}", input.display()))?;
+    let c = meta.model.in_channels as usize;
+    let plane: Array3<f32> = if c == 1 {
+        let g = img.to_luma8();
+        let (w, h) = g.dimensions();
+        Array3::from_shape_vec((1, h as usize, w as usize), g.into_raw())?.mapv(|v| f32::from(v) / 255.0)
+    } else {
+        let rgb = img.to_rgb8();
+        let (w, h) = rgb.dimensions();
+        // (H, W, 3) -> (3, H, W)
+        Array3::from_shape_vec((h as usize, w as usize, 3), rgb.into_raw())?
+            .permuted_axes([2, 0, 1])
+            .mapv(|v| f32::from(v) / 255.0)
+    };
+    let mask = segmenter(loaded, opts)
+        .segment(&[plane.view()])
+        .pop()
+        .expect("one plane in, one out");
+    write_mask_png(&mask, meta.num_classes(), output)
+}
+
+/// Writes a label map as an 8-bit PNG (0 / 255 for two classes, class ids otherwise).
+pub fn write_mask_png(mask: &Array2<u8>, num_classes: usize, output: &Path) -> anyhow::Result<()> {
+    let (h, w) = mask.dim();
+    let scale = if num_classes == 2 { 255 } else { 1 };
+    let raw: Vec<u8> = mask.iter().map(|&v| v.saturating_mul(scale)).collect();
+    let png = image::GrayImage::from_raw(w as u32, h as u32, raw).expect("h * w pixels");
+    crate::tensor_file::atomic_write(output, |f| {
+        png.write_to(f, image::ImageFormat::Png).map_err(std::io::Error::other)
+    })
+}

@@ -1,0 +1,155 @@
+//! The training log: `log.csv` and `log.jsonl` in the run folder, one row per logged iteration
+//! and one per epoch (with the validation score where there is one).
+//!
+//! On resume the rows after the checkpoint's iteration are dropped first, so the log of a
+//! resumed run reads as the log of one uninterrupted run.
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+
+/// One log row.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogRow {
+    /// `iter` for an iteration row, `epoch` for an end-of-epoch row.
+    pub kind: String,
+    /// 0-based epoch.
+    pub epoch: usize,
+    /// Optimiser steps done so far (1-based after the first step).
+    pub iteration: usize,
+    /// Total loss (iteration: this batch; epoch: mean over the epoch).
+    pub loss: f64,
+    /// Cross-entropy term.
+    pub ce: f64,
+    /// Dice-loss term.
+    pub dice_loss: f64,
+    /// Learning rate the step used.
+    pub lr: f64,
+    /// Training throughput, images per second.
+    pub images_per_s: f64,
+    /// Validation mean Dice (epoch rows with a validation split), else empty.
+    pub val_dice: Option<f64>,
+    /// Seconds since the run (or the resumed run) started.
+    pub elapsed_s: f64,
+}
+
+const CSV_HEADER: &str = "kind,epoch,iteration,loss,ce,dice_loss,lr,images_per_s,val_dice,elapsed_s";
+
+impl LogRow {
+    fn to_csv(&self) -> String {
+        format!(
+            "{},{},{},{:.8},{:.8},{:.8},{:.8e},{:.2},{},{:.2}",
+            self.kind,
+            self.epoch,
+            self.iteration,
+            self.loss,
+            self.ce,
+            self.dice_loss,
+            self.lr,
+            self.images_per_s,
+            self.val_dice.map(|v| format!("{v:.6}")).unwrap_or_default(),
+            self.elapsed_s
+        )
+    }
+}
+
+/// Appends rows to `log.csv` and `log.jsonl`.
+pub struct RunLog {
+    csv: std::fs::File,
+    jsonl: std::fs::File,
+    jsonl_path: PathBuf,
+}
+
+impl RunLog {
+    /// Opens the logs of `run_dir`: fresh when `resume_after` is `None`, else keeping only rows
+    /// with `iteration <= resume_after`.
+    pub fn open(run_dir: &Path, resume_after: Option<usize>) -> anyhow::Result<Self> {
+        let csv_path = run_dir.join("log.csv");
+        let jsonl_path = run_dir.join("log.jsonl");
+        let kept = match resume_after {
+            Some(it) if jsonl_path.exists() => read_rows(&jsonl_path)?
+                .into_iter()
+                .filter(|r| r.iteration <= it)
+                .collect(),
+            _ => Vec::new(),
+        };
+        let create = |p: &Path| {
+            std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))
+        };
+        let mut csv = create(&csv_path)?;
+        let mut jsonl = create(&jsonl_path)?;
+        writeln!(csv, "{CSV_HEADER}")?;
+        for r in &kept {
+            writeln!(csv, "{}", r.to_csv())?;
+            writeln!(jsonl, "{}", serde_json::to_string(r)?)?;
+        }
+        Ok(Self {
+            csv,
+            jsonl,
+            jsonl_path,
+        })
+    }
+
+    /// Appends one row to both files.
+    pub fn write(&mut self, row: &LogRow) -> anyhow::Result<()> {
+        writeln!(self.csv, "{}", row.to_csv())?;
+        writeln!(self.jsonl, "{}", serde_json::to_string(row)?)
+            .with_context(|| format!("cannot write {}", self.jsonl_path.display()))?;
+        Ok(())
+    }
+}
+
+/// Reads every row of a `log.jsonl`.
+pub fn read_rows(path: &Path) -> anyhow::Result<Vec<LogRow>> {
+    let f = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    std::io::BufReader::new(f)
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !matches!(l, Ok(s) if s.trim().is_empty()))
+        .map(|(i, l)| {
+            let l = l?;
+            serde_json::from_str(&l)
+                .with_context(|| format!("{} line {}: not a log row", path.display(), i + 1))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(kind: &str, iteration: usize) -> LogRow {
+        LogRow {
+            kind: kind.into(),
+            epoch: 0,
+            iteration,
+            loss: 1.0,
+            ce: 0.5,
+            dice_loss: 0.5,
+            lr: 0.01,
+            images_per_s: 3.0,
+            val_dice: None,
+            elapsed_s: 0.0,
+        }
+    }
+
+    #[test]
+    fn resume_drops_rows_after_the_checkpoint() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = RunLog::open(dir.path(), None).unwrap();
+        for i in 1..=5 {
+            log.write(&row("iter", i)).unwrap();
+        }
+        drop(log);
+        let mut log = RunLog::open(dir.path(), Some(3)).unwrap();
+        log.write(&row("epoch", 4)).unwrap();
+        drop(log);
+        let rows = read_rows(&dir.path().join("log.jsonl")).unwrap();
+        let its: Vec<usize> = rows.iter().map(|r| r.iteration).collect();
+        assert_eq!(its, [1, 2, 3, 4]);
+        let csv = std::fs::read_to_string(dir.path().join("log.csv")).unwrap();
+        assert_eq!(csv.lines().count(), 5);
+        assert!(csv.starts_with("kind,epoch"));
+    }
+}

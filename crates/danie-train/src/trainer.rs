@@ -1,0 +1,343 @@
+//! The training loop.
+//!
+//! Per epoch: re-seed libtorch from (seed, epoch) (dropout / drop-path draws), build the
+//! loader for that epoch (order and augmentation from (seed, epoch, index)), and for each batch
+//! forward (bf16 autocast on CUDA if asked), CE + Dice, backward, one optimiser step at the
+//! schedule's learning rate. After the epoch: an epoch log row, validation where the dataset has
+//! a validation split, and a checkpoint every `checkpoint_every` epochs and at the end. A
+//! non-finite loss stops the run before the step, keeping the last checkpoint.
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+use danie_data::datasets::{SliceDataset, Split};
+use danie_data::loader::{Batch, Loader, LoaderConfig};
+use danie_data::augment::Augment;
+use danie_model::autocast::{with_precision, Precision};
+use danie_model::Danie;
+use indicatif::{ProgressBar, ProgressStyle};
+use tch::nn::{ModuleT, VarStore};
+use tch::{Device, Kind, Tensor};
+
+use crate::checkpoint::{fingerprint, load_latest, save_checkpoint, TrainState};
+use crate::config::RunConfig;
+use crate::device_spec::DeviceSpec;
+use crate::loss::CeDiceLoss;
+use crate::model_io::{copy_variables, model_config, named_variables, weights_meta};
+use crate::optimizer::Optimizer;
+use crate::run_log::{LogRow, RunLog};
+use crate::schedule::LrSchedule;
+use crate::validation::validate_dice;
+
+/// Options that are not part of the config.
+#[derive(Debug, Clone, Default)]
+pub struct TrainOptions {
+    /// Continue from the run folder's latest checkpoint.
+    pub resume: bool,
+    /// Draw a progress bar (it hides itself when stderr is not a terminal).
+    pub progress: bool,
+    /// Stop (with a checkpoint) once this many epochs are done in total, without changing the
+    /// schedule: a run cut short on purpose, resumable with `resume`.
+    pub stop_after_epochs: Option<usize>,
+}
+
+/// What a finished run reports.
+#[derive(Debug, Clone)]
+pub struct TrainOutcome {
+    /// Epochs completed in total.
+    pub epochs_done: usize,
+    /// Optimiser steps done in total.
+    pub iteration: usize,
+    /// Loss of every step this invocation ran, in order.
+    pub losses: Vec<f64>,
+    /// The final weights file (`run_dir/model.safetensors`).
+    pub weights: PathBuf,
+    /// Last validation mean Dice, where validation ran.
+    pub last_val_dice: Option<f64>,
+}
+
+/// Raised for a NaN or infinite loss, or weights that became non-finite.
+#[derive(Debug, thiserror::Error)]
+#[error("{what} at iteration {iteration} (epoch {epoch}): training stopped; {kept}")]
+pub struct NonFinite {
+    /// What was not finite (`the loss is NaN`, `the weights are not finite`).
+    pub what: String,
+    /// The 1-based iteration it was found at.
+    pub iteration: usize,
+    /// 0-based epoch.
+    pub epoch: usize,
+    /// Which checkpoint remains.
+    pub kept: String,
+}
+
+/// The run's loader settings.
+pub fn loader_config(cfg: &RunConfig, shuffle_and_augment: bool) -> LoaderConfig {
+    let kind = cfg.data.dataset;
+    LoaderConfig {
+        batch_size: cfg.data.batch_size,
+        image_size: cfg.data.image_size,
+        augment: if shuffle_and_augment && cfg.data.augment {
+            kind.default_augment()
+        } else {
+            Augment::None
+        },
+        interp: kind.default_interp(),
+        shuffle: shuffle_and_augment,
+        seed: cfg.train.seed,
+        drop_last: false,
+        prefetch: 2,
+        threads: cfg.data.num_workers,
+    }
+}
+
+/// Batch arrays to tensors on `device`.
+///
+/// # Shapes
+/// images (B, C, H, W) f32, labels (B, H, W) i64
+pub fn batch_tensors(b: &Batch, device: Device) -> (Tensor, Tensor) {
+    let dims = |s: &[usize]| s.iter().map(|&d| d as i64).collect::<Vec<_>>();
+    let img = b.images.as_standard_layout();
+    let lab = b.labels.as_standard_layout();
+    let x = Tensor::from_slice(img.as_slice().expect("standard layout")).view(dims(b.images.shape()).as_slice());
+    let y = Tensor::from_slice(lab.as_slice().expect("standard layout")).view(dims(b.labels.shape()).as_slice());
+    (x.to_device(device), y.to_device(device))
+}
+
+/// Trains as the config says; see the module doc.
+pub fn train(cfg: &RunConfig, opts: &TrainOptions) -> anyhow::Result<TrainOutcome> {
+    let t = &cfg.train;
+    if t.threads > 0 {
+        tch::set_num_threads(t.threads as i32);
+    }
+    let device = DeviceSpec::parse(&t.device).map_err(anyhow::Error::msg)?.resolve()?;
+    if t.bf16 && !device.is_cuda() {
+        eprintln!("warning: train.bf16 is ignored on the CPU");
+    }
+    let run_dir = &cfg.output.run_dir;
+    std::fs::create_dir_all(run_dir)
+        .with_context(|| format!("cannot create the run folder {}", run_dir.display()))?;
+    if !opts.resume && run_dir.join("checkpoints").join("latest.json").exists() {
+        anyhow::bail!(
+            "{} already holds a run: pass --resume to continue it, or choose another output.run_dir",
+            run_dir.display()
+        );
+    }
+    let kind = cfg.data.dataset;
+    let train_set: Arc<dyn SliceDataset> = kind
+        .open_slices(&cfg.data.root, Split::Train)
+        .with_context(|| format!("opening the {kind} training split"))?;
+    let val_set: Option<Arc<dyn SliceDataset>> = if t.val_every > 0 && kind.splits().contains(&Split::Val) {
+        Some(
+            kind.open_slices(&cfg.data.root, Split::Val)
+                .with_context(|| format!("opening the {kind} validation split"))?,
+        )
+    } else {
+        None
+    };
+    let batches_per_epoch = train_set.len().div_ceil(cfg.data.batch_size);
+    let epochs = cfg.epochs_for(batches_per_epoch);
+    let max_iter = cfg.max_iterations(batches_per_epoch);
+    let mcfg = model_config(cfg)?;
+    let hash = fingerprint(&format!(
+        "{}{}{}",
+        toml::to_string(&cfg.data)?,
+        toml::to_string(&cfg.model)?,
+        toml::to_string(&cfg.train)?
+    ));
+
+    tch::manual_seed(t.seed as i64);
+    let vs = VarStore::new(device);
+    let model = Danie::try_new(vs.root(), &mcfg).map_err(|e| anyhow::anyhow!("[model]: {e}"))?;
+    let mut opt = Optimizer::new(&vs, t);
+    let (mut epoch0, mut iteration) = (0, 0);
+    if opts.resume {
+        let ck = load_latest(run_dir)?;
+        if ck.state.config_hash != hash {
+            eprintln!(
+                "warning: the config differs from the one that wrote {} (continuing with the new one)",
+                ck.dir.display()
+            );
+        }
+        copy_variables(&vs, &ck.model, &ck.dir.join("model.safetensors"))?;
+        opt.load_state(&ck.optimizer)
+            .with_context(|| format!("{}: optimizer state", ck.dir.display()))?;
+        epoch0 = ck.state.epochs_done;
+        iteration = ck.state.iteration;
+        eprintln!("resuming from {} (epoch {epoch0}, iteration {iteration})", ck.dir.display());
+    }
+    std::fs::write(run_dir.join("config.toml"), toml::to_string_pretty(cfg)?)
+        .with_context(|| format!("cannot write {}", run_dir.join("config.toml").display()))?;
+    let mut log = RunLog::open(run_dir, opts.resume.then_some(iteration))?;
+    let loss_fn = CeDiceLoss::new(kind.num_classes() as i64, t.ce_weight, t.dice_weight);
+    let schedule = LrSchedule {
+        base_lr: t.lr,
+        max_iterations: max_iter,
+        power: t.poly_power,
+        warmup_iters: t.warmup_iters,
+        warmup_start_factor: t.warmup_start_factor,
+    };
+    let bar = if opts.progress {
+        ProgressBar::new(max_iter as u64)
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{elapsed_precise} [{bar:30}] {pos}/{len} it  {msg}  eta {eta}",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
+    bar.set_position(iteration as u64);
+    let started = Instant::now();
+    let mut losses = Vec::new();
+    let mut last_val = None;
+    let mut last_ckpt: Option<usize> = opts.resume.then_some(epoch0);
+    let mut epoch = epoch0;
+    while epoch < epochs
+        && iteration < max_iter
+        && opts.stop_after_epochs.is_none_or(|s| epoch < s)
+    {
+        tch::manual_seed((t.seed + epoch as u64) as i64);
+        let loader = Loader::new(train_set.clone(), loader_config(cfg, true), epoch as u64)
+            .context("building the training loader")?;
+        let (mut sum, mut n) = (0.0, 0usize);
+        let mut window = (Instant::now(), 0usize);
+        for batch in loader {
+            if iteration >= max_iter {
+                break;
+            }
+            let batch = batch.context("reading a training batch")?;
+            let (x, y) = batch_tensors(&batch, device);
+            let lr = schedule.lr_at(iteration);
+            let logits = with_precision(device, precision(t.bf16), || model.forward_t(&x, true)); // (B, K, H, W)
+            let terms = loss_fn.forward(&logits, &y);
+            let value = terms.total.double_value(&[]);
+            if !value.is_finite() {
+                bar.abandon();
+                return Err(non_finite(format!("the loss is {value}"), iteration + 1, epoch, last_ckpt, run_dir));
+            }
+            opt.zero_grad();
+            terms.total.backward();
+            opt.step(lr);
+            iteration += 1;
+            losses.push(value);
+            sum += value;
+            n += 1;
+            window.1 += batch.names.len();
+            let ips = window.1 as f64 / window.0.elapsed().as_secs_f64().max(1e-9);
+            bar.set_position(iteration as u64);
+            bar.set_message(format!("epoch {epoch}  loss {value:.4}  lr {lr:.2e}  {ips:.1} img/s"));
+            if t.log_every > 0 && iteration % t.log_every == 0 {
+                log.write(&LogRow {
+                    kind: "iter".into(),
+                    epoch,
+                    iteration,
+                    loss: value,
+                    ce: terms.ce,
+                    dice_loss: terms.dice,
+                    lr,
+                    images_per_s: ips,
+                    val_dice: None,
+                    elapsed_s: started.elapsed().as_secs_f64(),
+                })?;
+                window = (Instant::now(), 0);
+            }
+        }
+        epoch += 1;
+        let last = epoch >= epochs
+            || iteration >= max_iter
+            || opts.stop_after_epochs.is_some_and(|s| epoch >= s);
+        let val_dice = match &val_set {
+            Some(v) if epoch % t.val_every == 0 || last => {
+                let d = validate_dice(&model, v.clone(), cfg, device)?;
+                last_val = Some(d);
+                Some(d)
+            }
+            _ => None,
+        };
+        let mean = sum / n.max(1) as f64;
+        log.write(&LogRow {
+            kind: "epoch".into(),
+            epoch: epoch - 1,
+            iteration,
+            loss: mean,
+            ce: f64::NAN,
+            dice_loss: f64::NAN,
+            lr: schedule.lr_at(iteration.saturating_sub(1)),
+            images_per_s: 0.0,
+            val_dice,
+            elapsed_s: started.elapsed().as_secs_f64(),
+        })?;
+        if last || (t.checkpoint_every > 0 && epoch % t.checkpoint_every == 0) {
+            // An update can overflow the weights after a finite loss: never checkpoint those.
+            if let Some((name, _)) = named_variables(&vs)
+                .iter()
+                .find(|(_, v)| v.isfinite().all().int64_value(&[]) == 0)
+            {
+                bar.abandon();
+                let what = format!("the weights are not finite (variable {name})");
+                return Err(non_finite(what, iteration, epoch - 1, last_ckpt, run_dir));
+            }
+            let state = TrainState {
+                epochs_done: epoch,
+                iteration,
+                seed: t.seed,
+                config_hash: hash.clone(),
+                last_epoch_loss: mean,
+                danie_version: env!("CARGO_PKG_VERSION").into(),
+            };
+            let meta = weights_meta(cfg, &mcfg, epoch, iteration);
+            save_checkpoint(run_dir, &state, &named_variables(&vs), &meta, &opt.state())?;
+            last_ckpt = Some(epoch);
+        }
+    }
+    bar.finish();
+    crate::curves::write_curves(run_dir).context("drawing the loss curves")?;
+    Ok(TrainOutcome {
+        epochs_done: epoch,
+        iteration,
+        losses,
+        weights: run_dir.join("model.safetensors"),
+        last_val_dice: last_val,
+    })
+}
+
+/// bf16 autocast or plain float32.
+fn precision(bf16: bool) -> Precision {
+    if bf16 {
+        Precision::Bf16
+    } else {
+        Precision::Fp32
+    }
+}
+
+fn non_finite(
+    what: String,
+    iteration: usize,
+    epoch: usize,
+    last_ckpt: Option<usize>,
+    run_dir: &std::path::Path,
+) -> anyhow::Error {
+    let kept = match last_ckpt {
+        Some(e) => format!(
+            "the last good checkpoint (epoch {e}) is kept in {}",
+            run_dir.join("checkpoints").display()
+        ),
+        None => "no checkpoint had been written yet".into(),
+    };
+    NonFinite { what, iteration, epoch, kept }.into()
+}
+
+/// Softmax probabilities of the model for a batch, in eval mode, without gradients.
+///
+/// # Shapes
+/// (B, C, H, W) -> (B, K, H, W) float32
+pub fn predict_probs(model: &Danie, x: &Tensor, bf16: bool) -> Tensor {
+    tch::no_grad(|| {
+        with_precision(x.device(), precision(bf16), || model.forward_t(x, false))
+            .to_kind(Kind::Float)
+            .softmax(1, Kind::Float)
+    })
+}

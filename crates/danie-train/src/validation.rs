@@ -1,0 +1,51 @@
+//! The periodic validation score: mean foreground Dice on the validation split at the model's
+//! input size, with true / false positives pooled over the whole split per class. It tracks
+//! training; the paper-format numbers come from `danie eval`.
+use std::sync::Arc;
+
+use anyhow::Context;
+use danie_data::datasets::SliceDataset;
+use danie_data::loader::Loader;
+use danie_model::Danie;
+use tch::{Device, Kind, Tensor};
+
+use crate::config::RunConfig;
+use crate::trainer::{batch_tensors, loader_config, predict_probs};
+
+/// Mean over foreground classes of `2 TP / (2 TP + FP + FN)` pooled over `set`; a class absent
+/// from both prediction and reference counts as 1.
+pub fn validate_dice(
+    model: &Danie,
+    set: Arc<dyn SliceDataset>,
+    cfg: &RunConfig,
+    device: Device,
+) -> anyhow::Result<f64> {
+    let k = cfg.data.dataset.num_classes() as i64;
+    let mut tp = vec![0f64; k as usize];
+    let mut fp = vec![0f64; k as usize];
+    let mut fneg = vec![0f64; k as usize];
+    let loader = Loader::new(set, loader_config(cfg, false), 0).context("validation loader")?;
+    for batch in loader {
+        let (x, y) = batch_tensors(&batch.context("reading a validation batch")?, device);
+        let pred = predict_probs(model, &x, cfg.train.bf16).argmax(1, false); // (B, H, W)
+        for c in 1..k {
+            let p = pred.eq(c);
+            let g = y.eq(c);
+            let count = |t: Tensor| t.sum(Kind::Int64).int64_value(&[]) as f64;
+            tp[c as usize] += count(p.logical_and(&g));
+            fp[c as usize] += count(p.logical_and(&g.logical_not()));
+            fneg[c as usize] += count(p.logical_not().logical_and(&g));
+        }
+    }
+    let dice: Vec<f64> = (1..k as usize)
+        .map(|c| {
+            let den = 2.0 * tp[c] + fp[c] + fneg[c];
+            if den == 0.0 {
+                1.0
+            } else {
+                2.0 * tp[c] / den
+            }
+        })
+        .collect();
+    Ok(dice.iter().sum::<f64>() / dice.len().max(1) as f64)
+}
