@@ -20,10 +20,10 @@ pub struct LogRow {
     pub iteration: usize,
     /// Total loss (iteration: this batch; epoch: mean over the epoch).
     pub loss: f64,
-    /// Cross-entropy term.
-    pub ce: f64,
-    /// Dice-loss term.
-    pub dice_loss: f64,
+    /// Cross-entropy term (iteration rows).
+    pub ce: Option<f64>,
+    /// Dice-loss term (iteration rows).
+    pub dice_loss: Option<f64>,
     /// Learning rate the step used.
     pub lr: f64,
     /// Training throughput, images per second.
@@ -39,19 +39,24 @@ const CSV_HEADER: &str = "kind,epoch,iteration,loss,ce,dice_loss,lr,images_per_s
 impl LogRow {
     fn to_csv(&self) -> String {
         format!(
-            "{},{},{},{:.8},{:.8},{:.8},{:.8e},{:.2},{},{:.2}",
+            "{},{},{},{:.8},{},{},{:.8e},{:.2},{},{:.2}",
             self.kind,
             self.epoch,
             self.iteration,
             self.loss,
-            self.ce,
-            self.dice_loss,
+            opt(self.ce, 8),
+            opt(self.dice_loss, 8),
             self.lr,
             self.images_per_s,
-            self.val_dice.map(|v| format!("{v:.6}")).unwrap_or_default(),
+            opt(self.val_dice, 6),
             self.elapsed_s
         )
     }
+}
+
+/// A CSV cell: the value with `digits` decimals, or empty.
+fn opt(v: Option<f64>, digits: usize) -> String {
+    v.map(|v| format!("{v:.digits$}")).unwrap_or_default()
 }
 
 /// Appends rows to `log.csv` and `log.jsonl`.
@@ -125,8 +130,8 @@ mod tests {
             epoch: 0,
             iteration,
             loss: 1.0,
-            ce: 0.5,
-            dice_loss: 0.5,
+            ce: Some(0.5),
+            dice_loss: None,
             lr: 0.01,
             images_per_s: 3.0,
             val_dice: None,

@@ -72,7 +72,7 @@ pub fn write_tensors(
     })
 }
 
-/// Reads every tensor (on the CPU) and the metadata map of a safetensors file.
+/// Reads every tensor (on the CPU, sorted by name) and the metadata map of a safetensors file.
 pub fn read_tensors(
     path: &Path,
 ) -> anyhow::Result<(Vec<(String, Tensor)>, BTreeMap<String, String>)> {
@@ -80,8 +80,9 @@ pub fn read_tensors(
         std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     let metadata = read_metadata_from(&bytes)
         .with_context(|| format!("{} is not a valid safetensors file", path.display()))?;
-    let tensors = Tensor::read_safetensors(path)
+    let mut tensors = Tensor::read_safetensors(path)
         .with_context(|| format!("{} is not a valid safetensors file", path.display()))?;
+    tensors.sort_by(|a, b| a.0.cmp(&b.0));
     Ok((tensors, metadata))
 }
 
