@@ -4,12 +4,15 @@
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
+mod ablation;
 mod bench;
 mod download;
 mod fetch;
 mod process;
 mod registry;
 mod reproduce;
+mod run_folder;
+mod run_summary;
 mod setup;
 mod test;
 

@@ -1,0 +1,290 @@
+"""Side-by-side speed of danie (libtorch through tch) and the PyTorch reference network.
+
+Both run in this one process tree, on the same machine, with the same preset config (the danie
+binary prints its config as JSON; reference/danie_ref.py builds the same network from it), batch,
+input size, thread count, device and precision:
+
+- training images/s: forward (train mode), 0.5 CE + 0.5 Dice (TransUNet's loss), backward, SGD
+  (lr 0.01, momentum 0.9, wd 1e-4), on random inputs made once (the loader is benchmarked apart);
+- inference on a whole D x H x W volume: slices resized to the model size (bilinear), forward in
+  eval mode without gradients, argmax, labels resized back (nearest), copied to the host as uint8.
+
+PyTorch runs eager (and, with --compile, torch.compile when it works on this machine). Neither
+side calls .item() in the timed loop except what danie-train's loss does (two scalars per step
+for its log), which is danie's real cost. The ratio is danie / PyTorch eager throughput (> 1: danie
+faster).
+
+With --flops, the FLOPs of one training step are counted by torch.utils.flop_counter on the
+reference, and with --peak the card's measured bf16 matmul rate is reported, for MFU.
+
+Writes a Markdown table to stdout and everything to --json.
+"""
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "reference"))
+
+
+def run_danie(binary, mode, preset, a, precision):
+    cmd = [binary, "--mode", mode, "--preset", preset, "--batch", str(a.batch if mode == "train" else a.infer_batch),
+           "--size", str(a.size), "--steps", str(a.steps if mode == "train" else a.infer_reps),
+           "--warmup", str(a.warmup), "--threads", str(a.threads), "--device", a.device,
+           "--precision", precision, "--volume", a.volume, "--classes", str(a.classes)]
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{out.stderr}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def autocast(device, precision):
+    if precision == "bf16" and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return torch.autocast("cpu", enabled=False)
+
+
+def dice_loss(logits, target, n):
+    """TransUNet DiceLoss(n)(logits, target, softmax=True)."""
+    p = torch.softmax(logits, 1)
+    g = F.one_hot(target, n).permute(0, 3, 1, 2).float()
+    inter = (p * g).sum((0, 2, 3))
+    z = (p * p).sum((0, 2, 3))
+    y = (g * g).sum((0, 2, 3))
+    return (1 - (2 * inter + 1e-5) / (z + y + 1e-5)).mean()
+
+
+def build(cfg, device):
+    from danie_ref import Danie
+
+    torch.manual_seed(0)
+    return Danie(cfg).to(device)
+
+
+def train_step_fn(net, opt, x, y, n, device, precision):
+    def step():
+        opt.zero_grad(set_to_none=False)
+        with autocast(device, precision):
+            logits = net(x)
+        logits = logits.float()
+        loss = 0.5 * F.cross_entropy(logits, y) + 0.5 * dice_loss(logits, y, n)
+        loss.backward()
+        opt.step()
+    return step
+
+
+def torch_train(cfg, a, device, precision, compiled=False):
+    net = build(cfg, device).train()
+    opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4)
+    x = torch.rand(a.batch, cfg["in_channels"], a.size, a.size, device=device)
+    y = torch.randint(cfg["num_classes"], (a.batch, a.size, a.size), device=device)
+    if compiled:
+        net = torch.compile(net)
+    step = train_step_fn(net, opt, x, y, cfg["num_classes"], device, precision)
+    for _ in range(a.warmup + (2 if compiled else 0)):
+        step()
+    sync(device)
+    t = time.perf_counter()
+    for _ in range(a.steps):
+        step()
+    sync(device)
+    per = (time.perf_counter() - t) / a.steps
+    return {"seconds_per": per, "throughput": a.batch / per, "unit": "step"}
+
+
+def torch_infer(cfg, a, device, precision):
+    net = build(cfg, device).eval()
+    d, h, w = (int(v) for v in a.volume.split("x"))
+    volume = torch.rand(d, h, w)
+    c, s = cfg["in_channels"], a.size
+
+    @torch.no_grad()
+    def run():
+        out = []
+        for start in range(0, d, a.infer_batch):
+            sl = volume[start:start + a.infer_batch].to(device).unsqueeze(1)  # (n, 1, H, W)
+            x = F.interpolate(sl, size=(s, s), mode="bilinear", align_corners=False).expand(-1, c, -1, -1)
+            with autocast(device, precision):
+                logits = net(x)  # (n, K, S, S)
+            lab = logits.argmax(1, keepdim=True).float()
+            back = F.interpolate(lab, size=(h, w), mode="nearest").squeeze(1).to(torch.uint8).cpu()
+            out.append(back)
+        return torch.cat(out)
+
+    if a.warmup:
+        run()
+    sync(device)
+    t = time.perf_counter()
+    for _ in range(max(a.infer_reps, 1)):
+        run()
+    sync(device)
+    per = (time.perf_counter() - t) / max(a.infer_reps, 1)
+    return {"seconds_per": per, "throughput": 1 / per, "unit": "volume"}
+
+
+def train_flops(cfg, a, device):
+    """FLOPs of one training step (forward + backward) counted by torch.utils.flop_counter."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    net = build(cfg, device).train()
+    x = torch.rand(a.batch, cfg["in_channels"], a.size, a.size, device=device)
+    y = torch.randint(cfg["num_classes"], (a.batch, a.size, a.size), device=device)
+    with FlopCounterMode(display=False) as fc:
+        logits = net(x)
+        loss = 0.5 * F.cross_entropy(logits, y) + 0.5 * dice_loss(logits, y, cfg["num_classes"])
+        loss.backward()
+    return fc.get_total_flops()
+
+
+def parity(binary, preset, a, device, tmp):
+    """Same weights and input through danie and the reference (eval mode, fp32): max |diff|."""
+    from safetensors.torch import load_file, save_file
+
+    cfg = json.loads(subprocess.run([binary, "--mode", "config", "--preset", preset, "--size", str(a.size),
+                                     "--classes", str(a.classes)], capture_output=True, text=True,
+                                    check=True).stdout)
+    net = build(cfg, device).eval()
+    sd = {k: v.detach().float().contiguous().cpu() for k, v in net.state_dict().items()
+          if not k.endswith("num_batches_tracked")}
+    # Non-trivial BatchNorm statistics, so that eval-mode normalisation is exercised.
+    g = torch.Generator().manual_seed(1)
+    for k in sd:
+        if k.endswith("running_mean"):
+            sd[k] = torch.randn(sd[k].shape, generator=g) * 0.1
+        elif k.endswith("running_var"):
+            sd[k] = torch.rand(sd[k].shape, generator=g) + 0.5
+    net.load_state_dict(sd, strict=False)
+    x = torch.rand(2, cfg["in_channels"], a.size, a.size, generator=g)
+    w, i, o = (os.path.join(tmp, f"{preset}-{n}.safetensors") for n in ("weights", "input", "output"))
+    save_file(sd, w)
+    save_file({"x": x}, i)
+    subprocess.run([binary, "--mode", "parity", "--preset", preset, "--size", str(a.size), "--classes",
+                    str(a.classes), "--device", a.device, "--weights", w, "--input", i, "--output", o],
+                   check=True, capture_output=True)
+    with torch.no_grad():
+        ref = net(x.to(device)).float().cpu()
+    got = load_file(o)["y"]
+    return {"preset": preset, "max_abs_diff": (got - ref).abs().max().item(),
+            "max_abs_ref": ref.abs().max().item()}
+
+
+def peak_bf16(device):
+    """Measured dense bf16 matmul rate of the card (FLOP/s), the MFU denominator."""
+    n = 8192
+    a = torch.randn(n, n, device=device, dtype=torch.bfloat16)
+    b = torch.randn(n, n, device=device, dtype=torch.bfloat16)
+    for _ in range(3):
+        a @ b
+    sync(device)
+    reps = 20
+    t = time.perf_counter()
+    for _ in range(reps):
+        a @ b
+    sync(device)
+    return 2 * n**3 * reps / (time.perf_counter() - t)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--danie-bin", required=True, help="the throughput example binary")
+    ap.add_argument("--presets", default="tiny,s")
+    ap.add_argument("--infer-presets", default=None, help="presets for the volume test (default: --presets)")
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--infer-batch", type=int, default=8)
+    ap.add_argument("--size", type=int, default=224)
+    ap.add_argument("--classes", type=int, default=9)
+    ap.add_argument("--steps", type=int, default=5)
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--infer-reps", type=int, default=1)
+    ap.add_argument("--volume", default="100x512x512", help="DxHxW")
+    ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    ap.add_argument("--precisions", default="fp32", help="comma list of fp32,bf16 (bf16 autocast: CUDA only)")
+    ap.add_argument("--compile", action="store_true", help="also time torch.compile (skipped if it fails)")
+    ap.add_argument("--flops", action="store_true", help="count training FLOPs and report MFU (needs --device cuda for a peak)")
+    ap.add_argument("--skip-infer", action="store_true")
+    ap.add_argument("--parity", action="store_true", help="first check danie's logits against the reference's")
+    ap.add_argument("--no-train", action="store_true", help="skip the training comparison")
+    ap.add_argument("--json", default=None)
+    a = ap.parse_args()
+
+    torch.set_num_threads(a.threads)
+    device = torch.device("cuda" if a.device == "cuda" else "cpu")
+    results = {"torch": torch.__version__, "threads": a.threads, "device": a.device,
+               "cpu": platform.processor() or platform.machine(), "rows": []}
+    if device.type == "cuda":
+        results["card"] = torch.cuda.get_device_name(0)
+        if a.flops:
+            results["peak_bf16_flops"] = peak_bf16(device)
+
+    if a.parity:
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            results["parity"] = [parity(a.danie_bin, p, a, device, tmp) for p in a.presets.split(",")]
+        for r in results["parity"]:
+            print(json.dumps(r), file=sys.stderr, flush=True)
+
+    for precision in a.precisions.split(","):
+        for preset in ([] if a.no_train else a.presets.split(",")):
+            d = run_danie(a.danie_bin, "train", preset, a, precision)
+            cfg = d["config"]
+            row = {"what": "train", "preset": preset, "precision": precision, "batch": a.batch,
+                   "size": a.size, "unit": "images/s", "danie": d["throughput"],
+                   "params": d["params"]}
+            row["pytorch_eager"] = torch_train(cfg, a, device, precision)["throughput"]
+            row["ratio"] = row["danie"] / row["pytorch_eager"]
+            if a.compile:
+                try:
+                    row["pytorch_compile"] = torch_train(cfg, a, device, precision, compiled=True)["throughput"]
+                except Exception as e:  # compile needs a C++ toolchain / Triton
+                    row["pytorch_compile_error"] = str(e).splitlines()[0][:200]
+            if a.flops:
+                f = train_flops(cfg, a, device)
+                row["flops_per_step"] = f
+                if "peak_bf16_flops" in results:
+                    row["mfu"] = f * (d["throughput"] / a.batch) / results["peak_bf16_flops"]
+            results["rows"].append(row)
+            print(json.dumps(row), file=sys.stderr, flush=True)
+        if a.skip_infer:
+            continue
+        for preset in (a.infer_presets or a.presets).split(","):
+            d = run_danie(a.danie_bin, "infer", preset, a, precision)
+            row = {"what": f"infer {a.volume}", "preset": preset, "precision": precision,
+                   "batch": a.infer_batch, "size": a.size, "unit": "s/volume",
+                   "danie": d["seconds_per"]}
+            row["pytorch_eager"] = torch_infer(d["config"], a, device, precision)["seconds_per"]
+            row["ratio"] = row["pytorch_eager"] / row["danie"]
+            results["rows"].append(row)
+            print(json.dumps(row), file=sys.stderr, flush=True)
+
+    if a.parity:
+        print("| parity (eval, fp32) | max abs diff | max abs logit |")
+        print("|---|---|---|")
+        for r in results["parity"]:
+            print(f"| {r['preset']} | {r['max_abs_diff']:.2e} | {r['max_abs_ref']:.3g} |")
+        print()
+    print(f"| what | preset | precision | batch | danie | PyTorch eager | ratio (danie speed / PyTorch) |")
+    print("|---|---|---|---|---|---|---|")
+    for r in results["rows"]:
+        print(f"| {r['what']} | {r['preset']} | {r['precision']} | {r['batch']} | "
+              f"{r['danie']:.3g} {r['unit']} | {r['pytorch_eager']:.3g} {r['unit']} | {r['ratio']:.2f} |")
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(results, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

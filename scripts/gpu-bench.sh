@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# GPU benchmark of danie against the PyTorch reference, from binaries built on a CPU machine.
+#
+# On the build machine (this repository, after `cargo xtask setup`):
+#   scripts/gpu-bench.sh --bundle DIR      # release `danie` + `throughput` + reference/ + scripts
+# On a CUDA machine with PyTorch 2.11 (pip install torch==2.11.0 safetensors):
+#   DIR/gpu-bench.sh [--out OUTDIR] [--quick]
+#
+# It finds the machine's torch, points LD_LIBRARY_PATH at its lib/ (the binaries were linked
+# against libtorch 2.11 with CUDA; RUNPATH names the build machine's copy, which is absent here),
+# then in one call on one card:
+#   1. parity: danie's logits vs the reference's, same weights and input, eval mode, fp32;
+#   2. training images/s at 224, batch 24, presets S, B, L, in float32 and in bf16 autocast, for
+#      danie, PyTorch eager and torch.compile (when it runs), with FLOPs per step counted by
+#      torch.utils.flop_counter and MFU against the card's measured bf16 matmul rate;
+#   3. whole-volume inference (100 x 512 x 512: resize, forward, argmax, resize back).
+# Writes OUTDIR/gpu-bench.json, OUTDIR/gpu-bench.md (with the targets: danie >= PyTorch eager,
+# bf16 >= 1.8x float32) and the raw logs. Without a CUDA device it runs the same steps on the
+# CPU with the tiny preset and small sizes, to prove the plumbing (those numbers mean nothing).
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+out="${OUT:-$PWD/gpu-bench-out}"
+quick=0
+bundle=""
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --bundle) bundle="$2"; shift 2 ;;
+        --out) out="$2"; shift 2 ;;
+        --quick) quick=1; shift ;;
+        -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+        *) echo "gpu-bench.sh: unknown argument $1" >&2; exit 2 ;;
+    esac
+done
+
+if [ -n "$bundle" ]; then
+    # Build side: run from the repository.
+    repo="$(cd "$here/.." && pwd)"
+    target="${CARGO_TARGET_DIR:-$repo/target}"
+    (cd "$repo" && cargo build --release -p danie-cli && cargo build --release -p danie-train --example throughput)
+    mkdir -p "$bundle/bin" "$bundle/reference" "$bundle/scripts"
+    cp "$target/release/danie" "$target/release/examples/throughput" "$bundle/bin/"
+    cp "$repo"/reference/*.py "$bundle/reference/"
+    cp "$repo/scripts/bench_vs_pytorch.py" "$bundle/scripts/"
+    cp "$0" "$bundle/gpu-bench.sh"
+    chmod +x "$bundle/gpu-bench.sh"
+    echo "bundle ready: $bundle (copy it to the GPU machine and run $bundle/gpu-bench.sh)"
+    exit 0
+fi
+
+# Run side: the bundle layout (bin/, reference/, scripts/), or the repository itself.
+if [ -x "$here/bin/throughput" ]; then
+    root="$here"; bin="$here/bin"
+else
+    root="$(cd "$here/.." && pwd)"; bin="${CARGO_TARGET_DIR:-$root/target}/release"
+    [ -x "$bin/examples/throughput" ] && tp="$bin/examples/throughput"
+fi
+tp="${tp:-$bin/throughput}"
+[ -x "$tp" ] || { echo "gpu-bench.sh: no throughput binary at $tp (make a bundle with --bundle)" >&2; exit 1; }
+
+python="${PYTHON:-${DANIE_PYTHON:-python3}}"
+torch_lib="$("$python" -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "lib"))')" || {
+    echo "gpu-bench.sh: $python cannot import torch (pip install torch==2.11.0 safetensors)" >&2; exit 1; }
+torch_version="$("$python" -c 'import torch; print(torch.__version__)')"
+case "$torch_version" in
+    2.11.*) ;;
+    *) echo "gpu-bench.sh: warning: torch $torch_version; the binaries were built against 2.11" >&2 ;;
+esac
+export LD_LIBRARY_PATH="$torch_lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+mkdir -p "$out"
+
+if "$python" -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)'; then
+    device=cuda
+    card="$("$python" -c 'import torch; print(torch.cuda.get_device_name(0))')"
+    presets="s,b,l"; batch=24; steps=20; warmup=5; volume="100x512x512"; precisions="fp32,bf16"
+    extra=(--compile --flops)
+    [ "$quick" = 1 ] && { presets="s"; steps=5; warmup=2; }
+else
+    device=cpu
+    card="none: CPU fallback (plumbing check, tiny preset; numbers are not GPU numbers)"
+    presets="tiny"; batch=2; steps=2; warmup=1; volume="4x128x128"; precisions="fp32"
+    extra=()
+fi
+threads="$(nproc)"
+echo "==> gpu-bench: device $device ($card), torch $torch_version, libs $torch_lib" >&2
+
+"$python" "$root/scripts/bench_vs_pytorch.py" --danie-bin "$tp" --device "$device" \
+    --presets "$presets" --infer-presets "${presets%%,*}" --batch "$batch" --infer-batch 8 \
+    --size 224 --steps "$steps" --warmup "$warmup" --volume "$volume" --threads "$threads" \
+    --precisions "$precisions" --parity "${extra[@]}" --json "$out/gpu-bench.json" \
+    > "$out/table.md" 2> "$out/bench.log" || {
+        echo "gpu-bench.sh: bench_vs_pytorch.py failed; last lines of $out/bench.log:" >&2
+        tail -20 "$out/bench.log" >&2; exit 1; }
+
+# Report: the table, then the targets checked against the JSON.
+"$python" - "$out/gpu-bench.json" "$device" "$card" "$torch_version" > "$out/gpu-bench.md" <<'EOF'
+import json, sys, datetime
+r = json.load(open(sys.argv[1])); device, card, tv = sys.argv[2:5]
+print(f"# GPU benchmark\n\n{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}; "
+      f"device {device} ({card}); PyTorch {tv}.\n")
+print("| parity (eval, fp32) | max abs diff | max abs logit |\n|---|---|---|")
+for p in r.get("parity", []):
+    print(f"| {p['preset']} | {p['max_abs_diff']:.2e} | {p['max_abs_ref']:.3g} |")
+print("\n| what | preset | precision | batch | danie | PyTorch eager | torch.compile | danie/eager | GFLOP/step | MFU |")
+print("|---|---|---|---|---|---|---|---|---|---|")
+for x in r["rows"]:
+    comp = f"{x['pytorch_compile']:.3g}" if "pytorch_compile" in x else ("failed" if "pytorch_compile_error" in x else "-")
+    fl = f"{x['flops_per_step'] / 1e9:.1f}" if "flops_per_step" in x else "-"
+    mfu = f"{100 * x['mfu']:.1f}%" if "mfu" in x else "-"
+    print(f"| {x['what']} | {x['preset']} | {x['precision']} | {x['batch']} | {x['danie']:.3g} {x['unit']} | "
+          f"{x['pytorch_eager']:.3g} | {comp} | {x['ratio']:.2f} | {fl} | {mfu} |")
+if "peak_bf16_flops" in r:
+    print(f"\nMeasured bf16 matmul peak: {r['peak_bf16_flops'] / 1e12:.1f} TFLOP/s (8192^3 matmuls).")
+print("\n## Targets\n")
+train = [x for x in r["rows"] if x["what"] == "train"]
+for x in train:
+    ok = x["ratio"] >= 1.0
+    print(f"- {x['preset']} {x['precision']}: danie {x['ratio']:.2f}x PyTorch eager: {'PASS' if ok else 'FAIL'}")
+for p in sorted({x["preset"] for x in train}):
+    f32 = next((x for x in train if x["preset"] == p and x["precision"] == "fp32"), None)
+    b16 = next((x for x in train if x["preset"] == p and x["precision"] == "bf16"), None)
+    if f32 and b16:
+        s = b16["danie"] / f32["danie"]
+        print(f"- {p}: danie bf16 / fp32 = {s:.2f}x (target 1.8x): {'PASS' if s >= 1.8 else 'FAIL'}")
+for x in r["rows"]:
+    if "pytorch_compile_error" in x:
+        print(f"- torch.compile did not run for {x['preset']} {x['precision']}: {x['pytorch_compile_error']}")
+EOF
+cat "$out/gpu-bench.md"
+echo "==> wrote $out/gpu-bench.md and $out/gpu-bench.json" >&2

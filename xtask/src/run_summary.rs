@@ -1,0 +1,73 @@
+//! What `danie eval` left in its output folder (`summary.json`, `summary.md`), read back for
+//! the reproduce and ablation tables.
+use std::path::Path;
+
+use anyhow::{Context, Result};
+
+/// The headline numbers and the paper-format table of one evaluation.
+pub struct RunSummary {
+    /// Mean Dice over the foreground classes (0..1).
+    pub mean_dice: f64,
+    /// Mean HD95 where the dataset reports it (volumes).
+    pub mean_hd95: Option<f64>,
+    /// `summary.md`: the paper-format row beside the published baselines, then per class.
+    pub table_md: String,
+}
+
+impl RunSummary {
+    /// Reads `summary.json` and `summary.md` from `eval_dir`.
+    pub fn read(eval_dir: &Path) -> Result<Self> {
+        let json_path = eval_dir.join("summary.json");
+        let text = std::fs::read_to_string(&json_path).with_context(|| {
+            format!("reading {} (written by `danie eval`)", json_path.display())
+        })?;
+        let v: serde_json::Value = serde_json::from_str(&text)
+            .with_context(|| format!("parsing {}", json_path.display()))?;
+        Self::from_json(
+            &v,
+            std::fs::read_to_string(eval_dir.join("summary.md")).unwrap_or_default(),
+        )
+        .with_context(|| format!("{} has no mean Dice", json_path.display()))
+    }
+
+    /// `scores` is tagged by kind: volumes (mean.dice, mean.hd95), pixels (pooled.dice, the
+    /// ISIC protocol's pooled confusion matrix) or glas (m_dice).
+    fn from_json(v: &serde_json::Value, table_md: String) -> Option<Self> {
+        let s = &v["scores"];
+        let (dice, hd95) = match s["kind"].as_str()? {
+            "volumes" => (s["mean"]["dice"].as_f64()?, s["mean"]["hd95"].as_f64()),
+            "pixels" => (s["pooled"]["dice"].as_f64()?, None),
+            "glas" => (s["m_dice"].as_f64()?, None),
+            _ => return None,
+        };
+        Some(Self {
+            mean_dice: dice,
+            mean_hd95: hd95,
+            table_md,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_each_kind_of_score() {
+        let v =
+            serde_json::json!({"scores": {"kind": "volumes", "mean": {"dice": 0.8, "hd95": 3.5}}});
+        let s = RunSummary::from_json(&v, String::new()).unwrap();
+        assert_eq!((s.mean_dice, s.mean_hd95), (0.8, Some(3.5)));
+        let v = serde_json::json!({"scores": {"kind": "pixels", "pooled": {"dice": 0.9}}});
+        assert_eq!(
+            RunSummary::from_json(&v, String::new()).unwrap().mean_dice,
+            0.9
+        );
+        let v = serde_json::json!({"scores": {"kind": "glas", "m_dice": 0.7}});
+        assert_eq!(
+            RunSummary::from_json(&v, String::new()).unwrap().mean_dice,
+            0.7
+        );
+        assert!(RunSummary::from_json(&serde_json::json!({}), String::new()).is_none());
+    }
+}
