@@ -61,17 +61,22 @@ pub fn run(args: &Args) -> Result<()> {
         let bins = {
             let _s = step("cargo build --release (danie, throughput example)");
             run_checked(cargo(&env).args(["build", "--release", "-p", "danie-cli"]))?;
-            run_checked(cargo(&env).args([
-                "build",
-                "--release",
-                "-p",
-                "danie-train",
-                "--example",
-                "throughput",
-            ]))?;
+            for (krate, example) in [
+                ("danie-train", "throughput"),
+                ("danie-metrics", "metrics_timing"),
+            ] {
+                run_checked(cargo(&env).args([
+                    "build",
+                    "--release",
+                    "-p",
+                    krate,
+                    "--example",
+                    example,
+                ]))?;
+            }
             release_dir()
         };
-        sections.extend(other_scripts(&python, &bins, args, &run)?);
+        sections.extend(other_scripts(&python, &bins, args, threads, &run)?);
         sections.push(throughput(&python, &bins, args, threads, &run)?);
     }
     let report = render(&python, threads, &sections, args.quick);
@@ -195,7 +200,13 @@ fn human_ns(ns: f64) -> String {
 }
 
 /// Runs the other crates' `scripts/bench_*.py` (all but ours) and keeps their Markdown output.
-fn other_scripts(python: &Path, bins: &Path, args: &Args, run: &RunFolder) -> Result<Vec<Section>> {
+fn other_scripts(
+    python: &Path,
+    bins: &Path,
+    args: &Args,
+    threads: usize,
+    run: &RunFolder,
+) -> Result<Vec<Section>> {
     let mut scripts: Vec<PathBuf> = std::fs::read_dir(repo_root().join("scripts"))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
@@ -216,9 +227,23 @@ fn other_scripts(python: &Path, bins: &Path, args: &Args, run: &RunFolder) -> Re
         cmd.arg(&s)
             .current_dir(repo_root())
             .env("DANIE_BIN", bins.join("danie"))
-            .env("DANIE_BENCH_OUT", run.path().join(format!("{name}.json")));
-        if args.quick {
-            cmd.env("DANIE_BENCH_QUICK", "1");
+            .arg("--json")
+            .arg(run.path().join(format!("{name}.json")));
+        // Each script's own options (their docstrings): the binary it times, its size.
+        match (name.as_str(), args.quick) {
+            ("bench_metrics", q) => {
+                cmd.arg("--danie").arg(bins.join("examples/metrics_timing"));
+                if q {
+                    cmd.args(["--shape", "256,256,50", "--repeat", "1"]);
+                }
+            }
+            ("bench_loader", q) => {
+                cmd.args(["--threads", &threads.to_string()]);
+                if q {
+                    cmd.args(["--batches", "5"]);
+                }
+            }
+            _ => {}
         }
         let o = cmd
             .output()
