@@ -21,8 +21,9 @@ use crate::datasets::{
     isic_folders, DatasetKind, IsicYear, Split, SYNAPSE_BTCV_TO_8, SYNAPSE_TEST_CASES,
     SYNAPSE_TRAIN_CASES,
 };
-use crate::nifti::{self, Element, NiftiHeader};
+use crate::nifti::{self, Element, NiftiHeader, TypedArray};
 use crate::preprocess::{ct_window, minmax_normalise};
+use crate::{h5, image_io, npy};
 use crate::{DataError, Result};
 
 mod blob;
@@ -109,16 +110,28 @@ pub fn split_counts(n: usize, weights: &[usize]) -> Vec<usize> {
 }
 
 /// Writes a synthetic `kind` dataset into `out`.
-pub fn generate(kind: DatasetKind, out: &Path, config: &SyntheticConfig) -> Result<GeneratedDataset> {
+pub fn generate(
+    kind: DatasetKind,
+    out: &Path,
+    config: &SyntheticConfig,
+) -> Result<GeneratedDataset> {
     if config.size < 16 {
         return Err(DataError::invalid(out, "size must be at least 16 pixels"));
     }
     prepare_out(out, config.overwrite)?;
     let n = config.cases.unwrap_or_else(|| default_cases(kind));
     if n < 2 {
-        return Err(DataError::invalid(out, "at least 2 cases are needed (one per split)"));
+        return Err(DataError::invalid(
+            out,
+            "at least 2 cases are needed (one per split)",
+        ));
     }
-    let gen = Generator { kind, out, config, progress: progress_bar(config.progress) };
+    let gen = Generator {
+        kind,
+        out,
+        config,
+        progress: progress_bar(config.progress),
+    };
     let result = match kind {
         DatasetKind::Synapse | DatasetKind::SynapseRaw => gen.synapse(n),
         DatasetKind::Acdc | DatasetKind::AcdcNpz => gen.acdc(n),
@@ -174,41 +187,18 @@ fn write_list(path: &Path, names: &[String]) -> Result<()> {
     write_text(path, &text)
 }
 
+/// A [`TypedArray`] copy of an array view, for the format writers.
+fn typed<T: Element>(a: ArrayViewD<T>) -> TypedArray
+where
+    TypedArray: From<ndarray::ArrayD<T>>,
+{
+    TypedArray::from(a.to_owned())
+}
+
 /// Writes arrays into an uncompressed `.npz` (as `np.savez`).
-fn write_npz(path: &Path, arrays: &[(&str, NpzArray)]) -> Result<()> {
-    let file = std::fs::File::create(path).map_err(|e| DataError::io(path, e))?;
-    let mut npz = ndarray_npy::NpzWriter::new(file);
-    let err = |e: ndarray_npy::WriteNpzError| DataError::invalid(path, format!("writing npz: {e}"));
-    for (name, a) in arrays {
-        match a {
-            NpzArray::F32(a) => npz.add_array(*name, a).map_err(err)?,
-            NpzArray::U8(a) => npz.add_array(*name, a).map_err(err)?,
-        }
-    }
-    npz.finish().map_err(err)?;
-    Ok(())
-}
-
-/// An array for [`write_npz`].
-enum NpzArray<'a> {
-    F32(ArrayViewD<'a, f32>),
-    U8(ArrayViewD<'a, u8>),
-}
-
-/// Writes float32 datasets into an HDF5 file.
-fn write_h5(path: &Path, arrays: &[(&str, ArrayViewD<f32>)]) -> Result<()> {
-    let err = |e: hdf5::Error| DataError::invalid(path, format!("writing HDF5: {e}"));
-    let file = hdf5::File::create(path).map_err(err)?;
-    for (name, a) in arrays {
-        let flat: Vec<f32> = a.iter().copied().collect();
-        file.new_dataset::<f32>()
-            .shape(a.shape())
-            .create(*name)
-            .map_err(err)?
-            .write_raw(&flat)
-            .map_err(err)?;
-    }
-    Ok(())
+fn write_npz(path: &Path, arrays: &[(&str, TypedArray)]) -> Result<()> {
+    let refs: Vec<(&str, &TypedArray)> = arrays.iter().map(|(k, a)| (*k, a)).collect();
+    npy::write_npz(path, &refs, false)
 }
 
 /// Writes a `(D, H, W)` volume as NIfTI `(x, y, z)` = `(W, H, D)` with `spacing` `[x, y, z]`.
@@ -216,7 +206,7 @@ fn write_nifti<T: Element>(path: &Path, vol: ArrayViewD<T>, spacing: [f64; 3]) -
     let mut header = NiftiHeader::default();
     header.pixdim[1..4].copy_from_slice(&spacing);
     header.xyzt_units = 2 | 8; // mm, s
-    // (D, H, W) -> (W, H, D): voxel (i, j, k) = vol[k, j, i]
+                               // (D, H, W) -> (W, H, D): voxel (i, j, k) = vol[k, j, i]
     nifti::write_array(path, &header, vol.reversed_axes())
 }
 
@@ -224,17 +214,25 @@ fn write_nifti<T: Element>(path: &Path, vol: ArrayViewD<T>, spacing: [f64; 3]) -
 fn write_rgb(path: &Path, img: &Array3<u8>) -> Result<()> {
     let (h, w) = (img.shape()[1], img.shape()[2]);
     // (3, H, W) -> (H, W, 3) interleaved
-    let raw: Vec<u8> = img.view().permuted_axes([1, 2, 0]).iter().copied().collect();
+    let raw: Vec<u8> = img
+        .view()
+        .permuted_axes([1, 2, 0])
+        .iter()
+        .copied()
+        .collect();
     let buf = image::RgbImage::from_raw(w as u32, h as u32, raw).expect("sized buffer");
-    buf.save(path).map_err(|e| DataError::invalid(path, format!("writing image: {e}")))
+    buf.save(path)
+        .map_err(|e| DataError::invalid(path, format!("writing image: {e}")))
 }
 
-/// Saves `(H, W)` 8-bit values as a grey image file.
+/// Saves `(H, W)` 8-bit values as a grey BMP (GlaS annotations; PNG goes through
+/// [`image_io::write_png`]).
 fn write_gray(path: &Path, img: &Array2<u8>) -> Result<()> {
     let (h, w) = img.dim();
     let buf = image::GrayImage::from_raw(w as u32, h as u32, img.iter().copied().collect())
         .expect("sized buffer");
-    buf.save(path).map_err(|e| DataError::invalid(path, format!("writing image: {e}")))
+    buf.save(path)
+        .map_err(|e| DataError::invalid(path, format!("writing image: {e}")))
 }
 
 /// Shared state of one generation run.
@@ -251,9 +249,14 @@ impl Generator<'_> {
     }
 
     /// Runs `f` over cases in parallel, counting progress; returns files written per case.
-    fn cases<T: Sync>(&self, items: &[T], f: impl Fn(usize, &T) -> Result<usize> + Sync) -> Result<usize> {
+    fn cases<T: Sync>(
+        &self,
+        items: &[T],
+        f: impl Fn(usize, &T) -> Result<usize> + Sync,
+    ) -> Result<usize> {
         self.progress.set_length(items.len() as u64);
-        self.progress.set_message(format!("generating {}", self.kind));
+        self.progress
+            .set_message(format!("generating {}", self.kind));
         items
             .par_iter()
             .enumerate()
@@ -269,7 +272,10 @@ impl Generator<'_> {
         let counts = split_counts(n, &[18, 12]);
         let ids = |list: &[&str], k: usize, offset: usize| -> Vec<String> {
             (0..k)
-                .map(|i| list.get(i).map_or_else(|| format!("{:04}", 41 + offset + 2 * i), |s| s.to_string()))
+                .map(|i| {
+                    list.get(i)
+                        .map_or_else(|| format!("{:04}", 41 + offset + 2 * i), |s| s.to_string())
+                })
                 .collect()
         };
         let train = ids(&SYNAPSE_TRAIN_CASES, counts[0], 0);
@@ -296,8 +302,16 @@ impl Generator<'_> {
             let ph = ct_phantom(&mut self.rng(i), depth, size);
             if raw {
                 let hu = ph.hu.mapv(|v| v.round().clamp(-1024.0, 3071.0) as i16);
-                write_nifti(&root.join(format!("img/img{case}.nii.gz")), hu.into_dyn().view(), [0.8, 0.8, 2.5])?;
-                write_nifti(&root.join(format!("label/label{case}.nii.gz")), ph.btcv.into_dyn().view(), [0.8, 0.8, 2.5])?;
+                write_nifti(
+                    &root.join(format!("img/img{case}.nii.gz")),
+                    hu.into_dyn().view(),
+                    [0.8, 0.8, 2.5],
+                )?;
+                write_nifti(
+                    &root.join(format!("label/label{case}.nii.gz")),
+                    ph.btcv.into_dyn().view(),
+                    [0.8, 0.8, 2.5],
+                )?;
                 return Ok(2);
             }
             let image = ph.hu.mapv(|v| ct_window(v, -125.0, 275.0));
@@ -308,8 +322,8 @@ impl Generator<'_> {
                     write_npz(
                         &path,
                         &[
-                            ("image", NpzArray::F32(image.index_axis(Axis(0), z).into_dyn())),
-                            ("label", NpzArray::U8(label.index_axis(Axis(0), z).into_dyn())),
+                            ("image", typed(image.index_axis(Axis(0), z).into_dyn())),
+                            ("label", typed(label.index_axis(Axis(0), z).into_dyn())),
                         ],
                     )?;
                 }
@@ -317,7 +331,13 @@ impl Generator<'_> {
             } else {
                 let label = label.mapv(f32::from);
                 let path = root.join(format!("test_vol_h5/case{case}.npy.h5"));
-                write_h5(&path, &[("image", image.view().into_dyn()), ("label", label.view().into_dyn())])?;
+                h5::write_datasets(
+                    &path,
+                    &[
+                        ("image", &typed(image.view().into_dyn())),
+                        ("label", &typed(label.view().into_dyn())),
+                    ],
+                )?;
                 Ok(1)
             }
         })?;
@@ -335,11 +355,19 @@ impl Generator<'_> {
             write_list(&root.join("lists_Synapse/test_vol.txt"), &vols)?;
             2
         };
-        Ok(self.summary(vec![(Split::Train, counts[0]), (Split::Test, counts[1])], files + lists))
+        Ok(self.summary(
+            vec![(Split::Train, counts[0]), (Split::Test, counts[1])],
+            files + lists,
+        ))
     }
 
     fn summary(&self, cases: Vec<(Split, usize)>, files: usize) -> GeneratedDataset {
-        GeneratedDataset { kind: self.kind, root: self.out.to_path_buf(), cases, files }
+        GeneratedDataset {
+            kind: self.kind,
+            root: self.out.to_path_buf(),
+            cases,
+            files,
+        }
     }
 
     fn acdc(&self, n: usize) -> Result<GeneratedDataset> {
@@ -369,6 +397,9 @@ impl Generator<'_> {
             mkdir(&root.join(if npz { folder(s) } else { "training" }))?;
         }
         mkdir(&root.join(if npz { "lists_ACDC" } else { "lists" }))?;
+        self.progress.set_length(n as u64);
+        self.progress
+            .set_message(format!("generating {}", self.kind));
         let names: Vec<Vec<String>> = splits
             .par_iter()
             .map(|&(p, split)| -> Result<Vec<String>> {
@@ -378,7 +409,11 @@ impl Generator<'_> {
                 let patient = format!("patient{p:03}");
                 let mut frames = Vec::new();
                 for f in 1..=4usize {
-                    let c = if f <= es { (f - 1) as f32 / (es - 1) as f32 } else { 1.0 - (f - es) as f32 / (5 - es) as f32 };
+                    let c = if f <= es {
+                        (f - 1) as f32 / (es - 1) as f32
+                    } else {
+                        1.0 - (f - es) as f32 / (5 - es) as f32
+                    };
                     frames.push(heart.frame(&mut rng, depth, size, c));
                 }
                 let mut written = Vec::new();
@@ -390,14 +425,23 @@ impl Generator<'_> {
                         let stem = format!("{patient}_frame{f:02}");
                         let dir = root.join(folder(split));
                         if split == Split::Test {
-                            write_npz(&dir.join(format!("{stem}.npz")), &[("img", NpzArray::F32(img.view().into_dyn())), ("label", NpzArray::U8(lab.view().into_dyn()))])?;
+                            write_npz(
+                                &dir.join(format!("{stem}.npz")),
+                                &[
+                                    ("img", typed(img.view().into_dyn())),
+                                    ("label", typed(lab.view().into_dyn())),
+                                ],
+                            )?;
                             written.push(stem);
                         } else {
                             for z in 0..depth {
                                 let name = format!("{stem}_slice{z:02}");
                                 write_npz(
                                     &dir.join(format!("{name}.npz")),
-                                    &[("img", NpzArray::F32(img.index_axis(Axis(0), z).into_dyn())), ("label", NpzArray::U8(lab.index_axis(Axis(0), z).into_dyn()))],
+                                    &[
+                                        ("img", typed(img.index_axis(Axis(0), z).into_dyn())),
+                                        ("label", typed(lab.index_axis(Axis(0), z).into_dyn())),
+                                    ],
                                 )?;
                                 written.push(name);
                             }
@@ -410,16 +454,32 @@ impl Generator<'_> {
                     for f in [1, es] {
                         let (img, lab) = &frames[f - 1];
                         let img = img.mapv(|v| v.round() as i16);
-                        write_nifti(&dir.join(format!("{patient}_frame{f:02}.nii.gz")), img.into_dyn().view(), sp)?;
-                        write_nifti(&dir.join(format!("{patient}_frame{f:02}_gt.nii.gz")), lab.view().into_dyn(), sp)?;
+                        write_nifti(
+                            &dir.join(format!("{patient}_frame{f:02}.nii.gz")),
+                            img.into_dyn().view(),
+                            sp,
+                        )?;
+                        write_nifti(
+                            &dir.join(format!("{patient}_frame{f:02}_gt.nii.gz")),
+                            lab.view().into_dyn(),
+                            sp,
+                        )?;
                     }
                     // (T, D, H, W) -> 4D NIfTI (x, y, z, t)
                     let views: Vec<_> = frames.iter().map(|(i, _)| i.view()).collect();
-                    let four = ndarray::stack(Axis(0), &views).expect("same shapes").mapv(|v| v.round() as i16);
+                    let four = ndarray::stack(Axis(0), &views)
+                        .expect("same shapes")
+                        .mapv(|v| v.round() as i16);
                     let mut header = NiftiHeader::default();
                     header.pixdim[1..5].copy_from_slice(&[1.5, 1.5, 10.0, 1.0]);
-                    nifti::write_array(&dir.join(format!("{patient}_4d.nii.gz")), &header, four.into_dyn().view().reversed_axes())?;
-                    let info = format!("ED: 1\nES: {es}\nGroup: NOR\nHeight: 175.0\nNbFrame: 4\nWeight: 70.0\n");
+                    nifti::write_array(
+                        &dir.join(format!("{patient}_4d.nii.gz")),
+                        &header,
+                        four.into_dyn().view().reversed_axes(),
+                    )?;
+                    let info = format!(
+                        "ED: 1\nES: {es}\nGroup: NOR\nHeight: 175.0\nNbFrame: 4\nWeight: 70.0\n"
+                    );
                     write_text(&dir.join("Info.cfg"), &info)?;
                     written.push(patient);
                 }
@@ -436,7 +496,11 @@ impl Generator<'_> {
                 .flat_map(|(_, n)| n.clone())
                 .collect();
             files += if npz { list.len() } else { list.len() * 6 };
-            let path = if npz { root.join("lists_ACDC").join(format!("{}.txt", folder(s))) } else { root.join("lists").join(format!("{s}.txt")) };
+            let path = if npz {
+                root.join("lists_ACDC").join(format!("{}.txt", folder(s)))
+            } else {
+                root.join("lists").join(format!("{s}.txt"))
+            };
             write_list(&path, &list)?;
         }
         Ok(self.summary(Split::ALL.iter().copied().zip(counts).collect(), files + 3))
@@ -455,7 +519,9 @@ impl Generator<'_> {
             mkdir(&root.join(gt_dir))?;
             // 7-digit ids, not contiguous, as the challenge's
             let start = items.len();
-            items.extend((0..count).map(|i| (img_dir, gt_dir, format!("ISIC_{:07}", 10 * (start + i) + k))));
+            items.extend(
+                (0..count).map(|i| (img_dir, gt_dir, format!("ISIC_{:07}", 10 * (start + i) + k))),
+            );
         }
         let size = self.config.size;
         let files = self.cases(&items, |i, (img_dir, gt_dir, id)| {
@@ -464,7 +530,11 @@ impl Generator<'_> {
             let w = (size as f32 * rand::Rng::gen_range(&mut rng, 1.2..1.45)) as usize;
             let (img, mask) = lesion_phantom(&mut rng, h, w);
             write_rgb(&root.join(img_dir).join(format!("{id}.jpg")), &img)?;
-            write_gray(&root.join(gt_dir).join(format!("{id}_segmentation.png")), &mask.mapv(|v| v * 255))?;
+            let mask = TypedArray::from(mask.mapv(|v| v * 255).into_dyn());
+            image_io::write_png(
+                root.join(gt_dir).join(format!("{id}_segmentation.png")),
+                &mask,
+            )?;
             Ok(2)
         })?;
         let cases = match year {
@@ -498,12 +568,18 @@ impl Generator<'_> {
         })?;
         let path = root.join("Grade.csv");
         let mut csv = std::fs::File::create(&path).map_err(|e| DataError::io(&path, e))?;
-        let mut text = String::from("name,patient ID,grade (GlaS),grade (Sirinukunwattana et al. 2015)\n");
+        let mut text =
+            String::from("name,patient ID,grade (GlaS),grade (Sirinukunwattana et al. 2015)\n");
         for (i, name) in items.iter().enumerate() {
-            let (g, s) = if grades[i] { ("malignant", "adenocarcinomas") } else { ("benign", "healthy") };
+            let (g, s) = if grades[i] {
+                ("malignant", "adenocarcinomas")
+            } else {
+                ("benign", "healthy")
+            };
             text.push_str(&format!("{name},{},{g},{s}\n", i / 2 + 1));
         }
-        csv.write_all(text.as_bytes()).map_err(|e| DataError::io(&path, e))?;
+        csv.write_all(text.as_bytes())
+            .map_err(|e| DataError::io(&path, e))?;
         let cases = vec![(Split::Train, parts[0]), (Split::Test, parts[1] + parts[2])];
         Ok(self.summary(cases, files + 1))
     }

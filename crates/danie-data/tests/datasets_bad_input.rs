@@ -8,7 +8,12 @@ use ndarray::{Array2, Array3, Array4};
 use ndarray_npy::NpzWriter;
 
 fn synapse(dir: &Path) {
-    let cfg = SyntheticConfig { cases: Some(3), size: 24, slices: Some(2), ..Default::default() };
+    let cfg = SyntheticConfig {
+        cases: Some(3),
+        size: 24,
+        slices: Some(2),
+        ..Default::default()
+    };
     generate(DatasetKind::Synapse, dir, &cfg).unwrap();
 }
 
@@ -21,9 +26,14 @@ fn write_npz(path: &Path, image: Array2<f32>, label: Array2<f32>) {
 
 /// Reads train sample 0 of a Synapse folder whose first slice file was replaced.
 fn first_sample_error(root: &Path) -> (String, String) {
-    let ds = DatasetKind::Synapse.open_slices(root, Split::Train).unwrap();
+    let ds = DatasetKind::Synapse
+        .open_slices(root, Split::Train)
+        .unwrap();
     let path = root.join(format!("train_npz/{}.npz", ds.name(0)));
-    (ds.sample(0).unwrap_err().to_string(), path.display().to_string())
+    (
+        ds.sample(0).unwrap_err().to_string(),
+        path.display().to_string(),
+    )
 }
 
 fn assert_names(msg: &str, file: &str, what: &str) {
@@ -49,18 +59,30 @@ fn non_integer_labels() {
     synapse(d.path());
     let mut lab = Array2::<f32>::zeros((24, 24));
     lab[[0, 0]] = 2.5;
-    write_npz(&d.path().join("train_npz/case0005_slice000.npz"), Array2::zeros((24, 24)), lab);
+    write_npz(
+        &d.path().join("train_npz/case0005_slice000.npz"),
+        Array2::zeros((24, 24)),
+        lab,
+    );
     let (msg, file) = first_sample_error(d.path());
-    assert_names(&msg, &file, "not a class id");
+    assert_names(&msg, &file, "holds the value 2.5");
 }
 
 #[test]
 fn image_and_label_shapes_disagree() {
     let d = tempfile::tempdir().unwrap();
     synapse(d.path());
-    write_npz(&d.path().join("train_npz/case0005_slice000.npz"), Array2::zeros((24, 24)), Array2::zeros((24, 20)));
+    write_npz(
+        &d.path().join("train_npz/case0005_slice000.npz"),
+        Array2::zeros((24, 24)),
+        Array2::zeros((24, 20)),
+    );
     let (msg, file) = first_sample_error(d.path());
-    assert_names(&msg, &file, "image shape [24, 24] and label shape [24, 20] disagree");
+    assert_names(
+        &msg,
+        &file,
+        "image shape [24, 24] and label shape [24, 20] disagree",
+    );
 }
 
 #[test]
@@ -69,7 +91,11 @@ fn nan_voxels() {
     synapse(d.path());
     let mut img = Array2::<f32>::zeros((24, 24));
     img[[5, 5]] = f32::NAN;
-    write_npz(&d.path().join("train_npz/case0005_slice000.npz"), img, Array2::zeros((24, 24)));
+    write_npz(
+        &d.path().join("train_npz/case0005_slice000.npz"),
+        img,
+        Array2::zeros((24, 24)),
+    );
     let (msg, file) = first_sample_error(d.path());
     assert_names(&msg, &file, "NaN");
 }
@@ -88,7 +114,7 @@ fn truncated_and_missing_key_npz() {
     npz.add_array("img", &Array2::<f32>::zeros((4, 4))).unwrap();
     npz.finish().unwrap();
     let (msg, file) = first_sample_error(d.path());
-    assert_names(&msg, &file, "has no array `image` (it has: img)");
+    assert_names(&msg, &file, "has no array `image`");
 }
 
 #[test]
@@ -97,14 +123,32 @@ fn missing_partner_files() {
     let d = tempfile::tempdir().unwrap();
     synapse(d.path());
     std::fs::remove_file(d.path().join("train_npz/case0006_slice001.npz")).unwrap();
-    let msg = DatasetKind::Synapse.open_slices(d.path(), Split::Train).err().unwrap().to_string();
+    let msg = DatasetKind::Synapse
+        .open_slices(d.path(), Split::Train)
+        .err()
+        .unwrap()
+        .to_string();
     assert_names(&msg, "lists_Synapse/train.txt", "case0006_slice001.npz");
 
     // an ISIC image without its mask
     let d = tempfile::tempdir().unwrap();
-    generate(DatasetKind::Isic2018, d.path(), &SyntheticConfig { cases: Some(6), size: 24, ..Default::default() }).unwrap();
+    generate(
+        DatasetKind::Isic2018,
+        d.path(),
+        &SyntheticConfig {
+            cases: Some(6),
+            size: 24,
+            ..Default::default()
+        },
+    )
+    .unwrap();
     let gt = d.path().join("ISIC2018_Task1_Training_GroundTruth");
-    let first = std::fs::read_dir(&gt).unwrap().next().unwrap().unwrap().path();
+    let first = std::fs::read_dir(&gt)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
     std::fs::remove_file(&first).unwrap();
     let errs: Vec<String> = Split::ALL
         .iter()
@@ -116,9 +160,23 @@ fn missing_partner_files() {
 
     // a BTCV image without its label
     let d = tempfile::tempdir().unwrap();
-    generate(DatasetKind::SynapseRaw, d.path(), &SyntheticConfig { cases: Some(2), size: 24, slices: Some(2), ..Default::default() }).unwrap();
+    generate(
+        DatasetKind::SynapseRaw,
+        d.path(),
+        &SyntheticConfig {
+            cases: Some(2),
+            size: 24,
+            slices: Some(2),
+            ..Default::default()
+        },
+    )
+    .unwrap();
     std::fs::remove_file(d.path().join("label/label0005.nii.gz")).unwrap();
-    let msg = DatasetKind::SynapseRaw.open_volumes(d.path(), Split::Train).err().unwrap().to_string();
+    let msg = DatasetKind::SynapseRaw
+        .open_volumes(d.path(), Split::Train)
+        .err()
+        .unwrap()
+        .to_string();
     assert_names(&msg, "label0005.nii.gz", "missing");
 }
 
@@ -128,20 +186,40 @@ fn empty_split_list() {
     synapse(d.path());
     let list = d.path().join("lists_Synapse/train.txt");
     std::fs::write(&list, "\n# nothing here\n").unwrap();
-    let msg = DatasetKind::Synapse.open_slices(d.path(), Split::Train).err().unwrap().to_string();
+    let msg = DatasetKind::Synapse
+        .open_slices(d.path(), Split::Train)
+        .err()
+        .unwrap()
+        .to_string();
     assert_names(&msg, &list.display().to_string(), "empty split list");
 }
 
 #[test]
 fn four_d_where_three_d_is_expected() {
     let d = tempfile::tempdir().unwrap();
-    generate(DatasetKind::SynapseRaw, d.path(), &SyntheticConfig { cases: Some(2), size: 24, slices: Some(2), ..Default::default() }).unwrap();
+    generate(
+        DatasetKind::SynapseRaw,
+        d.path(),
+        &SyntheticConfig {
+            cases: Some(2),
+            size: 24,
+            slices: Some(2),
+            ..Default::default()
+        },
+    )
+    .unwrap();
     let img = d.path().join("img/img0005.nii.gz");
     let four = Array4::<i16>::zeros((24, 24, 2, 3));
     nifti::write_array(&img, &NiftiHeader::default(), four.into_dyn().view()).unwrap();
-    let ds = DatasetKind::SynapseRaw.open_volumes(d.path(), Split::Train).unwrap();
+    let ds = DatasetKind::SynapseRaw
+        .open_volumes(d.path(), Split::Train)
+        .unwrap();
     let msg = ds.volume(0).unwrap_err().to_string();
-    assert_names(&msg, &img.display().to_string(), "expected 3-D data but it is 4-D");
+    assert_names(
+        &msg,
+        &img.display().to_string(),
+        "expected 3-D data but it is 4-D",
+    );
 
     // a TransUNet test volume that is 4D
     let d = tempfile::tempdir().unwrap();
@@ -149,12 +227,23 @@ fn four_d_where_three_d_is_expected() {
     let h5 = d.path().join("test_vol_h5/case0001.npy.h5");
     let f = hdf5::File::create(&h5).unwrap();
     for key in ["image", "label"] {
-        f.new_dataset::<f32>().shape([2, 2, 3, 4]).create(key).unwrap().write_raw(&[0f32; 48]).unwrap();
+        f.new_dataset::<f32>()
+            .shape([2, 2, 3, 4])
+            .create(key)
+            .unwrap()
+            .write_raw(&[0f32; 48])
+            .unwrap();
     }
     drop(f);
-    let ds = DatasetKind::Synapse.open_volumes(d.path(), Split::Test).unwrap();
+    let ds = DatasetKind::Synapse
+        .open_volumes(d.path(), Split::Test)
+        .unwrap();
     let msg = ds.volume(0).unwrap_err().to_string();
-    assert_names(&msg, &h5.display().to_string(), "not 3D volumes");
+    assert_names(
+        &msg,
+        &h5.display().to_string(),
+        "expected 3-D data but it is 4-D",
+    );
 }
 
 #[test]
@@ -164,10 +253,17 @@ fn volume_fitting_neither_axis_order() {
     let h5 = d.path().join("test_vol_h5/case0001.npy.h5");
     let f = hdf5::File::create(&h5).unwrap();
     for key in ["image", "label"] {
-        f.new_dataset::<f32>().shape([24, 2, 24]).create(key).unwrap().write_raw(&vec![0f32; 24 * 2 * 24]).unwrap();
+        f.new_dataset::<f32>()
+            .shape([24, 2, 24])
+            .create(key)
+            .unwrap()
+            .write_raw(&vec![0f32; 24 * 2 * 24])
+            .unwrap();
     }
     drop(f);
-    let ds = DatasetKind::Synapse.open_volumes(d.path(), Split::Test).unwrap();
+    let ds = DatasetKind::Synapse
+        .open_volumes(d.path(), Split::Test)
+        .unwrap();
     let msg = ds.volume(0).unwrap_err().to_string();
     assert_names(&msg, &h5.display().to_string(), "fit neither");
 }
@@ -175,45 +271,122 @@ fn volume_fitting_neither_axis_order() {
 #[test]
 fn raw_label_shape_and_id_problems() {
     let d = tempfile::tempdir().unwrap();
-    generate(DatasetKind::SynapseRaw, d.path(), &SyntheticConfig { cases: Some(2), size: 24, slices: Some(2), ..Default::default() }).unwrap();
+    generate(
+        DatasetKind::SynapseRaw,
+        d.path(),
+        &SyntheticConfig {
+            cases: Some(2),
+            size: 24,
+            slices: Some(2),
+            ..Default::default()
+        },
+    )
+    .unwrap();
     let lab = d.path().join("label/label0005.nii.gz");
     let mut bad = Array3::<u8>::zeros((24, 24, 2));
     bad[[1, 1, 1]] = 14;
     nifti::write_array(&lab, &NiftiHeader::default(), bad.into_dyn().view()).unwrap();
-    let ds = DatasetKind::SynapseRaw.open_volumes(d.path(), Split::Train).unwrap();
-    assert_names(&ds.volume(0).unwrap_err().to_string(), &lab.display().to_string(), "label id 14 out of range");
-    nifti::write_array(&lab, &NiftiHeader::default(), Array3::<u8>::zeros((24, 20, 2)).into_dyn().view()).unwrap();
-    assert_names(&ds.volume(0).unwrap_err().to_string(), &lab.display().to_string(), "disagrees with image shape");
+    let ds = DatasetKind::SynapseRaw
+        .open_volumes(d.path(), Split::Train)
+        .unwrap();
+    assert_names(
+        &ds.volume(0).unwrap_err().to_string(),
+        &lab.display().to_string(),
+        "label ids [14] out of range",
+    );
+    nifti::write_array(
+        &lab,
+        &NiftiHeader::default(),
+        Array3::<u8>::zeros((24, 20, 2)).into_dyn().view(),
+    )
+    .unwrap();
+    assert_names(
+        &ds.volume(0).unwrap_err().to_string(),
+        &lab.display().to_string(),
+        "disagrees with image shape",
+    );
 }
 
 #[test]
 fn acdc_info_cfg_without_es() {
     let d = tempfile::tempdir().unwrap();
-    generate(DatasetKind::Acdc, d.path(), &SyntheticConfig { cases: Some(3), size: 24, slices: Some(2), ..Default::default() }).unwrap();
+    generate(
+        DatasetKind::Acdc,
+        d.path(),
+        &SyntheticConfig {
+            cases: Some(3),
+            size: 24,
+            slices: Some(2),
+            ..Default::default()
+        },
+    )
+    .unwrap();
     let cfg = d.path().join("training/patient001/Info.cfg");
     std::fs::write(&cfg, "ED: 1\nGroup: NOR\n").unwrap();
-    let msg = DatasetKind::Acdc.open_volumes(d.path(), Split::Train).err().unwrap().to_string();
+    let msg = DatasetKind::Acdc
+        .open_volumes(d.path(), Split::Train)
+        .err()
+        .unwrap()
+        .to_string();
     assert_names(&msg, &cfg.display().to_string(), "no integer `ES:` line");
 }
 
 #[test]
 fn isic_mask_with_unexpected_values_and_wrong_size() {
     let d = tempfile::tempdir().unwrap();
-    generate(DatasetKind::Isic2017, d.path(), &SyntheticConfig { cases: Some(4), size: 24, ..Default::default() }).unwrap();
-    let ds = DatasetKind::Isic2017.open_slices(d.path(), Split::Train).unwrap();
-    let mask = d.path().join(format!("ISIC-2017_Training_Part1_GroundTruth/{}_segmentation.png", ds.name(0)));
-    image::GrayImage::from_pixel(10, 10, image::Luma([0])).save(&mask).unwrap();
-    assert_names(&ds.sample(0).unwrap_err().to_string(), &mask.display().to_string(), "but its image is");
-    let img = image::open(d.path().join(format!("ISIC-2017_Training_Data/{}.jpg", ds.name(0)))).unwrap();
-    image::GrayImage::from_pixel(img.width(), img.height(), image::Luma([7])).save(&mask).unwrap();
-    assert_names(&ds.sample(0).unwrap_err().to_string(), &mask.display().to_string(), "mask holds 7");
+    generate(
+        DatasetKind::Isic2017,
+        d.path(),
+        &SyntheticConfig {
+            cases: Some(4),
+            size: 24,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let ds = DatasetKind::Isic2017
+        .open_slices(d.path(), Split::Train)
+        .unwrap();
+    let mask = d.path().join(format!(
+        "ISIC-2017_Training_Part1_GroundTruth/{}_segmentation.png",
+        ds.name(0)
+    ));
+    image::GrayImage::from_pixel(10, 10, image::Luma([0]))
+        .save(&mask)
+        .unwrap();
+    assert_names(
+        &ds.sample(0).unwrap_err().to_string(),
+        &mask.display().to_string(),
+        "but its image is",
+    );
+    let img = image::open(
+        d.path()
+            .join(format!("ISIC-2017_Training_Data/{}.jpg", ds.name(0))),
+    )
+    .unwrap();
+    image::GrayImage::from_pixel(img.width(), img.height(), image::Luma([7]))
+        .save(&mask)
+        .unwrap();
+    assert_names(
+        &ds.sample(0).unwrap_err().to_string(),
+        &mask.display().to_string(),
+        "mask holds 7",
+    );
 }
 
 #[test]
 fn missing_dataset_folder_and_unknown_split() {
-    let msg = DatasetKind::Glas.open_slices(Path::new("/nonexistent/glas"), Split::Train).err().unwrap().to_string();
+    let msg = DatasetKind::Glas
+        .open_slices(Path::new("/nonexistent/glas"), Split::Train)
+        .err()
+        .unwrap()
+        .to_string();
     assert_names(&msg, "/nonexistent/glas", "does not exist");
     let d = tempfile::tempdir().unwrap();
-    let msg = DatasetKind::Glas.open_slices(d.path(), Split::Val).err().unwrap().to_string();
+    let msg = DatasetKind::Glas
+        .open_slices(d.path(), Split::Val)
+        .err()
+        .unwrap()
+        .to_string();
     assert!(msg.contains("no val split"), "{msg}");
 }

@@ -14,10 +14,10 @@ use std::path::{Path, PathBuf};
 
 use ndarray::{Ix2, Ix3};
 
-use super::read::{check_same_shape, npz_array, to_label_ids};
+use super::read::{check_label_range, read_pair, require_files, PairFile};
 use super::split_list::{first_list, parse_list, shipped};
 use super::{Sample2d, SliceDataset, Split, Volume, VolumeDataset};
-use crate::error::{require_ndim, require_no_nan};
+use crate::error::require_no_nan;
 use crate::preprocess::minmax_normalise;
 use crate::{nifti, DataError, Result};
 
@@ -128,8 +128,7 @@ impl VolumeDataset for AcdcVolumes {
         }
         let data = img.fdata_f32();
         require_no_nan(&f.image, data.view())?;
-        let ids = lab.labels()?.mapv(|v| v as f32);
-        let ids = to_label_ids(&f.label, ids, NUM_CLASSES)?;
+        let ids = check_label_range(&f.label, lab.labels()?, NUM_CLASSES)?;
         // (x, y, z) -> (z, y, x)
         let mut image = data
             .reversed_axes()
@@ -178,22 +177,8 @@ fn npz_split(root: &Path, folder: &str) -> Result<(PathBuf, Vec<String>)> {
     if names.is_empty() {
         return Err(DataError::invalid(&dir, "no .npz files (empty split)"));
     }
-    let missing: Vec<_> = names
-        .iter()
-        .map(|n| dir.join(format!("{n}.npz")))
-        .filter(|p| !p.is_file())
-        .map(|p| p.display().to_string())
-        .collect();
-    if !missing.is_empty() {
-        return Err(DataError::invalid(
-            &list,
-            format!(
-                "{} listed file(s) missing: {}",
-                missing.len(),
-                missing[..missing.len().min(5)].join(", ")
-            ),
-        ));
-    }
+    let files: Vec<_> = names.iter().map(|n| dir.join(format!("{n}.npz"))).collect();
+    require_files(&list, &files)?;
     Ok((dir, names))
 }
 
@@ -228,12 +213,7 @@ impl SliceDataset for AcdcNpzSlices {
     }
     fn sample(&self, index: usize) -> Result<Sample2d> {
         let path = self.dir.join(format!("{}.npz", self.names[index]));
-        let image = npz_array(&path, "img")?;
-        let label = npz_array(&path, "label")?;
-        check_same_shape(&path, image.shape(), label.shape())?;
-        require_ndim(&path, image.shape(), 2)?;
-        require_no_nan(&path, image.view())?;
-        let label = to_label_ids(&path, label, NUM_CLASSES)?;
+        let (image, label) = read_pair(&path, PairFile::Npz("img", "label"), 2, NUM_CLASSES)?;
         let (h, w) = (label.shape()[0], label.shape()[1]);
         Ok(Sample2d {
             // (H, W) -> (1, H, W)
@@ -267,12 +247,7 @@ impl VolumeDataset for AcdcNpzVolumes {
     }
     fn volume(&self, index: usize) -> Result<Volume> {
         let path = self.dir.join(format!("{}.npz", self.names[index]));
-        let image = npz_array(&path, "img")?;
-        let label = npz_array(&path, "label")?;
-        check_same_shape(&path, image.shape(), label.shape())?;
-        require_ndim(&path, image.shape(), 3)?;
-        require_no_nan(&path, image.view())?;
-        let label = to_label_ids(&path, label, NUM_CLASSES)?;
+        let (image, label) = read_pair(&path, PairFile::Npz("img", "label"), 3, NUM_CLASSES)?;
         Ok(Volume {
             name: self.names[index].clone(),
             image: image.into_dimensionality::<Ix3>().expect("3D"),

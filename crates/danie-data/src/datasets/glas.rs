@@ -6,7 +6,7 @@
 //! opens one of them.
 use std::path::{Path, PathBuf};
 
-use super::read::{gray_image, rgb_image};
+use super::read::{mask_for, require_files, rgb_image};
 use super::{Sample2d, SliceDataset, Split};
 use crate::{DataError, Result};
 
@@ -84,22 +84,11 @@ impl GlasDataset {
                 format!("no {} images", p.join(" / ")),
             ));
         }
-        let missing: Vec<String> = names
+        let annos: Vec<PathBuf> = names
             .iter()
             .map(|n| root.join(format!("{n}_anno.bmp")))
-            .filter(|p| !p.is_file())
-            .map(|p| p.display().to_string())
             .collect();
-        if !missing.is_empty() {
-            return Err(DataError::invalid(
-                root,
-                format!(
-                    "{} missing annotation(s): {}",
-                    missing.len(),
-                    missing[..missing.len().min(5)].join(", ")
-                ),
-            ));
-        }
+        require_files(root, &annos)?;
         Ok(Self {
             root: root.to_path_buf(),
             names,
@@ -119,17 +108,7 @@ impl SliceDataset for GlasDataset {
         let img_path = self.root.join(format!("{name}.bmp"));
         let anno_path = self.root.join(format!("{name}_anno.bmp"));
         let image = rgb_image(&img_path)?;
-        let anno = gray_image(&anno_path)?;
-        if anno.dim() != (image.shape()[1], image.shape()[2]) {
-            return Err(DataError::invalid(
-                &anno_path,
-                format!(
-                    "annotation is {:?} but its image is {:?}",
-                    anno.dim(),
-                    (image.shape()[1], image.shape()[2])
-                ),
-            ));
-        }
+        let anno = mask_for(&anno_path, &image)?;
         Ok(Sample2d {
             image,
             label: anno.mapv(|v| (v > 0) as u8),

@@ -10,7 +10,7 @@
 //!   the Azad-group split reproducible (theirs depends on unsorted glob order).
 use std::path::{Path, PathBuf};
 
-use super::read::{gray_image, rgb_image};
+use super::read::{mask_for, require_files, rgb_image};
 use super::split_list::first_list;
 use super::{Sample2d, SliceDataset, Split};
 use crate::{DataError, Result};
@@ -107,24 +107,13 @@ impl IsicDataset {
             ));
         }
         let this = Self { images, masks, ids };
-        let missing: Vec<String> = (0..this.ids.len())
+        let files: Vec<PathBuf> = (0..this.ids.len())
             .flat_map(|i| {
                 let (a, b) = this.paths(i);
                 [a, b]
             })
-            .filter(|p| !p.is_file())
-            .map(|p| p.display().to_string())
             .collect();
-        if !missing.is_empty() {
-            return Err(DataError::invalid(
-                root,
-                format!(
-                    "{} missing partner file(s): {}",
-                    missing.len(),
-                    missing[..missing.len().min(5)].join(", ")
-                ),
-            ));
-        }
+        require_files(root, &files)?;
         Ok(this)
     }
 
@@ -148,17 +137,7 @@ impl SliceDataset for IsicDataset {
     fn sample(&self, index: usize) -> Result<Sample2d> {
         let (img_path, mask_path) = self.paths(index);
         let image = rgb_image(&img_path)?;
-        let mask = gray_image(&mask_path)?;
-        if mask.dim() != (image.shape()[1], image.shape()[2]) {
-            return Err(DataError::invalid(
-                &mask_path,
-                format!(
-                    "mask is {:?} but its image is {:?}",
-                    mask.dim(),
-                    (image.shape()[1], image.shape()[2])
-                ),
-            ));
-        }
+        let mask = mask_for(&mask_path, &image)?;
         if let Some(v) = mask.iter().find(|&&v| v != 0 && v != 255) {
             return Err(DataError::invalid(
                 &mask_path,

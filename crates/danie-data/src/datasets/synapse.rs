@@ -20,10 +20,10 @@ use std::path::{Path, PathBuf};
 
 use ndarray::{Array3, Ix2, Ix3};
 
-use super::read::{check_same_shape, h5_array, npz_array, to_label_ids};
+use super::read::{check_label_range, check_same_shape, read_pair, require_files, PairFile};
 use super::split_list::{first_list, parse_list, shipped};
 use super::{Sample2d, SliceDataset, Split, Volume, VolumeDataset};
-use crate::error::{require_ndim, require_no_nan};
+use crate::error::require_no_nan;
 use crate::preprocess::ct_window;
 use crate::{nifti, DataError, Result};
 
@@ -64,28 +64,6 @@ fn case_number(name: &str) -> Option<String> {
         .collect();
     let n: u32 = digits.parse().ok()?;
     Some(format!("{n:04}"))
-}
-
-/// Errors naming the list (or folder) when listed files are missing.
-fn require_files(source: &Path, files: &[PathBuf]) -> Result<()> {
-    let missing: Vec<_> = files.iter().filter(|f| !f.is_file()).collect();
-    if missing.is_empty() {
-        return Ok(());
-    }
-    let shown: Vec<String> = missing
-        .iter()
-        .take(5)
-        .map(|p| p.display().to_string())
-        .collect();
-    Err(DataError::invalid(
-        source,
-        format!(
-            "{} listed file(s) missing: {}{}",
-            missing.len(),
-            shown.join(", "),
-            if missing.len() > 5 { ", ..." } else { "" }
-        ),
-    ))
 }
 
 /// Sorted `.npz` file stems in `dir` whose case number is in `cases`.
@@ -145,12 +123,7 @@ impl SliceDataset for SynapseNpzSlices {
     }
     fn sample(&self, index: usize) -> Result<Sample2d> {
         let path = self.dir.join(format!("{}.npz", self.names[index]));
-        let image = npz_array(&path, "image")?;
-        let label = npz_array(&path, "label")?;
-        check_same_shape(&path, image.shape(), label.shape())?;
-        require_ndim(&path, image.shape(), 2)?;
-        require_no_nan(&path, image.view())?;
-        let label = to_label_ids(&path, label, NUM_CLASSES)?;
+        let (image, label) = read_pair(&path, PairFile::Npz("image", "label"), 2, NUM_CLASSES)?;
         let image = image.into_shape_with_order((1, label.shape()[0], label.shape()[1]));
         Ok(Sample2d {
             // (H, W) -> (1, H, W)
@@ -253,11 +226,7 @@ impl VolumeDataset for SynapseH5Volumes {
     }
     fn volume(&self, index: usize) -> Result<Volume> {
         let path = self.dir.join(format!("{}.npy.h5", self.names[index]));
-        let image = h5_array(&path, "image")?;
-        let label = h5_array(&path, "label")?;
-        check_same_shape(&path, image.shape(), label.shape())?;
-        require_no_nan(&path, image.view())?;
-        let label = to_label_ids(&path, label, NUM_CLASSES)?;
+        let (image, label) = read_pair(&path, PairFile::H5("image", "label"), 3, NUM_CLASSES)?;
         let (image, label) = synapse_volume_axes(&path, image, label)?;
         Ok(Volume {
             name: self.names[index].clone(),
@@ -344,13 +313,7 @@ impl VolumeDataset for SynapseRawVolumes {
         }
         let hu = img.fdata_f32();
         require_no_nan(&img_path, hu.view())?;
-        let ids = lab.labels()?;
-        if let Some(&bad) = ids.iter().find(|&&v| v as usize >= SYNAPSE_BTCV_TO_8.len()) {
-            return Err(DataError::invalid(
-                &lab_path,
-                format!("label id {bad} out of range: BTCV has ids 0..=13"),
-            ));
-        }
+        let ids = check_label_range(&lab_path, lab.labels()?, SYNAPSE_BTCV_TO_8.len())?;
         // (x, y, z) -> (z, y, x): axial slices on axis 0
         let image = hu
             .reversed_axes()

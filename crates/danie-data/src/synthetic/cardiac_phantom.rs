@@ -63,7 +63,8 @@ impl CardiacPhantom {
                     if lv_level < 1.0 {
                         (v, id) = (1000.0 + 40.0 * tex[[i, j]], 3);
                     }
-                    img[[k, i, j]] = (v * (1.0 + 0.15 * bias[[i, j]]) + 25.0 * gaussian(rng)).max(0.0);
+                    img[[k, i, j]] =
+                        (v * (1.0 + 0.15 * bias[[i, j]]) + 25.0 * gaussian(rng)).max(0.0);
                     lab[[k, i, j]] = id;
                 }
             }

@@ -7,7 +7,12 @@ use super::noise::{gaussian, smooth_noise};
 
 /// Draws an RGB image `(3, H, W)` in 0..=255 and its instance map `(H, W)` (0 stroma, 1..=k
 /// glands); `malignant` glands are larger and more irregular.
-pub fn gland_phantom(rng: &mut impl Rng, h: usize, w: usize, malignant: bool) -> (Array3<u8>, Array2<u8>) {
+pub fn gland_phantom(
+    rng: &mut impl Rng,
+    h: usize,
+    w: usize,
+    malignant: bool,
+) -> (Array3<u8>, Array2<u8>) {
     let n = rng.gen_range(4..9);
     let wobble = if malignant { 0.25 } else { 0.08 };
     let mut glands: Vec<Blob> = Vec::new();
