@@ -7,16 +7,23 @@ pub type Result<T, E = DataError> = std::result::Result<T, E>;
 /// An error reading, validating or writing data, naming the file involved.
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
-    /// The file could not be opened, read or written.
-    #[error("{path}: {source}")]
+    /// The file could not be opened, read or written. The I/O error is part of the message
+    /// (not a `source()`), so `{:#}` chains print it once.
+    #[error("{path}: {error}")]
     Io {
+        /// The file involved.
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        /// What the operating system said.
+        error: std::io::Error,
     },
     /// The file's contents are not what its format or the dataset layout requires.
     #[error("{path}: {message}")]
-    Invalid { path: PathBuf, message: String },
+    Invalid {
+        /// The file involved.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
 }
 
 impl DataError {
@@ -32,7 +39,7 @@ impl DataError {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         DataError::Io {
             path: path.into(),
-            source,
+            error: source,
         }
     }
 }

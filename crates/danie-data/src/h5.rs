@@ -10,14 +10,16 @@ use hdf5::types::{FloatSize, IntSize, TypeDescriptor};
 use ndarray::{ArrayD, IxDyn};
 
 use crate::error::{DataError, Result};
+use crate::nifti::file_access::{input_file, write_atomically};
 use crate::nifti::{with_array, Element, TypedArray};
 
+/// Opens `path` read-only without HDF5's file lock: reading needs no lock, and the lock would
+/// fail while any child process (e.g. a Python reference) still holds an inherited descriptor.
 fn open(path: &Path) -> Result<hdf5::File> {
-    let meta = std::fs::metadata(path).map_err(|e| DataError::io(path, e))?;
-    if meta.is_dir() {
-        return Err(DataError::invalid(path, "is a directory, not a file"));
-    }
-    hdf5::File::open(path)
+    input_file(path)?;
+    hdf5::File::with_options()
+        .with_fapl(|p| p.file_locking(false))
+        .open(path)
         .map_err(|e| DataError::invalid(path, format!("not a readable HDF5 file: {e}")))
 }
 
@@ -87,23 +89,14 @@ fn put<T: Element + hdf5::H5Type>(file: &hdf5::File, key: &str, a: &ArrayD<T>) -
 /// Writes `datasets` (C order) into a new HDF5 file at `path`, replacing it atomically.
 pub fn write_datasets(path: impl AsRef<Path>, datasets: &[(&str, &TypedArray)]) -> Result<()> {
     let path = path.as_ref();
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.danie-tmp-{}", std::process::id()));
-    let write = || -> hdf5::Result<()> {
-        let file = hdf5::File::create(&tmp)?;
-        for (key, array) in datasets {
-            with_array!(*array, a => put(&file, key, a))?;
-        }
-        file.close()
-    };
-    let result = write()
-        .map_err(|e| DataError::invalid(path, format!("HDF5 write failed: {e}")))
-        .and_then(|()| std::fs::rename(&tmp, path).map_err(|e| DataError::io(path, e)));
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    write_atomically(path, |tmp| {
+        let write = || -> hdf5::Result<()> {
+            let file = hdf5::File::create(tmp)?;
+            for (key, array) in datasets {
+                with_array!(*array, a => put(&file, key, a))?;
+            }
+            file.close()
+        };
+        write().map_err(|e| DataError::invalid(path, format!("HDF5 write failed: {e}")))
+    })
 }

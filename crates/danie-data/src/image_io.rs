@@ -9,13 +9,11 @@ use image::{DynamicImage, ImageFormat};
 use ndarray::{Array2, Array3, ArrayD, Axis, IxDyn};
 
 use crate::error::{DataError, Result};
+use crate::nifti::file_access::{input_file, write_atomically};
 use crate::nifti::{DType, TypedArray};
 
 fn open_image(path: &Path) -> Result<DynamicImage> {
-    let meta = std::fs::metadata(path).map_err(|e| DataError::io(path, e))?;
-    if meta.is_dir() {
-        return Err(DataError::invalid(path, "is a directory, not a file"));
-    }
+    let meta = input_file(path)?;
     if meta.len() == 0 {
         return Err(DataError::invalid(path, "file is empty (0 bytes)"));
     }
@@ -135,17 +133,8 @@ pub fn write_png(path: impl AsRef<Path>, data: &TypedArray) -> Result<()> {
     };
     // PNG stores 16-bit samples big-endian; image's encoder takes native-endian bytes
     let bytes = data.to_bytes(crate::nifti::Endian::native(), false);
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.danie-tmp-{}", std::process::id()));
-    let result =
-        image::save_buffer_with_format(&tmp, &bytes, w as u32, h as u32, color, ImageFormat::Png)
+    write_atomically(path, |tmp| {
+        image::save_buffer_with_format(tmp, &bytes, w as u32, h as u32, color, ImageFormat::Png)
             .map_err(|e| DataError::invalid(path, format!("PNG write failed: {e}")))
-            .and_then(|()| std::fs::rename(&tmp, path).map_err(|e| DataError::io(path, e)));
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    })
 }

@@ -14,6 +14,7 @@ use ndarray_npy::{NpzWriter, WriteNpyExt};
 
 use crate::error::{DataError, Result};
 use crate::nifti::element_io::{read_array, ElementReadError};
+use crate::nifti::file_access::{input_file, write_atomically};
 use crate::nifti::{with_array, DType, Endian, TypedArray};
 
 /// Reads a `.npy` file.
@@ -91,9 +92,7 @@ pub fn write_npz(
 }
 
 fn open(path: &Path) -> Result<File> {
-    if path.is_dir() {
-        return Err(DataError::invalid(path, "is a directory, not a file"));
-    }
+    input_file(path)?;
     File::open(path).map_err(|e| DataError::io(path, e))
 }
 
@@ -161,24 +160,15 @@ fn parse_descr(descr: &str) -> Option<(DType, Endian)> {
     Some((DType::from_numpy_kind(kind)?, endian))
 }
 
-/// Runs `write` on a temporary file next to `path`, then renames it over `path`.
+/// Writes through `write` (given the open file) atomically; its error message is wrapped.
 fn write_atomic(
     path: &Path,
     write: impl FnOnce(File) -> std::result::Result<(), String>,
 ) -> Result<()> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.danie-tmp-{}", std::process::id()));
-    let file = File::create(&tmp).map_err(|e| DataError::io(path, e))?;
-    let result = write(file)
-        .map_err(|m| DataError::invalid(path, format!("write failed: {m}")))
-        .and_then(|()| std::fs::rename(&tmp, path).map_err(|e| DataError::io(path, e)));
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    write_atomically(path, |tmp| {
+        let file = File::create(tmp).map_err(|e| DataError::io(path, e))?;
+        write(file).map_err(|m| DataError::invalid(path, format!("write failed: {m}")))
+    })
 }
 
 #[cfg(test)]

@@ -5,19 +5,14 @@ mod formats_support;
 
 use danie_data::nifti::{Endian, TypedArray};
 use danie_data::{h5, image_io, npy};
-use formats_support::run_python;
+use formats_support::{json_usizes, run_python};
 use ndarray::{ArrayD, IxDyn};
 use serde_json::Value;
 
 fn check_exact(e: &Value, got: &TypedArray) {
     let file = e["file"].as_str().unwrap();
     let key = e["key"].as_str().unwrap_or("");
-    let shape: Vec<usize> = e["shape"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_u64().unwrap() as usize)
-        .collect();
+    let shape = json_usizes(&e["shape"]);
     assert_eq!(got.shape(), shape.as_slice(), "{file} {key}: shape");
     assert_eq!(
         got.dtype().name(),

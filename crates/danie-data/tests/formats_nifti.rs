@@ -7,7 +7,7 @@
 mod formats_support;
 
 use danie_data::nifti::{self, DType, Endian, NiftiVersion, TypedArray};
-use formats_support::{read_f64_le, real_dir, run_python, same_f64};
+use formats_support::{json_usizes, read_f64_le, real_dir, run_python, same_f64};
 use ndarray::{ArrayD, IxDyn};
 
 #[test]
@@ -34,12 +34,7 @@ fn reads_every_file_nibabel_writes() {
             e["dtype"].as_str().unwrap(),
             "{name}"
         );
-        let shape: Vec<usize> = e["shape"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_u64().unwrap() as usize)
-            .collect();
+        let shape = json_usizes(&e["shape"]);
         assert_eq!(img.shape(), shape.as_slice(), "{name}");
         assert_eq!(
             h.qform_code as i64,

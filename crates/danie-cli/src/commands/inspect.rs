@@ -1,13 +1,244 @@
-//! `danie inspect` (placeholder until its issue lands; it fails loudly rather than pretend).
+//! `danie inspect FILE [--json]`: shape, dtype, voxel spacing, affine, intensity range and label
+//! values of a NIfTI (.nii, .nii.gz, .hdr/.img), numpy (.npy, .npz), HDF5 (.h5) or image (.png,
+//! .jpg, .bmp) file. For .npz and .h5 every array is reported (or only `--key`).
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use danie_data::nifti::{self, Affine, TypedArray, ValueStats};
+use danie_data::{h5, image_io, npy};
+use serde::Serialize;
 
 /// Arguments of `danie inspect`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Remaining arguments.
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    rest: Vec<String>,
+    /// The file to describe.
+    pub file: PathBuf,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Only this array of an .npz / .h5 file.
+    #[arg(long)]
+    pub key: Option<String>,
+    /// List label values when the data are whole numbers with at most this many distinct values.
+    #[arg(long, default_value_t = 64)]
+    pub max_labels: usize,
 }
 
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("`danie inspect` is not implemented yet")
+/// What `inspect` reports about one file.
+#[derive(Serialize)]
+struct Inspection {
+    file: PathBuf,
+    format: String,
+    arrays: Vec<ArrayReport>,
+}
+
+/// One array of the file (a NIfTI image has one; .npz / .h5 may have several).
+#[derive(Serialize)]
+struct ArrayReport {
+    /// Array name inside .npz / .h5.
+    name: Option<String>,
+    shape: Vec<usize>,
+    /// On-disk element type.
+    dtype: String,
+    /// Voxel size of the spatial axes (NIfTI only).
+    spacing: Option<Vec<f64>>,
+    /// Voxel-to-world affine, as nibabel's `img.affine` (NIfTI only).
+    affine: Option<Affine>,
+    /// NIfTI header facts.
+    nifti: Option<NiftiFacts>,
+    /// Of the scaled values (NIfTI: as nibabel's get_fdata); NaN excluded and counted.
+    stats: ValueStats,
+    /// Sorted distinct values, when whole numbers and few.
+    labels: Option<Vec<i64>>,
+}
+
+/// Header facts of a NIfTI file.
+#[derive(Serialize)]
+struct NiftiFacts {
+    version: u8,
+    endianness: &'static str,
+    scl_slope: f64,
+    scl_inter: f64,
+    qform_code: i32,
+    sform_code: i32,
+    vox_offset: u64,
+    extensions: usize,
+    descrip: String,
+}
+
+fn format_of(path: &Path) -> Option<&'static str> {
+    let name = path.file_name()?.to_string_lossy().to_lowercase();
+    let name = name.strip_suffix(".gz").unwrap_or(&name);
+    let ext = name.rsplit('.').next()?;
+    Some(match ext {
+        "nii" | "hdr" | "img" => "nifti",
+        "npy" => "npy",
+        "npz" => "npz",
+        "h5" | "hdf5" => "h5",
+        "png" | "jpg" | "jpeg" | "bmp" => "image",
+        _ => return None,
+    })
+}
+
+fn report(name: Option<String>, data: &TypedArray, max_labels: usize) -> ArrayReport {
+    ArrayReport {
+        name,
+        shape: data.shape().to_vec(),
+        dtype: data.dtype().name().to_string(),
+        spacing: None,
+        affine: None,
+        nifti: None,
+        stats: data.stats(),
+        labels: data.label_values(max_labels),
+    }
+}
+
+fn inspect(args: &Args) -> anyhow::Result<Inspection> {
+    let path = &args.file;
+    let format = format_of(path).with_context(|| {
+        format!(
+            "{}: unknown file type (expected .nii, .nii.gz, .hdr/.img, .npy, .npz, .h5, .png, .jpg or .bmp)",
+            path.display()
+        )
+    })?;
+    let wanted = |name: &str| args.key.as_deref().is_none_or(|k| k == name);
+    let arrays = match format {
+        "nifti" => {
+            let img = nifti::read(path)?;
+            let h = &img.header;
+            let (slope, inter) = h.scaling().unwrap_or((1.0, 0.0));
+            let scaled = TypedArray::from(img.fdata());
+            let labels_src = if h.scaling().is_some() {
+                &scaled
+            } else {
+                &img.data
+            };
+            let mut r = report(None, labels_src, args.max_labels);
+            r.dtype = img.data.dtype().name().to_string();
+            r.spacing = Some(img.spacing());
+            r.affine = Some(img.affine()?);
+            r.nifti = Some(NiftiFacts {
+                version: h.version.number(),
+                endianness: h.endian.name(),
+                scl_slope: slope,
+                scl_inter: inter,
+                qform_code: h.qform_code,
+                sform_code: h.sform_code,
+                vox_offset: h.vox_offset,
+                extensions: h.extensions.len(),
+                descrip: h.descrip.clone(),
+            });
+            vec![r]
+        }
+        "npy" => vec![report(None, &npy::read_npy(path)?, args.max_labels)],
+        "npz" => npy::npz_names(path)?
+            .into_iter()
+            .filter(|n| wanted(n))
+            .map(|n| {
+                Ok(report(
+                    Some(n.clone()),
+                    &npy::read_npz_array(path, &n)?,
+                    args.max_labels,
+                ))
+            })
+            .collect::<anyhow::Result<_>>()?,
+        "h5" => h5::dataset_names(path)?
+            .into_iter()
+            .filter(|n| wanted(n))
+            .map(|n| {
+                Ok(report(
+                    Some(n.clone()),
+                    &h5::read_dataset(path, &n)?,
+                    args.max_labels,
+                ))
+            })
+            .collect::<anyhow::Result<_>>()?,
+        _ => vec![report(None, &image_io::read_image(path)?, args.max_labels)],
+    };
+    if arrays.is_empty() {
+        anyhow::bail!(
+            "{}: no array named {:?}",
+            path.display(),
+            args.key.as_deref().unwrap_or("")
+        );
+    }
+    Ok(Inspection {
+        file: path.clone(),
+        format: format.to_string(),
+        arrays,
+    })
+}
+
+fn num(v: f64) -> String {
+    if v.is_nan() {
+        "nan".into()
+    } else if v == v.trunc() && v.abs() < 1e15 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.6}").trim_end_matches('0').to_string()
+    }
+}
+
+fn print_text(ins: &Inspection) {
+    println!("{:<9} {}", "file", ins.file.display());
+    println!("{:<9} {}", "format", ins.format);
+    for a in &ins.arrays {
+        if let Some(name) = &a.name {
+            println!("\n[{name}]");
+        }
+        let shape: Vec<String> = a.shape.iter().map(|s| s.to_string()).collect();
+        println!("{:<9} {}", "shape", shape.join(" x "));
+        match &a.nifti {
+            Some(n) => println!(
+                "{:<9} {} ({}-endian, NIfTI-{}, scl_slope {}, scl_inter {})",
+                "dtype",
+                a.dtype,
+                n.endianness,
+                n.version,
+                num(n.scl_slope),
+                num(n.scl_inter)
+            ),
+            None => println!("{:<9} {}", "dtype", a.dtype),
+        }
+        if let Some(s) = &a.spacing {
+            let s: Vec<String> = s.iter().map(|v| num(*v)).collect();
+            println!("{:<9} {}", "spacing", s.join(" x "));
+        }
+        if let (Some(aff), Some(n)) = (&a.affine, &a.nifti) {
+            println!(
+                "{:<9} (qform_code {}, sform_code {})",
+                "affine", n.qform_code, n.sform_code
+            );
+            for row in aff {
+                println!(
+                    "          {:>12.6} {:>12.6} {:>12.6} {:>12.6}",
+                    row[0], row[1], row[2], row[3]
+                );
+            }
+        }
+        let s = &a.stats;
+        println!(
+            "{:<9} min {}  max {}  mean {}  (NaN: {} of {})",
+            "values",
+            num(s.min),
+            num(s.max),
+            num(s.mean),
+            s.nan_count,
+            s.count
+        );
+        if let Some(l) = &a.labels {
+            let l: Vec<String> = l.iter().map(|v| v.to_string()).collect();
+            println!("{:<9} {} values: {}", "labels", l.len(), l.join(", "));
+        }
+    }
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let ins = inspect(&args)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&ins)?);
+    } else {
+        print_text(&ins);
+    }
+    Ok(())
 }

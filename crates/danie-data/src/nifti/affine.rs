@@ -67,27 +67,28 @@ impl NiftiHeader {
         let shape = self.shape();
         let zooms = self.zooms();
         let mut out = identity();
-        for i in 0..3 {
+        for (i, row) in out.iter_mut().enumerate().take(3) {
             let (n, z) = (
                 shape.get(i).copied().unwrap_or(1) as f64,
                 zooms.get(i).copied().unwrap_or(1.0),
             );
-            let z = if i == 0 { -z } else { z };
-            out[i][i] = z;
-            out[i][3] = -((n - 1.0) / 2.0) * z;
+            let z = if i == 0 { -z } else { z }; // nibabel's default x flip
+            row[i] = z;
+            row[3] = -((n - 1.0) / 2.0) * z;
         }
         out
     }
 
-    /// Sets the sform (code `code`) and qform-free state from `affine`, as when saving a
-    /// resampled image whose header no longer matches. Keeps `pixdim[1..=3]` equal to the column
-    /// norms.
+    /// Sets the sform to `affine` with `code` (as when saving a resampled image) and
+    /// `pixdim[1..=3]` to its column norms. The qform is left as it is; with `code > 0` the sform
+    /// is the affine readers use.
     pub fn set_sform(&mut self, affine: &Affine, code: i32) {
         self.srow = [affine[0], affine[1], affine[2]];
         self.sform_code = code;
-        for j in 0..3 {
-            self.pixdim[j + 1] = (0..3)
-                .map(|i| affine[i][j] * affine[i][j])
+        for (j, p) in self.pixdim[1..4].iter_mut().enumerate() {
+            *p = affine[..3]
+                .iter()
+                .map(|row| row[j] * row[j])
                 .sum::<f64>()
                 .sqrt();
         }
@@ -139,11 +140,9 @@ mod tests {
     #[test]
     fn qform_180_degree_rotation_and_qfac() {
         // quaternion (0, 1, 0, 0): rotation by pi about x -> diag(1, -1, -1); qfac -1 flips z
-        let mut h = NiftiHeader {
-            qform_code: 1,
-            quatern: [1.0, 0.0, 0.0],
-            ..Default::default()
-        };
+        let mut h = NiftiHeader::default();
+        h.qform_code = 1;
+        h.quatern = [1.0, 0.0, 0.0];
         h.pixdim[0] = -1.0;
         h.pixdim[1..4].copy_from_slice(&[2.0, 3.0, 4.0]);
         let a = h.best_affine().unwrap();

@@ -25,6 +25,7 @@ mod affine;
 mod byte_fields;
 mod dtype;
 pub(crate) mod element_io;
+pub(crate) mod file_access;
 mod header;
 mod image;
 mod reader;

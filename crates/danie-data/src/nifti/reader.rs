@@ -7,6 +7,7 @@ use flate2::read::MultiGzDecoder;
 
 use super::dtype::{DType, Endian};
 use super::element_io::{read_array, read_fully, ElementReadError};
+use super::file_access::input_file;
 use super::header::{detect, parse_extensions, NiftiHeader};
 use super::image::NiftiImage;
 use super::typed_array::TypedArray;
@@ -26,10 +27,7 @@ pub(crate) struct Source {
 impl Source {
     /// Opens `path`; gzip is detected from its magic bytes, not its name.
     pub fn open(path: &Path) -> Result<Source> {
-        let meta = std::fs::metadata(path).map_err(|e| DataError::io(path, e))?;
-        if meta.is_dir() {
-            return Err(DataError::invalid(path, "is a directory, not a file"));
-        }
+        let meta = input_file(path)?;
         let file = File::open(path).map_err(|e| DataError::io(path, e))?;
         let mut buf = BufReader::with_capacity(1 << 16, file);
         let head = buf.fill_buf().map_err(|e| DataError::io(path, e))?;

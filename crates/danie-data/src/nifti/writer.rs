@@ -1,13 +1,14 @@
 //! Writing single-file NIfTI (`.nii`, `.nii.gz`) from a template header, atomically.
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use flate2::write::GzEncoder;
 use flate2::Compression;
 use ndarray::ArrayViewD;
 
 use super::element_io::write_elements;
+use super::file_access::write_atomically;
 use super::header::{encode_extensions, NiftiHeader};
 use super::typed_array::{with_array, Element, TypedArray};
 use crate::error::{DataError, Result};
@@ -60,13 +61,7 @@ pub fn write_array<T: Element>(
         ));
     }
     let header = output_header(template, data.shape(), T::DTYPE);
-    let tmp = temp_path(path);
-    let result = write_file(&tmp, &header, data, gz)
-        .and_then(|()| std::fs::rename(&tmp, path).map_err(|e| DataError::io(path, e)));
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    write_atomically(path, |tmp| write_file(tmp, &header, data, gz))
 }
 
 /// The template with dims, type, offset and scaling set for the new data.
@@ -82,17 +77,6 @@ fn output_header(template: &NiftiHeader, shape: &[usize], dtype: super::DType) -
     h.cal_max = 0.0;
     h.vox_offset = (h.version.header_size() + 4 + h.extensions_size()) as u64;
     h
-}
-
-/// `folder/.name.danie-tmp-PID-N`, unique within this process.
-fn temp_path(path: &Path) -> PathBuf {
-    static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    path.with_file_name(format!(".{name}.danie-tmp-{}-{n}", std::process::id()))
 }
 
 fn write_file<T: Element>(

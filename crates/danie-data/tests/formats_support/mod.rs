@@ -62,3 +62,12 @@ pub fn real_dir() -> PathBuf {
     ))
     .to_path_buf()
 }
+
+/// A JSON array of non-negative integers (a shape).
+pub fn json_usizes(v: &serde_json::Value) -> Vec<usize> {
+    v.as_array()
+        .expect("a JSON array")
+        .iter()
+        .map(|x| x.as_u64().expect("an integer") as usize)
+        .collect()
+}
