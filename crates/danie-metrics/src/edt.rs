@@ -23,9 +23,9 @@ const SWEEP_CHUNK: usize = 2048;
 pub fn distance_transform(feature: ArrayViewD<bool>, spacing: &[f64]) -> ArrayD<f64> {
     assert_eq!(spacing.len(), feature.ndim(), "one spacing value per axis");
     let last = feature.ndim() - 1;
-    let mut g = squared_leading_axes(feature, spacing);
+    let mut g = squared_leading_axes(feature, spacing, None);
     if last > 0 {
-        envelope_pass(&mut g, last, spacing[last]);
+        envelope_pass(&mut g, last, spacing[last], None);
     }
     g.mapv_inplace(f64::sqrt);
     g
@@ -49,9 +49,9 @@ pub fn distances_at(
     assert_eq!(spacing.len(), feature.ndim(), "one spacing value per axis");
     let ndim = feature.ndim();
     let n = feature.shape()[ndim - 1];
-    let g = squared_leading_axes(feature, spacing);
-    let rows = g.len() / n.max(1);
     let query = query.as_standard_layout();
+    let g = squared_leading_axes(feature, spacing, Some(&query.view()));
+    let rows = g.len() / n.max(1);
     // (…, n) -> (rows, n): lines along the last axis are contiguous rows.
     let g2 = g
         .view()
@@ -92,7 +92,14 @@ pub fn distances_at(
 }
 
 /// Squared distances after the axis-0 sweep and the envelope passes of axes 1 .. N-2.
-fn squared_leading_axes(feature: ArrayViewD<bool>, spacing: &[f64]) -> ArrayD<f64> {
+///
+/// With `query`, the passes skip every block of leading indices that holds no query voxel:
+/// those values are never read.
+fn squared_leading_axes(
+    feature: ArrayViewD<bool>,
+    spacing: &[f64],
+    query: Option<&ArrayViewD<bool>>,
+) -> ArrayD<f64> {
     let feature = feature.as_standard_layout();
     let shape = feature.shape().to_vec();
     let mut g = ArrayD::<f64>::zeros(IxDyn(&shape));
@@ -117,9 +124,25 @@ fn squared_leading_axes(feature: ArrayViewD<bool>, spacing: &[f64]) -> ArrayD<f6
             .for_each(|(mut gc, fc)| sweep_axis0(&mut gc, &fc, spacing[0]));
     }
     for (k, &s) in spacing.iter().enumerate().take(shape.len() - 1).skip(1) {
-        envelope_pass(&mut g, k, s);
+        let needed = query.map(|q| blocks_with_query(q, k));
+        envelope_pass(&mut g, k, s, needed.as_deref());
     }
     g
+}
+
+/// For each index of the axes before `axis` (flattened), whether `query` holds a voxel there.
+fn blocks_with_query(query: &ArrayViewD<bool>, axis: usize) -> Vec<bool> {
+    let outer: usize = query.shape()[..axis].iter().product();
+    let inner = query.len() / outer.max(1);
+    // (…) -> (outer, inner): each row is one block, contiguous in standard layout.
+    let q2 = query
+        .view()
+        .into_shape_with_order((outer, inner))
+        .expect("standard layout");
+    (0..outer)
+        .into_par_iter()
+        .map(|r| q2.row(r).iter().any(|&b| b))
+        .collect()
 }
 
 /// Axis-0 distance along each column of `f` (steps to the nearest feature), written squared.
@@ -147,8 +170,9 @@ fn sweep_axis0(g: &mut ndarray::ArrayViewMut2<f64>, f: &ArrayView2<bool>, s: f64
     }
 }
 
-/// Replaces every line of `g` along `axis` by its lower envelope `min_p (s (q-p))^2 + g(p)`.
-fn envelope_pass(g: &mut ArrayD<f64>, axis: usize, s: f64) {
+/// Replaces every line of `g` along `axis` by its lower envelope `min_p (s (q-p))^2 + g(p)`,
+/// only in the blocks of leading indices marked `needed` (all when None).
+fn envelope_pass(g: &mut ArrayD<f64>, axis: usize, s: f64, needed: Option<&[bool]>) {
     let shape = g.shape().to_vec();
     let outer: usize = shape[..axis].iter().product();
     let n = shape[axis];
@@ -158,7 +182,12 @@ fn envelope_pass(g: &mut ArrayD<f64>, axis: usize, s: f64) {
         .view_mut()
         .into_shape_with_order((outer, n, inner))
         .expect("standard layout");
-    let planes: Vec<_> = g3.axis_iter_mut(Axis(0)).collect();
+    let planes: Vec<_> = g3
+        .axis_iter_mut(Axis(0))
+        .enumerate()
+        .filter(|(a, _)| needed.is_none_or(|n| n[*a]))
+        .map(|(_, plane)| plane)
+        .collect();
     planes.into_par_iter().for_each_init(
         || (Envelope::default(), Vec::new()),
         |(env, line), mut plane| {
@@ -177,6 +206,8 @@ struct Envelope {
     v: Vec<usize>,
     /// Their heights `f(v)`.
     h: Vec<f64>,
+    /// `f(v) + (v s)^2`, the parabola's value at position 0 up to the shared `x^2` term.
+    h0: Vec<f64>,
     /// Left boundary (in spacing units) of each parabola's interval.
     z: Vec<f64>,
     /// Parabola index used by the last `value_at` (queries come in increasing order).
@@ -188,6 +219,7 @@ impl Envelope {
     fn build(&mut self, f: &[f64], s: f64) {
         self.v.clear();
         self.h.clear();
+        self.h0.clear();
         self.z.clear();
         self.cursor = 0;
         for (q, &fq) in f.iter().enumerate() {
@@ -198,27 +230,31 @@ impl Envelope {
             let hq = fq + xq * xq;
             loop {
                 let Some(&p) = self.v.last() else {
-                    self.v.push(q);
-                    self.h.push(fq);
-                    self.z.push(f64::NEG_INFINITY);
+                    self.push(q, fq, hq, f64::NEG_INFINITY);
                     break;
                 };
-                let xp = p as f64 * s;
-                let hp = *self.h.last().expect("h matches v") + xp * xp;
+                let k = self.v.len() - 1;
                 // Where parabola q starts to lie below parabola p.
-                let cross = (hq - hp) / (2.0 * (xq - xp));
-                if cross <= *self.z.last().expect("z matches v") {
+                let cross = (hq - self.h0[k]) / (2.0 * (xq - p as f64 * s));
+                if cross <= self.z[k] {
                     self.v.pop();
                     self.h.pop();
+                    self.h0.pop();
                     self.z.pop();
                 } else {
-                    self.v.push(q);
-                    self.h.push(fq);
-                    self.z.push(cross);
+                    self.push(q, fq, hq, cross);
                     break;
                 }
             }
         }
+    }
+
+    #[inline]
+    fn push(&mut self, q: usize, f: f64, h0: f64, z: f64) {
+        self.v.push(q);
+        self.h.push(f);
+        self.h0.push(h0);
+        self.z.push(z);
     }
 
     /// The envelope's value at position `q`; calls must come with non-decreasing `q`.

@@ -32,6 +32,7 @@ pub mod percentile;
 pub mod pixel;
 pub mod spacing;
 pub mod surface_distance;
+pub mod synthetic_pair;
 mod table;
 
 pub use binary::{asd, assd, hd, hd95};
