@@ -107,13 +107,9 @@ fn inspect(args: &Args) -> anyhow::Result<Inspection> {
             let img = nifti::read(path)?;
             let h = &img.header;
             let (slope, inter) = h.scaling().unwrap_or((1.0, 0.0));
-            let scaled = TypedArray::from(img.fdata());
-            let labels_src = if h.scaling().is_some() {
-                &scaled
-            } else {
-                &img.data
-            };
-            let mut r = report(None, labels_src, args.max_labels);
+            // scaled values only when the header scales (a f64 copy of a CT is 200 MB)
+            let scaled = h.scaling().map(|_| TypedArray::from(img.fdata()));
+            let mut r = report(None, scaled.as_ref().unwrap_or(&img.data), args.max_labels);
             r.dtype = img.data.dtype().name().to_string();
             r.spacing = Some(img.spacing());
             r.affine = Some(img.affine()?);
