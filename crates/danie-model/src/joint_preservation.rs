@@ -73,6 +73,16 @@ impl JointPreservation {
         }
     }
 
+    /// ES, when built.
+    pub fn es(&self) -> Option<&EfficientChannelAttention> {
+        self.es.as_ref()
+    }
+
+    /// EH, when built.
+    pub fn eh(&self) -> Option<&NonLocal> {
+        self.eh.as_ref()
+    }
+
     /// Fused 1/16 features from SAP tokens on an (h, w) grid and/or HAP's 1/16 map.
     ///
     /// # Shapes
