@@ -139,16 +139,17 @@ def main():
     py_single = bench_python(a.root, 0, max(2, a.batches // 4))
     waiting = bench_rust(a.root, a.threads, a.batches, a.step_ms)
     rows = [rust, py_workers, py_single]
-    print(f"Synapse train_npz at {a.root} ({rust['train_slices']} slices, 512 px), batch 24 -> 224,"
-          f" TransUNet augmentation, {a.threads} threads/workers")
-    print(f"{'implementation':<44} {'images':>7} {'seconds':>8} {'images/s':>9}")
+    print(f"Synapse `train_npz` at {a.root} ({rust['train_slices']} slices, 512 px), batch 24 -> 224,"
+          f" TransUNet augmentation, {a.threads} threads/workers\n")
+    print("| implementation | images | seconds | images/s |")
+    print("|---|---:|---:|---:|")
     for r in rows:
         name = r["impl"] if r["impl"] != "danie" else f"danie (rayon {a.threads} threads, prefetch 3)"
-        print(f"{name:<44} {r['images']:>7} {r['seconds']:>8.2f} {r['images_per_s']:>9.1f}")
+        print(f"| {name} | {r['images']} | {r['seconds']:.2f} | {r['images_per_s']:.1f} |")
     ratio = rust["images_per_s"] / py_workers["images_per_s"]
     ratio1 = rust["images_per_s"] / py_single["images_per_s"]
-    print(f"speed-up vs Python DataLoader with {a.threads} workers: {ratio:.1f}x;"
-          f" vs one process: {ratio1:.1f}x")
+    print(f"\nspeed-up vs Python DataLoader with {a.threads} workers: **{ratio:.1f}x**;"
+          f" vs one process: {ratio1:.1f}x\n")
     print(f"with a simulated {a.step_ms} ms training step, mean wait per batch after the first:"
           f" {waiting['mean_wait_ms']:.2f} ms")
     if a.json:

@@ -11,8 +11,10 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use danie_data::augment::Augment;
 use danie_data::datasets::{DatasetKind, Split};
 use danie_data::loader::{Loader, LoaderConfig};
+use danie_data::preprocess::Interp;
 use danie_data::synthetic::{generate, SyntheticConfig};
 
 fn arg<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> T {
@@ -53,6 +55,25 @@ fn main() {
     let train = DatasetKind::Synapse
         .open_slices(&root, Split::Train)
         .expect("open train_npz");
+    // single-thread stage timings: reading vs augmenting one sample
+    let probe = train.len().min(24);
+    let t = Instant::now();
+    let samples: Vec<_> = (0..probe)
+        .map(|i| train.sample(i).expect("sample"))
+        .collect();
+    let read_ms = t.elapsed().as_secs_f64() * 1000.0 / probe as f64;
+    let t = Instant::now();
+    for (i, smp) in samples.iter().enumerate() {
+        let mut rng = danie_data::augment::sample_rng(1, 0, i as u64);
+        let _ = Augment::TransUnet.apply(
+            smp.image.view(),
+            smp.label.view(),
+            (224, 224),
+            Interp::Cubic,
+            &mut rng,
+        );
+    }
+    let augment_ms = t.elapsed().as_secs_f64() * 1000.0 / probe as f64;
     let config = LoaderConfig {
         batch_size: 24,
         image_size: 224,
@@ -85,7 +106,7 @@ fn main() {
     let secs = start.elapsed().as_secs_f64();
     let wait_ms = waited.as_secs_f64() * 1000.0 / (seen.max(2) - 1) as f64;
     println!(
-        "{{\"impl\": \"danie\", \"images\": {images}, \"seconds\": {secs:.3}, \"images_per_s\": {:.2}, \"threads\": {threads}, \"step_ms\": {step_ms}, \"mean_wait_ms\": {wait_ms:.2}, \"train_slices\": {}}}",
+        "{{\"impl\": \"danie\", \"images\": {images}, \"seconds\": {secs:.3}, \"images_per_s\": {:.2}, \"threads\": {threads}, \"step_ms\": {step_ms}, \"mean_wait_ms\": {wait_ms:.2}, \"read_ms\": {read_ms:.2}, \"augment_ms\": {augment_ms:.2}, \"train_slices\": {}}}",
         images as f64 / secs,
         train.len()
     );

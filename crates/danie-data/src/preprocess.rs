@@ -41,30 +41,63 @@ fn mirror(idx: i64, len: usize) -> usize {
     i as usize
 }
 
-/// Cubic B-spline prefilter of one line in place (scipy's `_apply_filter`, mirror mode).
-fn spline_prefilter_line(c: &mut [f64]) {
-    let n = c.len();
+/// Terms of the causal initial sum: beyond them `|z|^k < 1e-20`, below f64 resolution.
+const INIT_TERMS: usize = 36;
+
+/// Cubic B-spline prefilter (scipy's `_apply_filter`, mirror boundary) along axis 0 of a
+/// row-major `(n, w)` buffer, for all `w` columns at once (`w = 1`: one line).
+fn spline_prefilter_axis0(c: &mut [f64], n: usize, w: usize) {
     if n < 2 {
         return;
     }
     let z = POLE3;
     let gain = (1.0 - z) * (1.0 - 1.0 / z);
     c.iter_mut().for_each(|v| *v *= gain);
-    // causal initialisation, mirror boundary (full sum, as scipy)
+    // causal initialisation, mirror boundary; scipy sums every term, but those past
+    // INIT_TERMS (and the mirrored ones when n is long) are below f64 resolution
     let z_n1 = z.powi(n as i32 - 1);
-    let mut c0 = c[0] + z_n1 * c[n - 1];
+    let exact = n <= INIT_TERMS;
+    let mut c0: Vec<f64> = (0..w)
+        .map(|j| {
+            c[j] + if exact {
+                z_n1 * c[(n - 1) * w + j]
+            } else {
+                0.0
+            }
+        })
+        .collect();
     let mut zi = z;
-    for i in 1..n - 1 {
-        c0 += zi * (c[i] + z_n1 * c[n - 1 - i]);
+    for i in 1..(n - 1).min(INIT_TERMS) {
+        for (j, acc) in c0.iter_mut().enumerate() {
+            let mirrored = if exact {
+                z_n1 * c[(n - 1 - i) * w + j]
+            } else {
+                0.0
+            };
+            *acc += zi * (c[i * w + j] + mirrored);
+        }
         zi *= z;
     }
-    c[0] = c0 / (1.0 - z_n1 * z_n1);
-    for i in 1..n {
-        c[i] += z * c[i - 1];
+    let norm = if exact { 1.0 - z_n1 * z_n1 } else { 1.0 };
+    for (j, acc) in c0.iter().enumerate() {
+        c[j] = acc / norm;
     }
-    c[n - 1] = (z * c[n - 2] + c[n - 1]) * z / (z * z - 1.0);
+    // (n, w): row i += z * row i-1
+    for i in 1..n {
+        let (prev, cur) = c[(i - 1) * w..(i + 1) * w].split_at_mut(w);
+        cur.iter_mut()
+            .zip(prev.iter())
+            .for_each(|(x, p)| *x += z * p);
+    }
+    // anticausal initialisation, mirror boundary
+    for j in 0..w {
+        c[(n - 1) * w + j] = (z * c[(n - 2) * w + j] + c[(n - 1) * w + j]) * z / (z * z - 1.0);
+    }
     for i in (0..n - 1).rev() {
-        c[i] = z * (c[i + 1] - c[i]);
+        let (cur, next) = c[i * w..(i + 2) * w].split_at_mut(w);
+        cur.iter_mut()
+            .zip(next.iter())
+            .for_each(|(x, nx)| *x = z * (nx - *x));
     }
 }
 
@@ -174,17 +207,13 @@ pub fn zoom2d(image: ArrayView2<f32>, out: (usize, usize), interp: Interp) -> Ar
         }
         Interp::Cubic => {
             let mut coef = image.mapv(f64::from);
-            // prefilter along each axis (scipy's spline_filter, mirror boundary)
-            for mut row in coef.rows_mut() {
-                let mut line = row.to_vec();
-                spline_prefilter_line(&mut line);
-                row.iter_mut().zip(line).for_each(|(d, s)| *d = s);
+            let buf = coef.as_slice_mut().expect("standard layout");
+            // prefilter along W: each row is one contiguous line
+            for row in buf.chunks_exact_mut(w) {
+                spline_prefilter_axis0(row, w, 1);
             }
-            for mut col in coef.columns_mut() {
-                let mut line = col.to_vec();
-                spline_prefilter_line(&mut line);
-                col.iter_mut().zip(line).for_each(|(d, s)| *d = s);
-            }
+            // prefilter along H: all columns together, row by row
+            spline_prefilter_axis0(buf, h, w);
             apply_taps(&coef, &cubic_taps(h, out.0), &cubic_taps(w, out.1))
         }
     }

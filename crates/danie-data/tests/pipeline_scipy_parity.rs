@@ -174,3 +174,22 @@ fn bilinear_matches_torch_interpolate() {
         assert!(err < 1e-5, "bilinear to {s:?}: max error {err}");
     }
 }
+
+#[test]
+fn zoom_of_short_axes_uses_the_exact_boundary_sum() {
+    // axes of at most 36 samples take the prefilter's exact mirror initialisation
+    let (img, lab) = inputs(9, 30, 5);
+    let sizes = [(20, 20), (5, 64), (9, 30)];
+    let ops: Vec<_> = sizes
+        .iter()
+        .map(|s| json!({"op": "zoom", "order": 3, "out": [s.0, s.1]}))
+        .collect();
+    let dir = setup(&img, &lab, json!(ops));
+    for (i, &s) in sizes.iter().enumerate() {
+        let err = max_abs(
+            &zoom2d(img.view(), s, Interp::Cubic),
+            &out_image(dir.path(), i),
+        );
+        assert!(err < 1e-5, "cubic zoom to {s:?}: max error {err}");
+    }
+}

@@ -32,10 +32,24 @@ pub(crate) fn read_pair(
     };
     check_same_shape(path, image.shape(), label.shape())?;
     require_ndim(path, image.shape(), ndim)?;
-    let image = image.to_f32();
-    require_no_nan(path, image.view())?;
-    let label = label_ids(path, &label, num_classes)?;
+    let image = standard(match image {
+        TypedArray::F32(a) => a,
+        other => other.to_f32(),
+    });
+    if image.iter().any(|v| v.is_nan()) {
+        require_no_nan(path, image.view())?;
+    }
+    let label = standard(label_ids(path, &label, num_classes)?);
     Ok((image, label))
+}
+
+/// The array in C order (npy files may be Fortran-ordered).
+fn standard<T: Clone>(a: ArrayD<T>) -> ArrayD<T> {
+    if a.is_standard_layout() {
+        a
+    } else {
+        a.as_standard_layout().into_owned()
+    }
 }
 
 /// Stored label values as class ids: whole numbers below `num_classes`, else an error naming
@@ -45,6 +59,15 @@ pub(crate) fn label_ids(
     stored: &TypedArray,
     num_classes: usize,
 ) -> Result<ArrayD<u8>> {
+    // fast paths for the common stored types (TransUNet stores labels as float32)
+    let n = num_classes as f32;
+    match stored {
+        TypedArray::U8(a) if a.iter().all(|&v| (v as usize) < num_classes) => return Ok(a.clone()),
+        TypedArray::F32(a) if a.iter().all(|&v| v >= 0.0 && v < n && v.fract() == 0.0) => {
+            return Ok(a.mapv(|v| v as u8))
+        }
+        _ => {}
+    }
     check_label_range(path, stored.to_labels(path)?, num_classes)
 }
 
