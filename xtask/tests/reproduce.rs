@@ -69,7 +69,7 @@ fn the_quick_demo_prints_the_table_and_fills_one_run_folder() {
 
     for f in [
         "config.toml",
-        "data/lists/lists_Synapse/train.txt",
+        "data/lists_Synapse/train.txt",
         "train/model.safetensors",
         "train/log.csv",
         "eval/summary.md",
