@@ -35,10 +35,15 @@ mod tests {
 
     #[test]
     fn the_shipped_file_holds_the_issue_numbers() {
-        let p = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../configs/baselines.toml"));
+        let p = Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../configs/baselines.toml"
+        ));
         let b = read_baselines(p).unwrap();
-        let syn: Vec<(&str, f64, Option<f64>)> =
-            b["synapse"].iter().map(|x| (x.method.as_str(), x.dsc, x.hd95)).collect();
+        let syn: Vec<(&str, f64, Option<f64>)> = b["synapse"]
+            .iter()
+            .map(|x| (x.method.as_str(), x.dsc, x.hd95))
+            .collect();
         assert_eq!(
             syn,
             [
@@ -49,6 +54,9 @@ mod tests {
                 ("DAE-Former", 82.43, Some(17.46)),
             ]
         );
-        assert_eq!(b["acdc"].iter().map(|x| x.dsc).collect::<Vec<_>>(), [89.71, 90.00]);
+        assert_eq!(
+            b["acdc"].iter().map(|x| x.dsc).collect::<Vec<_>>(),
+            [89.71, 90.00]
+        );
     }
 }

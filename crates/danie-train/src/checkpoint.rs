@@ -71,11 +71,19 @@ pub fn save_checkpoint(
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let meta_map = meta.to_metadata()?;
     write_tensors(&dir.join("model.safetensors"), model, &meta_map)?;
-    write_tensors(&dir.join("optimizer.safetensors"), optimizer, &BTreeMap::new())?;
+    write_tensors(
+        &dir.join("optimizer.safetensors"),
+        optimizer,
+        &BTreeMap::new(),
+    )?;
     let json = serde_json::to_vec_pretty(state)?;
-    atomic_write(&dir.join("state.json"), |f| std::io::Write::write_all(f, &json))?;
+    atomic_write(&dir.join("state.json"), |f| {
+        std::io::Write::write_all(f, &json)
+    })?;
     let latest = serde_json::to_vec(&Latest { dir: name.clone() })?;
-    atomic_write(&root.join("latest.json"), |f| std::io::Write::write_all(f, &latest))?;
+    atomic_write(&root.join("latest.json"), |f| {
+        std::io::Write::write_all(f, &latest)
+    })?;
     write_tensors(&run_dir.join("model.safetensors"), model, &meta_map)?;
     prune(&root, &name)?;
     Ok(dir)

@@ -300,7 +300,8 @@ impl RunConfig {
         };
         cfg.data.root = resolve(&base, &cfg.data.root);
         cfg.output.run_dir = resolve(&base, &cfg.output.run_dir);
-        cfg.validate().map_err(|message| ConfigError { file, message })?;
+        cfg.validate()
+            .map_err(|message| ConfigError { file, message })?;
         Ok(cfg)
     }
 
@@ -340,7 +341,10 @@ impl RunConfig {
             return Err(format!("train.momentum = {} must be in [0, 1)", t.momentum));
         }
         if t.weight_decay < 0.0 {
-            return Err(format!("train.weight_decay = {} must be >= 0", t.weight_decay));
+            return Err(format!(
+                "train.weight_decay = {} must be >= 0",
+                t.weight_decay
+            ));
         }
         if t.betas.iter().any(|b| !(0.0..1.0).contains(b)) {
             return Err(format!("train.betas = {:?} must be in [0, 1)", t.betas));
@@ -474,7 +478,8 @@ mod tests {
         p
     }
 
-    const GOOD: &str = "[data]\ndataset = \"synapse\"\nroot = \"d\"\n\n[output]\nrun_dir = \"runs\"\n";
+    const GOOD: &str =
+        "[data]\ndataset = \"synapse\"\nroot = \"d\"\n\n[output]\nrun_dir = \"runs\"\n";
 
     #[test]
     fn defaults_follow_transunet_and_paths_resolve_against_the_config_folder() {
@@ -525,7 +530,10 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("data.root"), "{e}");
-        assert!(e.contains(&dir.path().join("d").display().to_string()), "{e}");
+        assert!(
+            e.contains(&dir.path().join("d").display().to_string()),
+            "{e}"
+        );
     }
 
     #[test]

@@ -23,24 +23,37 @@ pub fn write_curves(run_dir: &Path) -> anyhow::Result<()> {
         .collect();
     let loss = LinePlot {
         series: vec![
-            Series { points: iter, colour: [31, 119, 180] },
-            Series { points: epoch, colour: [255, 127, 14] },
+            Series {
+                points: iter,
+                colour: [31, 119, 180],
+            },
+            Series {
+                points: epoch,
+                colour: [255, 127, 14],
+            },
         ],
         y_range: None,
     };
     let p = run_dir.join("loss.png");
-    loss.render(640, 360).save(&p).with_context(|| format!("cannot write {}", p.display()))?;
+    loss.render(640, 360)
+        .save(&p)
+        .with_context(|| format!("cannot write {}", p.display()))?;
     let val: Vec<(f64, f64)> = rows
         .iter()
         .filter_map(|r| r.val_dice.map(|d| (r.epoch as f64 + 1.0, d)))
         .collect();
     if !val.is_empty() {
         let plot = LinePlot {
-            series: vec![Series { points: val, colour: [44, 160, 44] }],
+            series: vec![Series {
+                points: val,
+                colour: [44, 160, 44],
+            }],
             y_range: Some((0.0, 1.0)),
         };
         let p = run_dir.join("val_dice.png");
-        plot.render(640, 360).save(&p).with_context(|| format!("cannot write {}", p.display()))?;
+        plot.render(640, 360)
+            .save(&p)
+            .with_context(|| format!("cannot write {}", p.display()))?;
     }
     Ok(())
 }

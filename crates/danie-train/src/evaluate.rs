@@ -83,9 +83,11 @@ pub struct EvalReport {
 fn progress(n: usize, what: &str) -> ProgressBar {
     let bar = ProgressBar::new(n as u64);
     bar.set_style(
-        ProgressStyle::with_template(&format!("{{elapsed_precise}} [{{bar:30}}] {{pos}}/{{len}} {what}  {{msg}}"))
-            .expect("valid template")
-            .progress_chars("=> "),
+        ProgressStyle::with_template(&format!(
+            "{{elapsed_precise}} [{{bar:30}}] {{pos}}/{{len}} {what}  {{msg}}"
+        ))
+        .expect("valid template")
+        .progress_chars("=> "),
     );
     bar
 }
@@ -96,7 +98,12 @@ fn metric_config(loaded: &LoadedModel, convention: Convention) -> MetricConfig {
     m.class_names = (1..loaded.meta.num_classes())
         .map(|i| (i as u32, loaded.meta.class_names[i].clone()))
         .collect();
-    m.distance_unit = if convention == Convention::TransUnet { "voxel" } else { "mm" }.into();
+    m.distance_unit = if convention == Convention::TransUnet {
+        "voxel"
+    } else {
+        "mm"
+    }
+    .into();
     m
 }
 
@@ -119,9 +126,18 @@ fn score_volume(
         pred.dim(),
         gt.dim()
     );
-    let sp: Vec<f64> = if opts.convention == Convention::TransUnet { vec![] } else { spacing.to_vec() };
+    let sp: Vec<f64> = if opts.convention == Convention::TransUnet {
+        vec![]
+    } else {
+        spacing.to_vec()
+    };
     metric
-        .update(Some(name), pred.view().into_dyn(), gt.view().into_dyn(), &sp)
+        .update(
+            Some(name),
+            pred.view().into_dyn(),
+            gt.view().into_dyn(),
+            &sp,
+        )
         .with_context(|| format!("scoring {name}"))?;
     if opts.overlay_cases.iter().any(|c| c == name) {
         // The slice with the most reference foreground.
@@ -142,7 +158,8 @@ fn save_overlay(out_dir: &Path, name: &str, img: &image::RgbImage) -> anyhow::Re
     let dir = out_dir.join("overlays");
     std::fs::create_dir_all(&dir)?;
     let p = dir.join(format!("{name}.png"));
-    img.save(&p).with_context(|| format!("cannot write {}", p.display()))
+    img.save(&p)
+        .with_context(|| format!("cannot write {}", p.display()))
 }
 
 /// Evaluates the test split of the dataset at `root`.
@@ -172,7 +189,15 @@ pub fn evaluate_dataset(
             let v = vols.volume(i)?;
             bar.set_message(v.name.clone());
             let pred = seg.segment_volume(v.image.view());
-            score_volume(&mut metric, &v.name, v.image.view(), &pred, &v.label, v.spacing, opts)?;
+            score_volume(
+                &mut metric,
+                &v.name,
+                v.image.view(),
+                &pred,
+                &v.label,
+                v.spacing,
+                opts,
+            )?;
             bar.inc(1);
         }
         bar.finish_and_clear();
@@ -186,7 +211,10 @@ pub fn evaluate_dataset(
         let bar = progress(set.len(), "images");
         for i in 0..set.len() {
             let sample = set.sample(i)?;
-            let pred = seg.segment(&[sample.image.view()]).pop().expect("one in, one out");
+            let pred = seg
+                .segment(&[sample.image.view()])
+                .pop()
+                .expect("one in, one out");
             let p = pred.mapv(|v| v > 0).into_dyn();
             let g = sample.label.mapv(|v| v > 0).into_dyn();
             if kind == DatasetKind::Glas {
@@ -227,7 +255,8 @@ pub fn evaluate_nifti_pairs(
         let name = case_name(image);
         bar.set_message(name.clone());
         let (img, vol) = read_nifti_volume(image, loaded.meta.intensity)?;
-        let refimg = nifti::read(reference).with_context(|| format!("reading {}", reference.display()))?;
+        let refimg =
+            nifti::read(reference).with_context(|| format!("reading {}", reference.display()))?;
         anyhow::ensure!(
             refimg.shape()[..3.min(refimg.shape().len())] == img.shape()[..3],
             "{}: shape {:?} differs from the image's {:?} ({})",
@@ -266,17 +295,35 @@ pub fn evaluate_nifti_pairs(
             .to_owned(); // (x, y, z) -> (z, y, x)
         let pred = seg.segment_volume(vol.view());
         let sp = img.spacing();
-        score_volume(&mut metric, &name, vol.view(), &pred, &gt, [sp[2], sp[1], sp[0]], opts)?;
+        score_volume(
+            &mut metric,
+            &name,
+            vol.view(),
+            &pred,
+            &gt,
+            [sp[2], sp[1], sp[0]],
+            opts,
+        )?;
         bar.inc(1);
     }
     bar.finish_and_clear();
-    finish(loaded, format!("{} NIfTI pair(s)", pairs.len()), EvalScores::Volumes(metric.aggregate()), opts)
+    finish(
+        loaded,
+        format!("{} NIfTI pair(s)", pairs.len()),
+        EvalScores::Volumes(metric.aggregate()),
+        opts,
+    )
 }
 
 /// `ct.nii.gz` -> `ct`.
 fn case_name(p: &Path) -> String {
-    let n = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    n.trim_end_matches(".gz").trim_end_matches(".nii").to_string()
+    let n = p
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    n.trim_end_matches(".gz")
+        .trim_end_matches(".nii")
+        .to_string()
 }
 
 fn pct(v: f64) -> String {
@@ -296,7 +343,12 @@ fn num(v: f64) -> String {
 }
 
 /// Writes the tables and returns the report.
-fn finish(loaded: &LoadedModel, subject: String, scores: EvalScores, opts: &EvalOptions) -> anyhow::Result<EvalReport> {
+fn finish(
+    loaded: &LoadedModel,
+    subject: String,
+    scores: EvalScores,
+    opts: &EvalOptions,
+) -> anyhow::Result<EvalReport> {
     std::fs::create_dir_all(&opts.out_dir)
         .with_context(|| format!("cannot create {}", opts.out_dir.display()))?;
     let dataset = loaded.meta.dataset;
@@ -316,13 +368,21 @@ fn finish(loaded: &LoadedModel, subject: String, scores: EvalScores, opts: &Eval
     let mut csv = String::new();
     match &scores {
         EvalScores::Volumes(sum) => {
-            let names: Vec<String> = sum.classes.iter().map(|c| c.name.clone().unwrap_or(c.label.to_string())).collect();
+            let names: Vec<String> = sum
+                .classes
+                .iter()
+                .map(|c| c.name.clone().unwrap_or(c.label.to_string()))
+                .collect();
             let _ = writeln!(
                 md,
                 "Metric convention: **{}** (distances in {}). DSC and mIoU in %, means over classes of the means over cases.\n",
                 sum.convention, sum.distance_unit
             );
-            let _ = writeln!(md, "| Method | DSC | HD95 | mIoU | ASD | {} |", names.join(" | "));
+            let _ = writeln!(
+                md,
+                "| Method | DSC | HD95 | mIoU | ASD | {} |",
+                names.join(" | ")
+            );
             let _ = writeln!(md, "|{}", "---|".repeat(5 + names.len()));
             let organs: Vec<String> = sum.classes.iter().map(|c| pct(c.dice.mean)).collect();
             let _ = writeln!(
@@ -347,8 +407,19 @@ fn finish(loaded: &LoadedModel, subject: String, scores: EvalScores, opts: &Eval
             let dash = vec!["–"; names.len()].join(" | ");
             for b in &baselines {
                 let hd = b.hd95.map(num).unwrap_or_else(|| "–".into());
-                let _ = writeln!(md, "| {} (published) | {:.2} | {hd} | – | – | {dash} |", b.method, b.dsc);
-                let _ = writeln!(csv, "{} (published),{:.2},{},,,{}", b.method, b.dsc, b.hd95.map(num).unwrap_or_default(), ",".repeat(names.len().saturating_sub(1)));
+                let _ = writeln!(
+                    md,
+                    "| {} (published) | {:.2} | {hd} | – | – | {dash} |",
+                    b.method, b.dsc
+                );
+                let _ = writeln!(
+                    csv,
+                    "{} (published),{:.2},{},,,{}",
+                    b.method,
+                    b.dsc,
+                    b.hd95.map(num).unwrap_or_default(),
+                    ",".repeat(names.len().saturating_sub(1))
+                );
             }
             let _ = writeln!(md, "\n## Per class\n\n{}", sum.to_markdown());
             write_file(&opts.out_dir.join("cases.csv"), &sum.cases_csv())?;
@@ -356,20 +427,45 @@ fn finish(loaded: &LoadedModel, subject: String, scores: EvalScores, opts: &Eval
         EvalScores::Pixels(p) => {
             let s = &p.pooled;
             let _ = writeln!(md, "ISIC pixel metrics from one confusion matrix pooled over all {} test images, threshold 0.5, in %.\n", p.n_images);
-            let _ = writeln!(md, "| Method | DSC | SE | SP | ACC | IoU |\n|---|---|---|---|---|---|");
+            let _ = writeln!(
+                md,
+                "| Method | DSC | SE | SP | ACC | IoU |\n|---|---|---|---|---|---|"
+            );
             let row = [s.dice, s.sensitivity, s.specificity, s.accuracy, s.iou].map(pct);
             let _ = writeln!(md, "| **DANIE (this run)** | {} |", row.join(" | "));
-            let _ = writeln!(csv, "method,dsc,se,sp,acc,iou\nDANIE (this run),{}", row.join(","));
+            let _ = writeln!(
+                csv,
+                "method,dsc,se,sp,acc,iou\nDANIE (this run),{}",
+                row.join(",")
+            );
             for b in &baselines {
-                let _ = writeln!(md, "| {} (published) | {:.2} | – | – | – | – |", b.method, b.dsc);
+                let _ = writeln!(
+                    md,
+                    "| {} (published) | {:.2} | – | – | – | – |",
+                    b.method, b.dsc
+                );
                 let _ = writeln!(csv, "{} (published),{:.2},,,,", b.method, b.dsc);
             }
         }
         EvalScores::Glas(g) => {
-            let _ = writeln!(md, "GlaS per-image Dice and IoU averaged over {} test images, in %.\n", g.n_images);
+            let _ = writeln!(
+                md,
+                "GlaS per-image Dice and IoU averaged over {} test images, in %.\n",
+                g.n_images
+            );
             let _ = writeln!(md, "| Method | mDice | mIoU |\n|---|---|---|");
-            let _ = writeln!(md, "| **DANIE (this run)** | {} | {} |", pct(g.m_dice), pct(g.m_iou));
-            let _ = writeln!(csv, "method,mdice,miou\nDANIE (this run),{},{}", pct(g.m_dice), pct(g.m_iou));
+            let _ = writeln!(
+                md,
+                "| **DANIE (this run)** | {} | {} |",
+                pct(g.m_dice),
+                pct(g.m_iou)
+            );
+            let _ = writeln!(
+                csv,
+                "method,mdice,miou\nDANIE (this run),{},{}",
+                pct(g.m_dice),
+                pct(g.m_iou)
+            );
             for b in &baselines {
                 let _ = writeln!(md, "| {} (published) | {:.2} | – |", b.method, b.dsc);
                 let _ = writeln!(csv, "{} (published),{:.2},", b.method, b.dsc);
@@ -377,9 +473,20 @@ fn finish(loaded: &LoadedModel, subject: String, scores: EvalScores, opts: &Eval
         }
     }
     if baselines.is_empty() {
-        let _ = writeln!(md, "\n(No published baselines for {family} in the baselines file.)");
+        let _ = writeln!(
+            md,
+            "\n(No published baselines for {family} in the baselines file.)"
+        );
     } else {
-        let _ = writeln!(md, "\nPublished numbers: {}.", baselines.iter().map(|b| format!("{}: {}", b.method, b.source)).collect::<Vec<_>>().join("; "));
+        let _ = writeln!(
+            md,
+            "\nPublished numbers: {}.",
+            baselines
+                .iter()
+                .map(|b| format!("{}: {}", b.method, b.source))
+                .collect::<Vec<_>>()
+                .join("; ")
+        );
     }
     let report = EvalReport {
         subject,
@@ -392,7 +499,10 @@ fn finish(loaded: &LoadedModel, subject: String, scores: EvalScores, opts: &Eval
     };
     write_file(&opts.out_dir.join("summary.md"), &report.markdown)?;
     write_file(&opts.out_dir.join("paper_table.csv"), &csv)?;
-    write_file(&opts.out_dir.join("summary.json"), &serde_json::to_string_pretty(&report)?)?;
+    write_file(
+        &opts.out_dir.join("summary.json"),
+        &serde_json::to_string_pretty(&report)?,
+    )?;
     Ok(report)
 }
 

@@ -30,19 +30,41 @@ impl LinePlot {
                 .flat_map(|s| s.points.iter())
                 .filter(|(x, y)| x.is_finite() && y.is_finite())
         };
-        let (x0, x1) = pts().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| (a.min(p.0), b.max(p.0)));
+        let (x0, x1) = pts().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| {
+            (a.min(p.0), b.max(p.0))
+        });
         let (y0, y1) = self.y_range.unwrap_or_else(|| {
-            pts().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| (a.min(p.1), b.max(p.1)))
+            pts().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| {
+                (a.min(p.1), b.max(p.1))
+            })
         });
         let (pw, ph) = (width - 2 * MARGIN, height - 2 * MARGIN);
         // Grid and axes.
         for q in 0..=4 {
             let gx = MARGIN + pw * q / 4;
             let gy = MARGIN + ph * q / 4;
-            let c = if q == 0 { Rgb([0, 0, 0]) } else { Rgb([225, 225, 225]) };
-            line(&mut img, (gx as f64, MARGIN as f64), (gx as f64, (MARGIN + ph) as f64), c);
-            let c = if q == 4 { Rgb([0, 0, 0]) } else { Rgb([225, 225, 225]) };
-            line(&mut img, (MARGIN as f64, gy as f64), ((MARGIN + pw) as f64, gy as f64), c);
+            let c = if q == 0 {
+                Rgb([0, 0, 0])
+            } else {
+                Rgb([225, 225, 225])
+            };
+            line(
+                &mut img,
+                (gx as f64, MARGIN as f64),
+                (gx as f64, (MARGIN + ph) as f64),
+                c,
+            );
+            let c = if q == 4 {
+                Rgb([0, 0, 0])
+            } else {
+                Rgb([225, 225, 225])
+            };
+            line(
+                &mut img,
+                (MARGIN as f64, gy as f64),
+                ((MARGIN + pw) as f64, gy as f64),
+                c,
+            );
         }
         if !(x0.is_finite() && y0.is_finite()) {
             return img;
@@ -71,7 +93,9 @@ impl LinePlot {
 
 /// Draws a line by sampling it at sub-pixel steps.
 fn line(img: &mut RgbImage, a: (f64, f64), b: (f64, f64), c: Rgb<u8>) {
-    let n = ((b.0 - a.0).abs().max((b.1 - a.1).abs()) * 2.0).ceil().max(1.0) as usize;
+    let n = ((b.0 - a.0).abs().max((b.1 - a.1).abs()) * 2.0)
+        .ceil()
+        .max(1.0) as usize;
     for i in 0..=n {
         let t = i as f64 / n as f64;
         let (x, y) = (a.0 + t * (b.0 - a.0), a.1 + t * (b.1 - a.1));
@@ -89,7 +113,10 @@ mod tests {
     #[test]
     fn a_rising_line_goes_from_bottom_left_to_top_right() {
         let plot = LinePlot {
-            series: vec![Series { points: vec![(0.0, 0.0), (1.0, 1.0)], colour: [255, 0, 0] }],
+            series: vec![Series {
+                points: vec![(0.0, 0.0), (1.0, 1.0)],
+                colour: [255, 0, 0],
+            }],
             y_range: None,
         };
         let img = plot.render(124, 124);

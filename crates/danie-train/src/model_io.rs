@@ -37,13 +37,22 @@ pub fn model_config(cfg: &RunConfig) -> anyhow::Result<DanieConfig> {
     m.in_channels = cfg.data.dataset.in_channels() as i64;
     m.num_classes = cfg.data.dataset.num_classes() as i64;
     m.img_size = cfg.data.image_size as i64;
-    m.validate()
-        .map_err(|e| anyhow::anyhow!("[model] with data.image_size = {}: {e}", cfg.data.image_size))?;
+    m.validate().map_err(|e| {
+        anyhow::anyhow!(
+            "[model] with data.image_size = {}: {e}",
+            cfg.data.image_size
+        )
+    })?;
     Ok(m)
 }
 
 /// The metadata a run's weights carry.
-pub fn weights_meta(cfg: &RunConfig, model: &DanieConfig, epochs: usize, iterations: usize) -> WeightsMeta {
+pub fn weights_meta(
+    cfg: &RunConfig,
+    model: &DanieConfig,
+    epochs: usize,
+    iterations: usize,
+) -> WeightsMeta {
     let kind = cfg.data.dataset;
     WeightsMeta {
         format: FORMAT.into(),
@@ -66,12 +75,19 @@ pub fn named_variables(vs: &VarStore) -> Vec<(String, Tensor)> {
 
 /// Copies saved variables into `vs`; a missing, extra or mis-shaped variable is an error
 /// naming it and `source`.
-pub fn copy_variables(vs: &VarStore, saved: &[(String, Tensor)], source: &Path) -> anyhow::Result<()> {
+pub fn copy_variables(
+    vs: &VarStore,
+    saved: &[(String, Tensor)],
+    source: &Path,
+) -> anyhow::Result<()> {
     let mut vars = vs.variables();
     let _guard = tch::no_grad_guard();
     for (name, t) in saved {
         let dst = vars.get_mut(name).with_context(|| {
-            format!("{}: variable `{name}` does not exist in the model", source.display())
+            format!(
+                "{}: variable `{name}` does not exist in the model",
+                source.display()
+            )
         })?;
         anyhow::ensure!(
             dst.size() == t.size(),
@@ -96,7 +112,11 @@ pub fn copy_variables(vs: &VarStore, saved: &[(String, Tensor)], source: &Path) 
 
 /// Loads a weights file written by `danie train` onto `device`.
 pub fn load_model(path: &Path, device: Device) -> anyhow::Result<LoadedModel> {
-    anyhow::ensure!(path.is_file(), "weights file {} does not exist", path.display());
+    anyhow::ensure!(
+        path.is_file(),
+        "weights file {} does not exist",
+        path.display()
+    );
     let (tensors, metadata) = read_tensors(path)?;
     let meta = WeightsMeta::from_metadata(&metadata, path)?;
     let vs = VarStore::new(device);

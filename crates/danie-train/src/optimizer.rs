@@ -85,7 +85,9 @@ impl Optimizer {
                 let mut bufs = Vec::with_capacity(state.len());
                 for (n, t) in state {
                     let name = n.strip_prefix(MOMENTUM).ok_or_else(|| {
-                        anyhow::anyhow!("`{n}` is not an SGD momentum buffer (was the run trained with adamw?)")
+                        anyhow::anyhow!(
+                            "`{n}` is not an SGD momentum buffer (was the run trained with adamw?)"
+                        )
                     })?;
                     bufs.push((name.to_string(), t.shallow_clone()));
                 }

@@ -43,7 +43,11 @@ pub fn overlay_panels(
         for x in 0..w {
             let px = |ch: usize| (image[[ch.min(c - 1), y, x]].clamp(0.0, 1.0) * 255.0).round();
             let base = [px(0), px(1), px(2)];
-            for (panel, label) in [(0, None), (1, Some(reference[[y, x]])), (2, Some(prediction[[y, x]]))] {
+            for (panel, label) in [
+                (0, None),
+                (1, Some(reference[[y, x]])),
+                (2, Some(prediction[[y, x]])),
+            ] {
                 let rgb = match label {
                     Some(l) if l > 0 => {
                         let col = class_colour(l);

@@ -42,7 +42,10 @@ fn input_kind(path: &Path) -> Option<InputKind> {
     let name = path.file_name()?.to_string_lossy().to_ascii_lowercase();
     if name.ends_with(".nii") || name.ends_with(".nii.gz") {
         Some(InputKind::Nifti)
-    } else if [".png", ".jpg", ".jpeg", ".bmp"].iter().any(|e| name.ends_with(e)) {
+    } else if [".png", ".jpg", ".jpeg", ".bmp"]
+        .iter()
+        .any(|e| name.ends_with(e))
+    {
         Some(InputKind::Image)
     } else {
         None
@@ -51,11 +54,16 @@ fn input_kind(path: &Path) -> Option<InputKind> {
 
 /// The output name for `input` inside a folder: NIfTI keeps its name, images become `.png`.
 fn output_name(input: &Path, kind: InputKind) -> PathBuf {
-    let name = input.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = input
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     match kind {
         InputKind::Nifti => PathBuf::from(name),
         InputKind::Image => {
-            let stem = Path::new(&name).file_stem().map(|s| s.to_string_lossy().into_owned());
+            let stem = Path::new(&name)
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned());
             PathBuf::from(format!("{}.png", stem.unwrap_or(name)))
         }
     }
@@ -97,7 +105,10 @@ pub fn predict_path(
     } else {
         anyhow::ensure!(input.is_file(), "input {} does not exist", input.display());
         let k = input_kind(input).with_context(|| {
-            format!("{}: not a .nii, .nii.gz, .png, .jpg or .bmp file", input.display())
+            format!(
+                "{}: not a .nii, .nii.gz, .png, .jpg or .bmp file",
+                input.display()
+            )
         })?;
         vec![(input.to_path_buf(), output.to_path_buf(), k)]
     };
@@ -107,7 +118,8 @@ pub fn predict_path(
         }
     }
     if input.is_dir() {
-        std::fs::create_dir_all(output).with_context(|| format!("cannot create {}", output.display()))?;
+        std::fs::create_dir_all(output)
+            .with_context(|| format!("cannot create {}", output.display()))?;
     }
     let mut written = Vec::new();
     for (i, o, k) in pairs {
@@ -125,14 +137,21 @@ pub fn predict_path(
 ///
 /// # Shapes
 /// file (x, y, z) -> (D = z, H = y, W = x)
-pub fn read_nifti_volume(path: &Path, intensity: Intensity) -> anyhow::Result<(NiftiImage, Array3<f32>)> {
+pub fn read_nifti_volume(
+    path: &Path,
+    intensity: Intensity,
+) -> anyhow::Result<(NiftiImage, Array3<f32>)> {
     let mut img = nifti::read(path).with_context(|| format!("reading {}", path.display()))?;
-    img.require_ndim(3).with_context(|| format!("{} is not a 3D volume", path.display()))?;
+    img.require_ndim(3)
+        .with_context(|| format!("{} is not a 3D volume", path.display()))?;
     let data = img
         .fdata_f32()
         .into_dimensionality::<Ix3>()
         .with_context(|| format!("{} is not a 3D volume", path.display()))?;
-    let mut vol = data.permuted_axes([2, 1, 0]).as_standard_layout().to_owned(); // (x,y,z)->(z,y,x)
+    let mut vol = data
+        .permuted_axes([2, 1, 0])
+        .as_standard_layout()
+        .to_owned(); // (x,y,z)->(z,y,x)
     anyhow::ensure!(
         vol.iter().all(|v| v.is_finite()),
         "{} holds NaN or infinite voxels",
@@ -151,7 +170,12 @@ pub fn to_nifti_order(labels: Array3<u8>) -> ArrayD<u8> {
     labels.permuted_axes([2, 1, 0]).into_dyn()
 }
 
-fn predict_nifti(loaded: &LoadedModel, input: &Path, output: &Path, opts: &PredictOptions) -> anyhow::Result<()> {
+fn predict_nifti(
+    loaded: &LoadedModel,
+    input: &Path,
+    output: &Path,
+    opts: &PredictOptions,
+) -> anyhow::Result<()> {
     let meta = &loaded.meta;
     anyhow::ensure!(
         meta.model.in_channels == 1,
@@ -180,14 +204,20 @@ pub fn segmenter<'a>(loaded: &'a LoadedModel, opts: &PredictOptions) -> Segmente
     }
 }
 
-fn predict_image(loaded: &LoadedModel, input: &Path, output: &Path, opts: &PredictOptions) -> anyhow::Result<()> {
+fn predict_image(
+    loaded: &LoadedModel,
+    input: &Path,
+    output: &Path,
+    opts: &PredictOptions,
+) -> anyhow::Result<()> {
     let meta = &loaded.meta;
     let img = image::open(input).with_context(|| format!("reading {}", input.display()))?;
     let c = meta.model.in_channels as usize;
     let plane: Array3<f32> = if c == 1 {
         let g = img.to_luma8();
         let (w, h) = g.dimensions();
-        Array3::from_shape_vec((1, h as usize, w as usize), g.into_raw())?.mapv(|v| f32::from(v) / 255.0)
+        Array3::from_shape_vec((1, h as usize, w as usize), g.into_raw())?
+            .mapv(|v| f32::from(v) / 255.0)
     } else {
         let rgb = img.to_rgb8();
         let (w, h) = rgb.dimensions();
@@ -210,6 +240,7 @@ pub fn write_mask_png(mask: &Array2<u8>, num_classes: usize, output: &Path) -> a
     let raw: Vec<u8> = mask.iter().map(|&v| v.saturating_mul(scale)).collect();
     let png = image::GrayImage::from_raw(w as u32, h as u32, raw).expect("h * w pixels");
     crate::tensor_file::atomic_write(output, |f| {
-        png.write_to(f, image::ImageFormat::Png).map_err(std::io::Error::other)
+        png.write_to(f, image::ImageFormat::Png)
+            .map_err(std::io::Error::other)
     })
 }

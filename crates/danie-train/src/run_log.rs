@@ -34,7 +34,8 @@ pub struct LogRow {
     pub elapsed_s: f64,
 }
 
-const CSV_HEADER: &str = "kind,epoch,iteration,loss,ce,dice_loss,lr,images_per_s,val_dice,elapsed_s";
+const CSV_HEADER: &str =
+    "kind,epoch,iteration,loss,ce,dice_loss,lr,images_per_s,val_dice,elapsed_s";
 
 impl LogRow {
     fn to_csv(&self) -> String {

@@ -76,8 +76,7 @@ pub fn write_tensors(
 pub fn read_tensors(
     path: &Path,
 ) -> anyhow::Result<(Vec<(String, Tensor)>, BTreeMap<String, String>)> {
-    let bytes =
-        std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     let metadata = read_metadata_from(&bytes)
         .with_context(|| format!("{} is not a valid safetensors file", path.display()))?;
     let mut tensors = Tensor::read_safetensors(path)
@@ -87,7 +86,10 @@ pub fn read_tensors(
 }
 
 fn read_metadata_from(bytes: &[u8]) -> anyhow::Result<BTreeMap<String, String>> {
-    anyhow::ensure!(bytes.len() >= 8, "file shorter than the 8-byte header length");
+    anyhow::ensure!(
+        bytes.len() >= 8,
+        "file shorter than the 8-byte header length"
+    );
     let n = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes")) as usize;
     anyhow::ensure!(
         n <= bytes.len() - 8,
@@ -111,8 +113,8 @@ pub fn atomic_write(
         .file_name()
         .with_context(|| format!("{} has no file name", path.display()))?;
     let tmp = path.with_file_name(format!(".{}.tmp", name.to_string_lossy()));
-    let file = std::fs::File::create(&tmp)
-        .with_context(|| format!("cannot create {}", tmp.display()))?;
+    let file =
+        std::fs::File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
     let mut w = std::io::BufWriter::new(file);
     fill(&mut w)
         .and_then(|()| w.flush())
@@ -135,7 +137,12 @@ mod tests {
         let a = Tensor::arange(6, (Kind::Float, Device::Cpu)).view([2, 3]);
         let b = Tensor::from_slice(&[7i64]);
         let meta = BTreeMap::from([("config".to_string(), "{\"x\":1}".to_string())]);
-        write_tensors(&p, &[("a".into(), a.shallow_clone()), ("b".into(), b)], &meta).unwrap();
+        write_tensors(
+            &p,
+            &[("a".into(), a.shallow_clone()), ("b".into(), b)],
+            &meta,
+        )
+        .unwrap();
         let (ts, m) = read_tensors(&p).unwrap();
         assert_eq!(m, meta);
         let a2 = &ts.iter().find(|(n, _)| n == "a").unwrap().1;
@@ -149,6 +156,9 @@ mod tests {
         let p = dir.path().join("bad.safetensors");
         std::fs::write(&p, [200u8, 0, 0, 0, 0, 0, 0, 0, b'{']).unwrap();
         let e = format!("{:#}", read_tensors(&p).unwrap_err());
-        assert!(e.contains("bad.safetensors") && e.contains("header length"), "{e}");
+        assert!(
+            e.contains("bad.safetensors") && e.contains("header length"),
+            "{e}"
+        );
     }
 }

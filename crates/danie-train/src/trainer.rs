@@ -11,9 +11,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
+use danie_data::augment::Augment;
 use danie_data::datasets::{SliceDataset, Split};
 use danie_data::loader::{Batch, Loader, LoaderConfig};
-use danie_data::augment::Augment;
 use danie_model::autocast::{with_precision, Precision};
 use danie_model::Danie;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -99,8 +99,10 @@ pub fn batch_tensors(b: &Batch, device: Device) -> (Tensor, Tensor) {
     let dims = |s: &[usize]| s.iter().map(|&d| d as i64).collect::<Vec<_>>();
     let img = b.images.as_standard_layout();
     let lab = b.labels.as_standard_layout();
-    let x = Tensor::from_slice(img.as_slice().expect("standard layout")).view(dims(b.images.shape()).as_slice());
-    let y = Tensor::from_slice(lab.as_slice().expect("standard layout")).view(dims(b.labels.shape()).as_slice());
+    let x = Tensor::from_slice(img.as_slice().expect("standard layout"))
+        .view(dims(b.images.shape()).as_slice());
+    let y = Tensor::from_slice(lab.as_slice().expect("standard layout"))
+        .view(dims(b.labels.shape()).as_slice());
     (x.to_device(device), y.to_device(device))
 }
 
@@ -110,7 +112,9 @@ pub fn train(cfg: &RunConfig, opts: &TrainOptions) -> anyhow::Result<TrainOutcom
     if t.threads > 0 {
         tch::set_num_threads(t.threads as i32);
     }
-    let device = DeviceSpec::parse(&t.device).map_err(anyhow::Error::msg)?.resolve()?;
+    let device = DeviceSpec::parse(&t.device)
+        .map_err(anyhow::Error::msg)?
+        .resolve()?;
     if t.bf16 && !device.is_cuda() {
         eprintln!("warning: train.bf16 is ignored on the CPU");
     }
@@ -127,14 +131,15 @@ pub fn train(cfg: &RunConfig, opts: &TrainOptions) -> anyhow::Result<TrainOutcom
     let train_set: Arc<dyn SliceDataset> = kind
         .open_slices(&cfg.data.root, Split::Train)
         .with_context(|| format!("opening the {kind} training split"))?;
-    let val_set: Option<Arc<dyn SliceDataset>> = if t.val_every > 0 && kind.splits().contains(&Split::Val) {
-        Some(
-            kind.open_slices(&cfg.data.root, Split::Val)
-                .with_context(|| format!("opening the {kind} validation split"))?,
-        )
-    } else {
-        None
-    };
+    let val_set: Option<Arc<dyn SliceDataset>> =
+        if t.val_every > 0 && kind.splits().contains(&Split::Val) {
+            Some(
+                kind.open_slices(&cfg.data.root, Split::Val)
+                    .with_context(|| format!("opening the {kind} validation split"))?,
+            )
+        } else {
+            None
+        };
     let batches_per_epoch = train_set.len().div_ceil(cfg.data.batch_size);
     let epochs = cfg.epochs_for(batches_per_epoch);
     let max_iter = cfg.max_iterations(batches_per_epoch);
@@ -164,7 +169,10 @@ pub fn train(cfg: &RunConfig, opts: &TrainOptions) -> anyhow::Result<TrainOutcom
             .with_context(|| format!("{}: optimizer state", ck.dir.display()))?;
         epoch0 = ck.state.epochs_done;
         iteration = ck.state.iteration;
-        eprintln!("resuming from {} (epoch {epoch0}, iteration {iteration})", ck.dir.display());
+        eprintln!(
+            "resuming from {} (epoch {epoch0}, iteration {iteration})",
+            ck.dir.display()
+        );
     }
     std::fs::write(run_dir.join("config.toml"), toml::to_string_pretty(cfg)?)
         .with_context(|| format!("cannot write {}", run_dir.join("config.toml").display()))?;
@@ -195,9 +203,7 @@ pub fn train(cfg: &RunConfig, opts: &TrainOptions) -> anyhow::Result<TrainOutcom
     let mut last_val = None;
     let mut last_ckpt: Option<usize> = opts.resume.then_some(epoch0);
     let mut epoch = epoch0;
-    while epoch < epochs
-        && iteration < max_iter
-        && opts.stop_after_epochs.is_none_or(|s| epoch < s)
+    while epoch < epochs && iteration < max_iter && opts.stop_after_epochs.is_none_or(|s| epoch < s)
     {
         tch::manual_seed((t.seed + epoch as u64) as i64);
         let loader = Loader::new(train_set.clone(), loader_config(cfg, true), epoch as u64)
@@ -216,7 +222,13 @@ pub fn train(cfg: &RunConfig, opts: &TrainOptions) -> anyhow::Result<TrainOutcom
             let value = terms.total.double_value(&[]);
             if !value.is_finite() {
                 bar.abandon();
-                return Err(non_finite(format!("the loss is {value}"), iteration + 1, epoch, last_ckpt, run_dir));
+                return Err(non_finite(
+                    format!("the loss is {value}"),
+                    iteration + 1,
+                    epoch,
+                    last_ckpt,
+                    run_dir,
+                ));
             }
             opt.zero_grad();
             terms.total.backward();
@@ -228,7 +240,9 @@ pub fn train(cfg: &RunConfig, opts: &TrainOptions) -> anyhow::Result<TrainOutcom
             window.1 += batch.names.len();
             let ips = window.1 as f64 / window.0.elapsed().as_secs_f64().max(1e-9);
             bar.set_position(iteration as u64);
-            bar.set_message(format!("epoch {epoch}  loss {value:.4}  lr {lr:.2e}  {ips:.1} img/s"));
+            bar.set_message(format!(
+                "epoch {epoch}  loss {value:.4}  lr {lr:.2e}  {ips:.1} img/s"
+            ));
             if t.log_every > 0 && iteration % t.log_every == 0 {
                 log.write(&LogRow {
                     kind: "iter".into(),
@@ -327,7 +341,13 @@ fn non_finite(
         ),
         None => "no checkpoint had been written yet".into(),
     };
-    NonFinite { what, iteration, epoch, kept }.into()
+    NonFinite {
+        what,
+        iteration,
+        epoch,
+        kept,
+    }
+    .into()
 }
 
 /// Softmax probabilities of the model for a batch, in eval mode, without gradients.

@@ -71,7 +71,10 @@ pub struct WeightsMeta {
 impl WeightsMeta {
     /// The safetensors metadata map.
     pub fn to_metadata(&self) -> anyhow::Result<BTreeMap<String, String>> {
-        Ok(BTreeMap::from([(KEY.to_string(), serde_json::to_string(self)?)]))
+        Ok(BTreeMap::from([(
+            KEY.to_string(),
+            serde_json::to_string(self)?,
+        )]))
     }
 
     /// Reads it back from a metadata map; `path` names the file in errors.

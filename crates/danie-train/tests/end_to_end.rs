@@ -18,12 +18,24 @@ use danie_train::predict::{predict_path, PredictOptions};
 use danie_train::trainer::{train, TrainOptions};
 use tch::Device;
 
-const REAL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/data/real/totalseg");
+const REAL: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../tests/data/real/totalseg"
+);
 
 /// TotalSegmentator CT ids of the 8 Synapse organs -> Synapse ids 1..8
 /// (aorta, gallbladder, kidney left, kidney right, liver, pancreas, spleen, stomach).
 fn ct_to_synapse() -> BTreeMap<u32, u8> {
-    BTreeMap::from([(52, 1), (4, 2), (3, 3), (2, 4), (5, 5), (7, 6), (1, 7), (6, 8)])
+    BTreeMap::from([
+        (52, 1),
+        (4, 2),
+        (3, 3),
+        (2, 4),
+        (5, 5),
+        (7, 6),
+        (1, 7),
+        (6, 8),
+    ])
 }
 
 fn opts(out: PathBuf, weights: &Path, overlay: Vec<String>) -> EvalOptions {
@@ -35,7 +47,12 @@ fn opts(out: PathBuf, weights: &Path, overlay: Vec<String>) -> EvalOptions {
     EvalOptions {
         out_dir: out,
         convention: Convention::TransUnet,
-        predict: PredictOptions { tta: false, overwrite: true, batch: 16, bf16: false },
+        predict: PredictOptions {
+            tta: false,
+            overwrite: true,
+            batch: 16,
+            bf16: false,
+        },
         overlay_cases: overlay,
         baselines,
         weights: weights.to_path_buf(),
@@ -51,7 +68,14 @@ fn train_eval_predict_on_generated_and_real_data() {
     assert_eq!(out.iteration, 5);
     assert!(out.losses.iter().all(|l| l.is_finite()));
     let run = &cfg.output.run_dir;
-    for f in ["model.safetensors", "log.csv", "log.jsonl", "loss.png", "config.toml", "checkpoints/latest.json"] {
+    for f in [
+        "model.safetensors",
+        "log.csv",
+        "log.jsonl",
+        "loss.png",
+        "config.toml",
+        "checkpoints/latest.json",
+    ] {
         assert!(run.join(f).is_file(), "{f} missing");
     }
     let csv = std::fs::read_to_string(run.join("log.csv")).unwrap();
@@ -64,54 +88,114 @@ fn train_eval_predict_on_generated_and_real_data() {
         .open_volumes(&root, danie_data::datasets::Split::Test)
         .unwrap();
     let case = vols.name(0);
-    let report = evaluate_dataset(&loaded, cfg.data.dataset, &root, &opts(run.join("eval"), &out.weights, vec![case.clone()])).unwrap();
-    let EvalScores::Volumes(sum) = &report.scores else { panic!("volumes expected") };
+    let report = evaluate_dataset(
+        &loaded,
+        cfg.data.dataset,
+        &root,
+        &opts(run.join("eval"), &out.weights, vec![case.clone()]),
+    )
+    .unwrap();
+    let EvalScores::Volumes(sum) = &report.scores else {
+        panic!("volumes expected")
+    };
     assert_eq!(sum.n_cases, vols.len());
     assert_eq!(sum.classes.len(), 8);
     assert_eq!(sum.convention, Convention::TransUnet);
     let md = std::fs::read_to_string(run.join("eval/summary.md")).unwrap();
-    for needle in ["DANIE (this run)", "TransUNet (published) | 77.48 | 31.69", "DAE-Former (published) | 82.43 | 17.46", "transunet", "liver"] {
+    for needle in [
+        "DANIE (this run)",
+        "TransUNet (published) | 77.48 | 31.69",
+        "DAE-Former (published) | 82.43 | 17.46",
+        "transunet",
+        "liver",
+    ] {
         assert!(md.contains(needle), "summary.md lacks {needle:?}:\n{md}");
     }
     for f in ["summary.json", "paper_table.csv", "cases.csv"] {
         assert!(run.join("eval").join(f).is_file(), "{f} missing");
     }
-    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run.join("eval/summary.json")).unwrap()).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("eval/summary.json")).unwrap())
+            .unwrap();
     assert_eq!(json["scores"]["kind"], "volumes");
     let overlay = image::open(run.join("eval/overlays").join(format!("{case}.png"))).unwrap();
     let v0 = vols.volume(0).unwrap();
-    assert_eq!((overlay.width() as usize, overlay.height() as usize), (3 * v0.image.dim().2, v0.image.dim().1));
+    assert_eq!(
+        (overlay.width() as usize, overlay.height() as usize),
+        (3 * v0.image.dim().2, v0.image.dim().1)
+    );
 
     // Predict the real CT; nibabel reads the output with the input's shape and affine.
     let ct = Path::new(REAL).join("example_ct_sm.nii.gz");
     let pred = dir.path().join("pred.nii.gz");
-    let popts = PredictOptions { tta: true, overwrite: false, batch: 16, bf16: false };
+    let popts = PredictOptions {
+        tta: true,
+        overwrite: false,
+        batch: 16,
+        bf16: false,
+    };
     predict_path(&loaded, &ct, &pred, &popts).unwrap();
-    let check: serde_json::Value =
-        serde_json::from_str(&common::python("train_nifti_check.py", &[ct.as_path(), pred.as_path()])).unwrap();
+    let check: serde_json::Value = serde_json::from_str(&common::python(
+        "train_nifti_check.py",
+        &[ct.as_path(), pred.as_path()],
+    ))
+    .unwrap();
     assert_eq!(check["in_shape"], check["out_shape"], "{check}");
     assert_eq!(check["in_affine"], check["out_affine"], "{check}");
     assert_eq!(check["out_dtype"], "uint8");
-    assert!(check["labels"].as_array().unwrap().iter().all(|v| v.as_u64().unwrap() < 9), "{check}");
+    assert!(
+        check["labels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|v| v.as_u64().unwrap() < 9),
+        "{check}"
+    );
     // An existing output is refused without overwrite, replaced with it.
-    let e = predict_path(&loaded, &ct, &pred, &popts).unwrap_err().to_string();
+    let e = predict_path(&loaded, &ct, &pred, &popts)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("exists") && e.contains("--overwrite"), "{e}");
-    predict_path(&loaded, &ct, &pred, &PredictOptions { overwrite: true, ..popts.clone() }).unwrap();
+    predict_path(
+        &loaded,
+        &ct,
+        &pred,
+        &PredictOptions {
+            overwrite: true,
+            ..popts.clone()
+        },
+    )
+    .unwrap();
 
     // Eval on the real pair, TotalSegmentator ids mapped to the 8 Synapse organs.
     let seg = Path::new(REAL).join("example_seg.nii.gz");
-    let report = evaluate_nifti_pairs(&loaded, &[(ct.clone(), seg)], &ct_to_synapse(), &opts(dir.path().join("real_eval"), &out.weights, vec![])).unwrap();
-    let EvalScores::Volumes(sum) = &report.scores else { panic!("volumes expected") };
+    let report = evaluate_nifti_pairs(
+        &loaded,
+        &[(ct.clone(), seg)],
+        &ct_to_synapse(),
+        &opts(dir.path().join("real_eval"), &out.weights, vec![]),
+    )
+    .unwrap();
+    let EvalScores::Volumes(sum) = &report.scores else {
+        panic!("volumes expected")
+    };
     assert_eq!(sum.n_cases, 1);
     assert_eq!(sum.classes.len(), 8);
-    assert!(report.markdown.contains("| Method | DSC | HD95 | mIoU | ASD |"), "{}", report.markdown);
+    assert!(
+        report
+            .markdown
+            .contains("| Method | DSC | HD95 | mIoU | ASD |"),
+        "{}",
+        report.markdown
+    );
     assert!(dir.path().join("real_eval/summary.md").is_file());
 
     // A folder in (a NIfTI and a PNG) -> a folder out.
     let inputs = dir.path().join("inputs");
     std::fs::create_dir(&inputs).unwrap();
     std::fs::copy(&ct, inputs.join("ct.nii.gz")).unwrap();
-    let png = image::GrayImage::from_fn(40, 50, |x, y| image::Luma([((x * 5 + y * 3) % 256) as u8]));
+    let png =
+        image::GrayImage::from_fn(40, 50, |x, y| image::Luma([((x * 5 + y * 3) % 256) as u8]));
     png.save(inputs.join("slice.png")).unwrap();
     let outs = predict_path(&loaded, &inputs, &dir.path().join("outputs"), &popts).unwrap();
     assert_eq!(outs.len(), 2);

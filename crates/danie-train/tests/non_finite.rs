@@ -19,11 +19,20 @@ fn non_finite_loss_stops_and_keeps_the_last_good_checkpoint() {
     );
     let err = train(&cfg, &TrainOptions::default()).unwrap_err();
     let e = err.to_string();
-    let nf = err.downcast_ref::<danie_train::trainer::NonFinite>().expect("a NonFinite error");
-    assert!(e.contains("training stopped") && e.contains("last good checkpoint"), "{e}");
+    let nf = err
+        .downcast_ref::<danie_train::trainer::NonFinite>()
+        .expect("a NonFinite error");
+    assert!(
+        e.contains("training stopped") && e.contains("last good checkpoint"),
+        "{e}"
+    );
     assert!(e.contains(&format!("iteration {}", nf.iteration)), "{e}");
     let ck = danie_train::checkpoint::load_latest(&cfg.output.run_dir).unwrap();
-    assert!(ck.state.epochs_done >= 1 && ck.state.iteration < nf.iteration, "{:?}", ck.state);
+    assert!(
+        ck.state.epochs_done >= 1 && ck.state.iteration < nf.iteration,
+        "{:?}",
+        ck.state
+    );
     for (name, t) in &ck.model {
         assert!(
             t.isfinite().all().int64_value(&[]) == 1,

@@ -58,7 +58,11 @@ fn adamw_matches_torch_over_several_steps() {
     }
     common::python("train_ref.py", &["adamw".as_ref(), d]);
 
-    let cfg = AdamWConfig { betas: (0.9, 0.99), eps: 1e-8, weight_decay: 0.05 };
+    let cfg = AdamWConfig {
+        betas: (0.9, 0.99),
+        eps: 1e-8,
+        weight_decay: 0.05,
+    };
     let mut opt = AdamW::new(&vs, lrs[0], cfg);
     for (k, lr) in lrs.iter().enumerate() {
         opt.zero_grad();
@@ -82,7 +86,15 @@ fn adamw_matches_torch_over_several_steps() {
             }
         }
     }
-    assert_eq!(opt.state().iter().find(|(n, _)| n == "step").unwrap().1.int64_value(&[0]), steps as i64);
+    assert_eq!(
+        opt.state()
+            .iter()
+            .find(|(n, _)| n == "step")
+            .unwrap()
+            .1
+            .int64_value(&[0]),
+        steps as i64
+    );
 }
 
 #[test]
@@ -97,8 +109,14 @@ fn poly_schedule_with_warmup_matches_transunet_loop_and_torch_linear_lr() {
         std::fs::write(dir.path().join("hp.json"), hp.to_string()).unwrap();
         common::python("train_ref.py", &["schedule".as_ref(), dir.path()]);
         let out: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(dir.path().join("out.json")).unwrap()).unwrap();
-        let want: Vec<f64> = out["lrs"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+            serde_json::from_str(&std::fs::read_to_string(dir.path().join("out.json")).unwrap())
+                .unwrap();
+        let want: Vec<f64> = out["lrs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
         let s = LrSchedule {
             base_lr: 0.01,
             max_iterations,
@@ -108,7 +126,10 @@ fn poly_schedule_with_warmup_matches_transunet_loop_and_torch_linear_lr() {
         };
         for (k, w) in want.iter().enumerate() {
             let g = s.lr_at(k);
-            assert!((g - w).abs() <= 1e-12 * w.abs().max(1e-12) + 1e-15, "warm-up {warmup}, step {k}: {g} vs {w}");
+            assert!(
+                (g - w).abs() <= 1e-12 * w.abs().max(1e-12) + 1e-15,
+                "warm-up {warmup}, step {k}: {g} vs {w}"
+            );
         }
     }
 }

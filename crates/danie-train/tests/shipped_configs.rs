@@ -12,9 +12,14 @@ fn shipped_configs_parse_and_build_their_models() {
     for name in ["synapse", "acdc", "isic2017", "isic2018", "glas", "demo"] {
         let p = Path::new(CONFIGS).join(format!("{name}.toml"));
         let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-        let cfg = RunConfig::parse(&text, &p.display().to_string()).unwrap_or_else(|e| panic!("{e}"));
+        let cfg =
+            RunConfig::parse(&text, &p.display().to_string()).unwrap_or_else(|e| panic!("{e}"));
         let m = model_config(&cfg).unwrap_or_else(|e| panic!("{name}: {e:#}"));
-        assert_eq!(m.num_classes as usize, cfg.data.dataset.num_classes(), "{name}");
+        assert_eq!(
+            m.num_classes as usize,
+            cfg.data.dataset.num_classes(),
+            "{name}"
+        );
         assert_eq!(m.img_size as usize, cfg.data.image_size, "{name}");
     }
 }
@@ -30,18 +35,31 @@ fn config_errors_name_the_key_or_path() {
     std::fs::create_dir(dir.path().join("data")).unwrap();
     let good = "[data]\ndataset = \"acdc\"\nroot = \"data\"\n[output]\nrun_dir = \"r\"\n";
     let e = write(&format!("{good}[eval]\noverlays = [\"a\"]\n"));
-    assert!(e.contains("eval.overlays") && e.contains("unknown field"), "{e}");
+    assert!(
+        e.contains("eval.overlays") && e.contains("unknown field"),
+        "{e}"
+    );
     let e = write(&good.replace("root = \"data\"", "root = \"data\"\nimage_size = \"224\""));
-    assert!(e.contains("data.image_size") && e.contains("invalid type"), "{e}");
+    assert!(
+        e.contains("data.image_size") && e.contains("invalid type"),
+        "{e}"
+    );
     let e = write(&good.replace("\"acdc\"", "\"brats\""));
     assert!(e.contains("data.dataset") && e.contains("brats"), "{e}");
     let e = write(&good.replace("\"data\"", "\"nowhere\""));
-    assert!(e.contains("data.root") && e.contains("nowhere") && e.contains("does not exist"), "{e}");
+    assert!(
+        e.contains("data.root") && e.contains("nowhere") && e.contains("does not exist"),
+        "{e}"
+    );
     let e = write(&format!("{good}[train]\noptimizer = \"adam\"\n"));
     assert!(e.contains("train.optimizer"), "{e}");
     // Model overrides are checked when the model config is built.
     let p = dir.path().join("ov.toml");
-    std::fs::write(&p, format!("{good}[model]\npreset = \"tiny\"\n[model.overrides.hap]\nwidht = 3\n")).unwrap();
+    std::fs::write(
+        &p,
+        format!("{good}[model]\npreset = \"tiny\"\n[model.overrides.hap]\nwidht = 3\n"),
+    )
+    .unwrap();
     let cfg = RunConfig::load(&p, &[]).unwrap();
     let e = format!("{:#}", model_config(&cfg).unwrap_err());
     assert!(e.contains("widht"), "{e}");
