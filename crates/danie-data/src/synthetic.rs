@@ -473,7 +473,7 @@ impl Generator<'_> {
                     let mut header = NiftiHeader::default();
                     header.pixdim[1..5].copy_from_slice(&[1.5, 1.5, 10.0, 1.0]);
                     nifti::write_array(
-                        &dir.join(format!("{patient}_4d.nii.gz")),
+                        dir.join(format!("{patient}_4d.nii.gz")),
                         &header,
                         four.into_dyn().view().reversed_axes(),
                     )?;
