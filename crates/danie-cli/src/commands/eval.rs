@@ -1,13 +1,151 @@
-//! `danie eval` (placeholder until its issue lands; it fails loudly rather than pretend).
+//! `danie eval --config FILE [--weights W]`: score weights on the dataset's test split, or
+//! `danie eval --weights W --image CT.nii.gz --reference SEG.nii.gz --out DIR` on NIfTI pairs;
+//! writes summary.md / summary.json / paper_table.csv / cases.csv and prints the table.
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use danie_metrics::Convention;
+use danie_train::baselines::{read_baselines, Baselines};
+use danie_train::config::RunConfig;
+use danie_train::device_spec::DeviceSpec;
+use danie_train::evaluate::{evaluate_dataset, evaluate_nifti_pairs, EvalOptions};
+use danie_train::model_io::load_model;
+use danie_train::predict::PredictOptions;
 
 /// Arguments of `danie eval`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Remaining arguments.
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    rest: Vec<String>,
+    /// The run config: dataset, convention, overlays, run folder.
+    #[arg(long, short = 'c', value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Weights (default: `model.safetensors` in the config's run folder).
+    #[arg(long, short = 'w', value_name = "FILE")]
+    weights: Option<PathBuf>,
+    /// Output folder (default: `eval/` in the config's run folder).
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// NIfTI image to score instead of a dataset (repeatable, paired with --reference).
+    #[arg(long, value_name = "FILE")]
+    image: Vec<PathBuf>,
+    /// Reference label map for each --image.
+    #[arg(long, value_name = "FILE")]
+    reference: Vec<PathBuf>,
+    /// Map reference ids to model classes, e.g. `52:1,4:2`; unlisted ids become background.
+    #[arg(long, value_name = "FROM:TO,...")]
+    label_map: Option<String>,
+    /// Metric convention (`transunet`, `medpy`, `monai`; default: the config's, else transunet).
+    #[arg(long)]
+    convention: Option<Convention>,
+    /// Published baselines file (default: baselines.toml beside the config).
+    #[arg(long, value_name = "FILE")]
+    baselines: Option<PathBuf>,
+    /// Flip test-time augmentation.
+    #[arg(long)]
+    tta: bool,
+    /// `auto`, `cpu`, `cuda` or `cuda:N` (default: the config's train.device, else auto).
+    #[arg(long)]
+    device: Option<String>,
+    /// Override a config key, e.g. `--set eval.slice_batch=8`; repeatable.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
 }
 
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("`danie eval` is not implemented yet")
+fn parse_label_map(s: &str) -> anyhow::Result<BTreeMap<u32, u8>> {
+    s.split(',')
+        .filter(|p| !p.trim().is_empty())
+        .map(|p| {
+            let (a, b) = p
+                .split_once(':')
+                .with_context(|| format!("--label-map: `{p}` is not FROM:TO"))?;
+            Ok((
+                a.trim()
+                    .parse()
+                    .with_context(|| format!("--label-map: bad id `{a}`"))?,
+                b.trim()
+                    .parse()
+                    .with_context(|| format!("--label-map: bad class `{b}`"))?,
+            ))
+        })
+        .collect()
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let cfg = match &args.config {
+        Some(p) => Some(RunConfig::load(p, &args.set)?),
+        None => None,
+    };
+    anyhow::ensure!(
+        args.image.len() == args.reference.len(),
+        "give one --reference per --image ({} images, {} references)",
+        args.image.len(),
+        args.reference.len()
+    );
+    let pairs_mode = !args.image.is_empty();
+    anyhow::ensure!(
+        pairs_mode || cfg.is_some(),
+        "give --config (to score a dataset's test split) or --image/--reference pairs"
+    );
+    let weights = match (&args.weights, &cfg) {
+        (Some(w), _) => w.clone(),
+        (None, Some(c)) => c.output.run_dir.join("model.safetensors"),
+        (None, None) => anyhow::bail!("give --weights"),
+    };
+    let out_dir = match (&args.out, &cfg) {
+        (Some(o), _) => o.clone(),
+        (None, Some(c)) => c.output.run_dir.join("eval"),
+        (None, None) => anyhow::bail!("give --out (the folder for the tables)"),
+    };
+    let device = args
+        .device
+        .clone()
+        .or_else(|| cfg.as_ref().map(|c| c.train.device.clone()))
+        .unwrap_or_else(|| "auto".into());
+    let device = DeviceSpec::parse(&device)
+        .map_err(|e| anyhow::anyhow!("device: {e}"))?
+        .resolve()?;
+    let baselines: Baselines = match (&args.baselines, &args.config) {
+        (Some(b), _) => read_baselines(b)?,
+        (None, Some(c)) => {
+            let beside = c
+                .parent()
+                .unwrap_or(std::path::Path::new("."))
+                .join("baselines.toml");
+            if beside.is_file() {
+                read_baselines(&beside)?
+            } else {
+                Baselines::new()
+            }
+        }
+        (None, None) => Baselines::new(),
+    };
+    let ev = cfg.as_ref().map(|c| c.eval.clone()).unwrap_or_default();
+    let opts = EvalOptions {
+        out_dir,
+        convention: args.convention.unwrap_or(ev.convention),
+        predict: PredictOptions {
+            tta: args.tta || ev.tta,
+            overwrite: true,
+            batch: ev.slice_batch,
+            bf16: cfg.as_ref().is_some_and(|c| c.train.bf16),
+        },
+        overlay_cases: ev.overlay_cases,
+        baselines,
+        weights: weights.clone(),
+    };
+    let loaded = load_model(&weights, device)?;
+    let report = if pairs_mode {
+        let map = match &args.label_map {
+            Some(s) => parse_label_map(s)?,
+            None => BTreeMap::new(),
+        };
+        let pairs: Vec<(PathBuf, PathBuf)> = args.image.into_iter().zip(args.reference).collect();
+        evaluate_nifti_pairs(&loaded, &pairs, &map, &opts)?
+    } else {
+        let c = cfg.as_ref().expect("checked above");
+        evaluate_dataset(&loaded, c.data.dataset, &c.data.root, &opts)?
+    };
+    println!("{}", report.markdown);
+    println!("tables written to {}", opts.out_dir.display());
+    Ok(())
 }

@@ -1,13 +1,57 @@
-//! `danie predict` (placeholder until its issue lands; it fails loudly rather than pretend).
+//! `danie predict --weights W -i IN -o OUT`: segment NIfTI volumes or 2D images.
+use std::path::PathBuf;
+
+use danie_train::device_spec::DeviceSpec;
+use danie_train::model_io::load_model;
+use danie_train::predict::{predict_path, PredictOptions};
 
 /// Arguments of `danie predict`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Remaining arguments.
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    rest: Vec<String>,
+    /// Weights written by `danie train` (the model config travels inside).
+    #[arg(long, short = 'w', value_name = "FILE")]
+    weights: PathBuf,
+    /// A .nii / .nii.gz volume, a .png / .jpg / .bmp image, or a folder of them.
+    #[arg(long = "input", short = 'i', value_name = "PATH")]
+    input: PathBuf,
+    /// Output file (.nii.gz label map or .png mask) or, for a folder input, output folder.
+    #[arg(long = "output", short = 'o', value_name = "PATH")]
+    output: PathBuf,
+    /// Flip test-time augmentation (mean softmax of identity, horizontal, vertical flips).
+    #[arg(long)]
+    tta: bool,
+    /// Replace existing outputs (otherwise an existing output is an error).
+    #[arg(long)]
+    overwrite: bool,
+    /// `auto`, `cpu`, `cuda` or `cuda:N`.
+    #[arg(long, default_value = "auto")]
+    device: String,
+    /// Slices per forward pass.
+    #[arg(long, default_value_t = 32)]
+    batch: usize,
+    /// bf16 autocast (CUDA only).
+    #[arg(long)]
+    bf16: bool,
 }
 
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("`danie predict` is not implemented yet")
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let device = DeviceSpec::parse(&args.device)
+        .map_err(|e| anyhow::anyhow!("--device: {e}"))?
+        .resolve()?;
+    let loaded = load_model(&args.weights, device)?;
+    let written = predict_path(
+        &loaded,
+        &args.input,
+        &args.output,
+        &PredictOptions {
+            tta: args.tta,
+            overwrite: args.overwrite,
+            batch: args.batch.max(1),
+            bf16: args.bf16,
+        },
+    )?;
+    for w in &written {
+        println!("wrote {}", w.display());
+    }
+    Ok(())
 }

@@ -1,13 +1,54 @@
-//! `danie train` (placeholder until its issue lands; it fails loudly rather than pretend).
+//! `danie train --config FILE`: train DANIE as the run config says (see docs/training.md).
+use std::path::PathBuf;
+
+use anyhow::Context;
+use danie_train::config::RunConfig;
+use danie_train::trainer::{train, TrainOptions};
 
 /// Arguments of `danie train`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Remaining arguments.
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    rest: Vec<String>,
+    /// The run config (TOML), e.g. configs/synapse.toml.
+    #[arg(long, short = 'c', value_name = "FILE")]
+    config: PathBuf,
+    /// Continue the run in `output.run_dir` from its latest checkpoint.
+    #[arg(long)]
+    resume: bool,
+    /// Override a config key (TOML value), e.g. `--set train.iterations=200`; repeatable.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+    /// Stop after this many epochs in total (with a checkpoint), keeping the configured
+    /// schedule; continue later with --resume.
+    #[arg(long, value_name = "N")]
+    stop_after_epochs: Option<usize>,
 }
 
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("`danie train` is not implemented yet")
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let cfg = RunConfig::load(&args.config, &args.set)?;
+    let out = train(
+        &cfg,
+        &TrainOptions {
+            resume: args.resume,
+            progress: true,
+            stop_after_epochs: args.stop_after_epochs,
+        },
+    )
+    .with_context(|| format!("training with {}", args.config.display()))?;
+    println!(
+        "trained {} epochs / {} iterations; final loss {}; weights: {}",
+        out.epochs_done,
+        out.iteration,
+        out.losses
+            .last()
+            .map_or("n/a".into(), |l| format!("{l:.4}")),
+        out.weights.display()
+    );
+    if let Some(d) = out.last_val_dice {
+        println!("last validation mean Dice: {:.2} %", 100.0 * d);
+    }
+    println!(
+        "logs: {0}/log.csv, {0}/log.jsonl; curves: {0}/loss.png",
+        cfg.output.run_dir.display()
+    );
+    Ok(())
 }
