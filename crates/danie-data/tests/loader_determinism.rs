@@ -23,7 +23,9 @@ impl SliceDataset for Toy {
     fn sample(&self, index: usize) -> Result<Sample2d> {
         let (h, w) = (20 + index % 5, 24 + index % 3);
         Ok(Sample2d {
-            image: Array3::from_shape_fn((1, h, w), |(_, i, j)| (i * w + j) as f32 / (h * w) as f32),
+            image: Array3::from_shape_fn((1, h, w), |(_, i, j)| {
+                (i * w + j) as f32 / (h * w) as f32
+            }),
             label: Array2::from_shape_fn((h, w), |(i, j)| ((i / 4 + j / 4) % 4) as u8),
             name: self.name(index),
         })
@@ -44,8 +46,15 @@ fn config(threads: usize) -> LoaderConfig {
     }
 }
 
-fn collect(ds: Arc<dyn SliceDataset>, cfg: LoaderConfig, epoch: u64) -> Vec<danie_data::loader::Batch> {
-    Loader::new(ds, cfg, epoch).unwrap().map(|b| b.unwrap()).collect()
+fn collect(
+    ds: Arc<dyn SliceDataset>,
+    cfg: LoaderConfig,
+    epoch: u64,
+) -> Vec<danie_data::loader::Batch> {
+    Loader::new(ds, cfg, epoch)
+        .unwrap()
+        .map(|b| b.unwrap())
+        .collect()
 }
 
 #[test]
@@ -66,8 +75,14 @@ fn batches_are_identical_whatever_the_thread_count() {
 #[test]
 fn epochs_shuffle_differently_and_cover_every_sample() {
     let ds: Arc<dyn SliceDataset> = Arc::new(Toy(11));
-    let e0: Vec<usize> = collect(ds.clone(), config(2), 0).iter().flat_map(|b| b.indices.clone()).collect();
-    let e1: Vec<usize> = collect(ds.clone(), config(2), 1).iter().flat_map(|b| b.indices.clone()).collect();
+    let e0: Vec<usize> = collect(ds.clone(), config(2), 0)
+        .iter()
+        .flat_map(|b| b.indices.clone())
+        .collect();
+    let e1: Vec<usize> = collect(ds.clone(), config(2), 1)
+        .iter()
+        .flat_map(|b| b.indices.clone())
+        .collect();
     assert_ne!(e0, e1);
     let mut sorted = e0.clone();
     sorted.sort();
@@ -81,7 +96,12 @@ fn epochs_shuffle_differently_and_cover_every_sample() {
 #[test]
 fn drop_last_no_shuffle_and_augment_none() {
     let ds: Arc<dyn SliceDataset> = Arc::new(Toy(11));
-    let cfg = LoaderConfig { drop_last: true, shuffle: false, augment: Augment::None, ..config(2) };
+    let cfg = LoaderConfig {
+        drop_last: true,
+        shuffle: false,
+        augment: Augment::None,
+        ..config(2)
+    };
     let batches = collect(ds.clone(), cfg.clone(), 5);
     assert_eq!(batches.len(), 2);
     assert_eq!(batches[0].indices, vec![0, 1, 2, 3]);
@@ -101,19 +121,38 @@ fn dropping_the_loader_early_stops_its_worker() {
 #[test]
 fn bad_config_and_failing_samples_are_errors() {
     let ds: Arc<dyn SliceDataset> = Arc::new(Toy(3));
-    let e = Loader::new(ds.clone(), LoaderConfig { batch_size: 0, ..config(1) }, 0).err().unwrap();
+    let e = Loader::new(
+        ds.clone(),
+        LoaderConfig {
+            batch_size: 0,
+            ..config(1)
+        },
+        0,
+    )
+    .err()
+    .unwrap();
     assert!(e.to_string().contains("batch_size"), "{e}");
     let e = Loader::new(Arc::new(Toy(0)), config(1), 0).err().unwrap();
     assert!(e.to_string().contains("no samples"), "{e}");
 
     // a dataset whose file went missing after opening: the error reaches the consumer
     let dir = tempfile::tempdir().unwrap();
-    let cfg = SyntheticConfig { cases: Some(3), size: 24, slices: Some(2), ..Default::default() };
+    let cfg = SyntheticConfig {
+        cases: Some(3),
+        size: 24,
+        slices: Some(2),
+        ..Default::default()
+    };
     generate(DatasetKind::Synapse, dir.path(), &cfg).unwrap();
-    let train = DatasetKind::Synapse.open_slices(dir.path(), Split::Train).unwrap();
+    let train = DatasetKind::Synapse
+        .open_slices(dir.path(), Split::Train)
+        .unwrap();
     let victim = dir.path().join(format!("train_npz/{}.npz", train.name(0)));
     std::fs::remove_file(&victim).unwrap();
-    let lc = LoaderConfig { shuffle: false, ..config(1) };
+    let lc = LoaderConfig {
+        shuffle: false,
+        ..config(1)
+    };
     let first = Loader::new(train, lc, 0).unwrap().next().unwrap();
     let msg = first.unwrap_err().to_string();
     assert!(msg.contains(&victim.display().to_string()), "{msg}");
@@ -122,10 +161,22 @@ fn bad_config_and_failing_samples_are_errors() {
 #[test]
 fn synapse_loader_serves_model_ready_batches() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = SyntheticConfig { cases: Some(3), size: 48, slices: Some(4), ..Default::default() };
+    let cfg = SyntheticConfig {
+        cases: Some(3),
+        size: 48,
+        slices: Some(4),
+        ..Default::default()
+    };
     generate(DatasetKind::Synapse, dir.path(), &cfg).unwrap();
-    let train = DatasetKind::Synapse.open_slices(dir.path(), Split::Train).unwrap();
-    let lc = LoaderConfig { batch_size: 3, image_size: 64, prefetch: 2, ..LoaderConfig::default() };
+    let train = DatasetKind::Synapse
+        .open_slices(dir.path(), Split::Train)
+        .unwrap();
+    let lc = LoaderConfig {
+        batch_size: 3,
+        image_size: 64,
+        prefetch: 2,
+        ..LoaderConfig::default()
+    };
     let batches = collect(train, lc, 0);
     assert_eq!(batches.len(), 3);
     for b in &batches {
