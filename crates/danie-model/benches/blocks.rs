@@ -10,6 +10,9 @@ use tch::nn::{Module, ModuleT, VarStore};
 
 use tch::{Device, Kind, Tensor};
 
+/// A block's forward pass given the train flag.
+type BlockFn<'a> = Box<dyn Fn(bool) -> Tensor + 'a>;
+
 fn devices() -> Vec<Device> {
     let want = std::env::var("DANIE_BENCH_DEVICES").unwrap_or_else(|_| "cpu,cuda".into());
     let mut out = Vec::new();
@@ -66,7 +69,7 @@ fn bench(c: &mut Criterion) {
             let skips = [&feats.f8, &feats.f4, &feats.stem];
             let es = m.jp().es().expect("preset uses JP fusion");
             let eh = m.jp().eh().expect("preset uses JP fusion");
-            let blocks: Vec<(&str, Box<dyn Fn(bool) -> Tensor + '_>)> = vec![
+            let blocks: Vec<(&str, BlockFn<'_>)> = vec![
                 ("sap", Box::new(|_t| sap.forward_tokens(&x).0)),
                 ("hap", Box::new(|t| hap.forward_features(&x, t).f16)),
                 ("es", Box::new(|_t| es.forward(&tokens))),

@@ -88,12 +88,15 @@ impl Sap {
     /// # Shapes
     /// (B, C, H, W) -> (B, H/16 * W/16, D), (H/16, W/16)
     pub fn forward_tokens(&self, xs: &Tensor) -> (Tensor, (i64, i64)) {
-        let (mut x, (h, w)) = self.patch_embed.tokens(xs); // (B, N, D)
-        if let Some(cls) = &self.cls_token {
-            let b = x.size()[0];
-            x = Tensor::cat(&[cls.expand([b, -1, -1], false), x], 1); // (B, 1+N, D)
-        }
-        x = x + self.pos_embed_for(h, w);
+        let (x, (h, w)) = self.patch_embed.tokens(xs); // (B, N, D)
+        let x = match &self.cls_token {
+            Some(cls) => {
+                let b = x.size()[0];
+                Tensor::cat(&[cls.expand([b, -1, -1], false), x], 1) // (B, 1+N, D)
+            }
+            None => x,
+        };
+        let mut x = x + self.pos_embed_for(h, w);
         for blk in &self.blocks {
             x = blk.forward(&x);
         }

@@ -85,9 +85,8 @@ fn torchvision_resnets_and_timm_vit_match_their_features() {
     .unwrap_err()
     .to_string();
     assert!(
-        e.contains("sap.")
-            && e.contains("192")
-            && e.contains("96")
+        e.contains("blocks.0.attn.proj.bias -> sap.blocks.0.attn.proj.bias")
+            && e.contains("file has [192], model has [96]")
             && e.contains("vit_tiny.safetensors"),
         "{e}"
     );
