@@ -328,7 +328,7 @@ impl RunConfig {
         if self.data.batch_size == 0 {
             return Err("data.batch_size must be at least 1".into());
         }
-        if self.data.image_size < 16 || self.data.image_size % 16 != 0 {
+        if self.data.image_size < 16 || !self.data.image_size.is_multiple_of(16) {
             return Err(format!(
                 "data.image_size = {} must be a positive multiple of 16 (the model's patch size)",
                 self.data.image_size

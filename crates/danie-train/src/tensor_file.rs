@@ -72,10 +72,11 @@ pub fn write_tensors(
     })
 }
 
+/// Named tensors, in file order or sorted by name.
+pub type NamedTensors = Vec<(String, Tensor)>;
+
 /// Reads every tensor (on the CPU, sorted by name) and the metadata map of a safetensors file.
-pub fn read_tensors(
-    path: &Path,
-) -> anyhow::Result<(Vec<(String, Tensor)>, BTreeMap<String, String>)> {
+pub fn read_tensors(path: &Path) -> anyhow::Result<(NamedTensors, BTreeMap<String, String>)> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     let metadata = read_metadata_from(&bytes)
         .with_context(|| format!("{} is not a valid safetensors file", path.display()))?;
