@@ -130,6 +130,11 @@ pub fn run(args: &Args) -> Result<()> {
             .map(|h| format!(", mean HD95 {h:.2}"))
             .unwrap_or_default(),
     );
+    if args.dataset.is_none() {
+        println!(
+            "(demo: synthetic phantoms, not CT; the published rows are real Synapse results and are shown for layout only, not for comparison)"
+        );
+    }
     std::fs::write(
         run.path().join("reproduce.json"),
         serde_json::to_string_pretty(&serde_json::json!({
