@@ -43,3 +43,51 @@ pub use config::{AttentionOrder, DanieConfig, Fusion, ResBlock, Streams};
 pub use danie::Danie;
 pub use error::ModelError;
 pub use sgd::Sgd;
+
+/// The libtorch smoke test of the workspace: if this fails, tch, libtorch and the link set-up
+/// (build/link_libtorch.rs) disagree, and nothing else in danie can be trusted.
+#[cfg(test)]
+mod tch_smoke {
+    use tch::{Device, Kind, Tensor};
+
+    /// A 3x3 convolution forward and backward on the CPU, checked against sums done by hand:
+    /// for loss = sum(conv(x, w)) with no padding, dL/dw[i][j] is the sum of x over the window
+    /// of valid output positions shifted by (i, j), and dL/dx counts the taps covering each pixel.
+    #[test]
+    fn conv_forward_and_backward_on_cpu() {
+        let (h, w) = (5i64, 6i64);
+        let x = Tensor::arange(h * w, (Kind::Float, Device::Cpu))
+            .view([1, 1, h, w])
+            .set_requires_grad(true);
+        let weight = Tensor::ones([1, 1, 3, 3], (Kind::Float, Device::Cpu)).set_requires_grad(true);
+        // (1, 1, 5, 6) -> (1, 1, 3, 4)
+        let y = x.conv2d(&weight, None::<Tensor>, [1, 1], [0, 0], [1, 1], 1);
+        assert_eq!(y.size(), vec![1, 1, h - 2, w - 2]);
+        let value = |r: i64, c: i64| (r * w + c) as f64;
+        // Forward: each output is the sum of its 3x3 window.
+        let top_left: f64 = (0..3).flat_map(|r| (0..3).map(move |c| value(r, c))).sum();
+        assert_eq!(y.double_value(&[0, 0, 0, 0]), top_left);
+        y.sum(Kind::Float).backward();
+        let gw = weight.grad();
+        for i in 0..3 {
+            for j in 0..3 {
+                let expected: f64 = (0..h - 2)
+                    .flat_map(|r| (0..w - 2).map(move |c| value(r + i, c + j)))
+                    .sum();
+                assert_eq!(gw.double_value(&[0, 0, i, j]), expected, "dL/dw[{i}][{j}]");
+            }
+        }
+        let gx = x.grad();
+        for r in 0..h {
+            for c in 0..w {
+                let rows = (0..3).filter(|i| r - i >= 0 && r - i < h - 2).count();
+                let cols = (0..3).filter(|j| c - j >= 0 && c - j < w - 2).count();
+                assert_eq!(
+                    gx.double_value(&[0, 0, r, c]),
+                    (rows * cols) as f64,
+                    "dL/dx[{r}][{c}]"
+                );
+            }
+        }
+    }
+}
