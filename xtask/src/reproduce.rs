@@ -309,6 +309,8 @@ pub fn train_and_eval(
             .arg(repo_root().join("configs/baselines.toml"));
         with_sets(&mut c);
         c.arg("--out").arg(run.join("eval"));
+        // eval prints the same summary.md that the caller prints at the end: print it once.
+        c.stdout(std::process::Stdio::null());
         run_checked(&mut c)?;
     }
     RunSummary::read(&run.join("eval"))
