@@ -213,6 +213,8 @@ def main():
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     ap.add_argument("--precisions", default="fp32", help="comma list of fp32,bf16 (bf16 autocast: CUDA only)")
     ap.add_argument("--compile", action="store_true", help="also time torch.compile (skipped if it fails)")
+    ap.add_argument("--compile-presets", default=None,
+                    help="presets to time under torch.compile (default: all of --presets); compiled last")
     ap.add_argument("--flops", action="store_true", help="count training FLOPs and report MFU (needs --device cuda for a peak)")
     ap.add_argument("--skip-infer", action="store_true")
     ap.add_argument("--parity", action="store_true", help="first check danie's logits against the reference's")
@@ -246,18 +248,15 @@ def main():
                    "params": d["params"]}
             row["pytorch_eager"] = torch_train(cfg, a, device, precision)["throughput"]
             row["ratio"] = row["danie"] / row["pytorch_eager"]
-            if a.compile:
-                try:
-                    row["pytorch_compile"] = torch_train(cfg, a, device, precision, compiled=True)["throughput"]
-                except Exception as e:  # compile needs a C++ toolchain / Triton
-                    row["pytorch_compile_error"] = str(e).splitlines()[0][:200]
+            row["config"] = cfg
             if a.flops:
                 f = train_flops(cfg, a, device)
                 row["flops_per_step"] = f
                 if "peak_bf16_flops" in results:
                     row["mfu"] = f * (d["throughput"] / a.batch) / results["peak_bf16_flops"]
             results["rows"].append(row)
-            print(json.dumps(row), file=sys.stderr, flush=True)
+            print(json.dumps({k: v for k, v in row.items() if k != "config"}), file=sys.stderr, flush=True)
+            save(results, a.json)
         if a.skip_infer:
             continue
         for preset in (a.infer_presets or a.presets).split(","):
@@ -269,6 +268,21 @@ def main():
             row["ratio"] = row["pytorch_eager"] / row["danie"]
             results["rows"].append(row)
             print(json.dumps(row), file=sys.stderr, flush=True)
+            save(results, a.json)
+
+    # torch.compile last: its compile time is long and it may fail; the eager rows are already saved.
+    if a.compile:
+        wanted = (a.compile_presets or a.presets).split(",")
+        for row in results["rows"]:
+            if row["what"] != "train" or row["preset"] not in wanted:
+                continue
+            try:
+                row["pytorch_compile"] = torch_train(row["config"], a, device, row["precision"],
+                                                     compiled=True)["throughput"]
+            except Exception as e:  # compile needs a C++ toolchain / Triton
+                row["pytorch_compile_error"] = str(e).splitlines()[0][:200]
+            print(json.dumps({k: v for k, v in row.items() if k != "config"}), file=sys.stderr, flush=True)
+            save(results, a.json)
 
     if a.parity:
         print("| parity (eval, fp32) | max abs diff | max abs logit |")
@@ -281,9 +295,17 @@ def main():
     for r in results["rows"]:
         print(f"| {r['what']} | {r['preset']} | {r['precision']} | {r['batch']} | "
               f"{r['danie']:.3g} {r['unit']} | {r['pytorch_eager']:.3g} {r['unit']} | {r['ratio']:.2f} |")
-    if a.json:
-        with open(a.json, "w") as f:
-            json.dump(results, f, indent=1)
+    save(results, a.json)
+
+
+def save(results, path):
+    """Writes the results so far (rows without their configs), so a run cut short keeps them."""
+    if not path:
+        return
+    out = dict(results, rows=[{k: v for k, v in r.items() if k != "config"} for r in results["rows"]])
+    with open(path + ".tmp", "w") as f:
+        json.dump(out, f, indent=1)
+    os.replace(path + ".tmp", path)
 
 
 if __name__ == "__main__":

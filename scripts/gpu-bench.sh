@@ -13,7 +13,9 @@
 #   2. training images/s at 224, batch 24, presets S, B, L, in float32 and in bf16 autocast, for
 #      danie, PyTorch eager and torch.compile (when it runs), with FLOPs per step counted by
 #      torch.utils.flop_counter and MFU against the card's measured bf16 matmul rate;
-#   3. whole-volume inference (100 x 512 x 512: resize, forward, argmax, resize back).
+#   3. whole-volume inference (100 x 512 x 512: resize, forward, argmax, resize back);
+#   4. the real command line on the card: `danie data generate` (synthetic Synapse), `danie train`
+#      (preset S, 224, batch 24, bf16, the parallel loader) and `danie eval` (logs kept).
 # Writes OUTDIR/gpu-bench.json, OUTDIR/gpu-bench.md (with the targets: danie >= PyTorch eager,
 # bf16 >= 1.8x float32) and the raw logs. Without a CUDA device it runs the same steps on the
 # CPU with the tiny preset and small sizes, to prove the plumbing (those numbers mean nothing).
@@ -42,6 +44,7 @@ if [ -n "$bundle" ]; then
     cp "$target/release/danie" "$target/release/examples/throughput" "$bundle/bin/"
     cp "$repo"/reference/*.py "$bundle/reference/"
     cp "$repo/scripts/bench_vs_pytorch.py" "$bundle/scripts/"
+    mkdir -p "$bundle/configs" && cp "$repo/configs/demo.toml" "$bundle/configs/"
     cp "$0" "$bundle/gpu-bench.sh"
     chmod +x "$bundle/gpu-bench.sh"
     echo "bundle ready: $bundle (copy it to the GPU machine and run $bundle/gpu-bench.sh)"
@@ -73,26 +76,55 @@ if "$python" -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else
     device=cuda
     card="$("$python" -c 'import torch; print(torch.cuda.get_device_name(0))')"
     presets="s,b,l"; batch=24; steps=20; warmup=5; volume="100x512x512"; precisions="fp32,bf16"
-    extra=(--compile --flops)
-    [ "$quick" = 1 ] && { presets="s"; steps=5; warmup=2; }
+    # torch.compile of one preset only: compiling B and L takes minutes a precision.
+    extra=(--compile --compile-presets s --flops)
+    train_iters=300
+    [ "$quick" = 1 ] && { presets="s"; steps=5; warmup=2; train_iters=40; }
 else
     device=cpu
     card="none: CPU fallback (plumbing check, tiny preset; numbers are not GPU numbers)"
     presets="tiny"; batch=2; steps=2; warmup=1; volume="4x128x128"; precisions="fp32"
     extra=()
+    train_iters=0
 fi
 threads="$(nproc)"
+status=0
 echo "==> gpu-bench: device $device ($card), torch $torch_version, libs $torch_lib" >&2
 
-"$python" "$root/scripts/bench_vs_pytorch.py" --danie-bin "$tp" --device "$device" \
-    --presets "$presets" --infer-presets "${presets%%,*}" --batch "$batch" --infer-batch 8 \
+# The command line on the card: generate, train, evaluate (the loader and trainer as users run them).
+if [ "$train_iters" -gt 0 ]; then
+    work="$(mktemp -d)"
+    danie="$bin/danie"; [ -x "$danie" ] || danie="$(dirname "$tp")/../danie"
+    {
+        "$danie" --version
+        "$danie" data generate --dataset synapse --out "$work/synapse" --size 256
+        "$danie" train --config "$root/configs/demo.toml" --set "data.root=$work/synapse" \
+            --set data.image_size=224 --set data.batch_size=24 --set data.num_workers=8 \
+            --set model.preset=s --set train.iterations=$train_iters --set train.bf16=true \
+            --set train.device=cuda --set train.threads=0 --set train.checkpoint_every=0 \
+            --set "output.run_dir=$work/run"
+        "$danie" eval --config "$root/configs/demo.toml" --set "data.root=$work/synapse" \
+            --set data.image_size=224 --set model.preset=s --set train.device=cuda \
+            --set "output.run_dir=$work/run"
+    } > "$out/cli.log" 2>&1 && echo "==> danie train/eval on $device: ok" >&2 \
+        || { status=1; echo "==> danie train/eval on $device FAILED (see $out/cli.log)" >&2; }
+    cp "$work/run/log.csv" "$out/train-log.csv" 2>/dev/null || true
+    cp "$work/run/eval/summary.md" "$out/eval-summary.md" 2>/dev/null || true
+    tail -5 "$out/cli.log" >&2
+fi
+
+# BENCH_TIMEOUT (seconds) bounds the comparison; rows finished before it are kept in the JSON.
+timeout "${BENCH_TIMEOUT:-0}" "$python" "$root/scripts/bench_vs_pytorch.py" --danie-bin "$tp" --device "$device" \
+    --presets "$presets" --infer-presets "${presets%%,*}" --batch "$batch" --infer-batch 8 --infer-reps 3 \
     --size 224 --steps "$steps" --warmup "$warmup" --volume "$volume" --threads "$threads" \
     --precisions "$precisions" --parity "${extra[@]}" --json "$out/gpu-bench.json" \
     > "$out/table.md" 2> "$out/bench.log" || {
+        status=1
         echo "gpu-bench.sh: bench_vs_pytorch.py failed; last lines of $out/bench.log:" >&2
-        tail -20 "$out/bench.log" >&2; exit 1; }
+        tail -20 "$out/bench.log" >&2; }
 
-# Report: the table, then the targets checked against the JSON.
+# Report: the table, then the targets checked against the JSON (what there is of it).
+[ -s "$out/gpu-bench.json" ] || { echo "gpu-bench.sh: no results in $out/gpu-bench.json" >&2; exit 1; }
 "$python" - "$out/gpu-bench.json" "$device" "$card" "$torch_version" > "$out/gpu-bench.md" <<'EOF'
 import json, sys, datetime
 r = json.load(open(sys.argv[1])); device, card, tv = sys.argv[2:5]
@@ -128,3 +160,4 @@ for x in r["rows"]:
 EOF
 cat "$out/gpu-bench.md"
 echo "==> wrote $out/gpu-bench.md and $out/gpu-bench.json" >&2
+exit "$status"

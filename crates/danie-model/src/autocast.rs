@@ -17,9 +17,24 @@ pub enum Precision {
     Fp16,
 }
 
+// libtorch's own autocast API (C++ symbols, exported by libtorch_cpu; `DeviceType` and
+// `ScalarType` are `int8_t` enums). tch's `autocast` calls the deprecated device-less
+// `at::autocast::is_enabled` / `set_enabled`, which print a deprecation warning on every call.
 extern "C" {
+    #[link_name = "_ZN2at8autocast19is_autocast_enabledEN3c1010DeviceTypeE"]
+    fn at_is_autocast_enabled(device_type: i8) -> bool;
+    #[link_name = "_ZN2at8autocast20set_autocast_enabledEN3c1010DeviceTypeEb"]
+    fn at_set_autocast_enabled(device_type: i8, enabled: bool);
+    #[link_name = "_ZN2at8autocast18get_autocast_dtypeEN3c1010DeviceTypeE"]
+    fn at_get_autocast_dtype(device_type: i8) -> i8;
     #[link_name = "_ZN2at8autocast18set_autocast_dtypeEN3c1010DeviceTypeENS1_10ScalarTypeE"]
     fn at_set_autocast_dtype(device_type: i8, dtype: i8);
+    #[link_name = "_ZN2at8autocast17increment_nestingEv"]
+    fn at_increment_nesting() -> i32;
+    #[link_name = "_ZN2at8autocast17decrement_nestingEv"]
+    fn at_decrement_nesting() -> i32;
+    #[link_name = "_ZN2at8autocast11clear_cacheEv"]
+    fn at_clear_cache();
 }
 
 const CUDA_DEVICE_TYPE: i8 = 1; // c10::DeviceType::CUDA
@@ -35,11 +50,45 @@ pub fn with_precision<T>(device: Device, precision: Precision, f: impl FnOnce() 
     if !device.is_cuda() {
         return f();
     }
-    // SAFETY: a plain setter of a thread-local libtorch flag taking two int8 enums.
-    unsafe { at_set_autocast_dtype(CUDA_DEVICE_TYPE, kind_code(kind)) };
-    let out = tch::autocast(true, f);
-    unsafe { at_set_autocast_dtype(CUDA_DEVICE_TYPE, kind_code(Kind::Half)) };
-    out
+    let _guard = AutocastGuard::enter(kind);
+    f()
+}
+
+/// `with torch.autocast("cuda", dtype)`: entered by [`AutocastGuard::enter`], left on drop
+/// (a panic included), restoring the previous state and, at the outermost level, clearing
+/// the cast-weights cache as PyTorch's context manager does.
+struct AutocastGuard {
+    prev_enabled: bool,
+    prev_dtype: i8,
+}
+
+impl AutocastGuard {
+    fn enter(kind: Kind) -> Self {
+        // SAFETY: plain getters and setters of libtorch's thread-local autocast state.
+        unsafe {
+            let guard = Self {
+                prev_enabled: at_is_autocast_enabled(CUDA_DEVICE_TYPE),
+                prev_dtype: at_get_autocast_dtype(CUDA_DEVICE_TYPE),
+            };
+            at_set_autocast_dtype(CUDA_DEVICE_TYPE, kind_code(kind));
+            at_set_autocast_enabled(CUDA_DEVICE_TYPE, true);
+            at_increment_nesting();
+            guard
+        }
+    }
+}
+
+impl Drop for AutocastGuard {
+    fn drop(&mut self) {
+        // SAFETY: as in `enter`.
+        unsafe {
+            if at_decrement_nesting() == 0 {
+                at_clear_cache();
+            }
+            at_set_autocast_enabled(CUDA_DEVICE_TYPE, self.prev_enabled);
+            at_set_autocast_dtype(CUDA_DEVICE_TYPE, self.prev_dtype);
+        }
+    }
 }
 
 /// c10::ScalarType codes.
@@ -75,5 +124,10 @@ mod tests {
             a.matmul(&a)
         });
         assert_eq!(y.kind(), Kind::BFloat16);
+        // Left as found: float32 outside, and the default float16 dtype restored.
+        let a = tch::Tensor::ones([2, 2], (Kind::Float, d));
+        assert_eq!(a.matmul(&a).kind(), Kind::Float);
+        let y = with_precision(d, Precision::Fp16, || a.matmul(&a));
+        assert_eq!(y.kind(), Kind::Half);
     }
 }

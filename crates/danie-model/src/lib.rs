@@ -9,7 +9,8 @@
 //! - [`joint_preservation`]: ES ([`efficient_channel_attention`]), EH ([`non_local`]), fusion;
 //! - [`decoder`] ([`decoder_block`]) and the whole [`danie`];
 //! - [`config`] (presets, TOML), [`flops`] (analytic MAC counts), [`weights`] (safetensors,
-//!   PyTorch state_dicts, timm/torchvision backbones), [`sgd`] (torch.optim.SGD), [`autocast`].
+//!   PyTorch state_dicts, timm/torchvision backbones), [`sgd`] (torch.optim.SGD over a packed
+//!   [`param_group`]), [`autocast`].
 pub mod autocast;
 pub mod basic_block;
 pub mod bottleneck;
@@ -27,6 +28,7 @@ pub mod flops;
 pub mod hap;
 pub mod joint_preservation;
 pub mod non_local;
+pub mod param_group;
 pub mod patch_embed;
 pub mod resnet_stage;
 pub mod sap;

@@ -4,6 +4,8 @@
 use tch::nn::VarStore;
 use tch::Tensor;
 
+use crate::param_group::ParamGroup;
+
 /// Hyper-parameters, as `torch.optim.SGD`'s arguments.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -33,28 +35,29 @@ impl Default for SgdConfig {
     }
 }
 
-/// SGD over the trainable variables of a `VarStore` (sorted by name).
+/// SGD over the trainable variables of a `VarStore` (sorted by name), updated as one packed
+/// buffer from the first step on ([`ParamGroup`]).
 #[derive(Debug)]
 pub struct Sgd {
     cfg: SgdConfig,
-    params: Vec<(String, Tensor)>,
+    group: ParamGroup,
+    /// Momentum buffer of each variable (`None` before its first update); views into `flat_buf`
+    /// for packed variables.
     buffers: Vec<Option<Tensor>>,
+    /// The packed variables' momentum buffers, one buffer (`None` before the first update).
+    flat_buf: Option<Tensor>,
 }
 
 impl Sgd {
     /// An optimiser over every trainable variable of `vs`.
     pub fn new(vs: &VarStore, cfg: SgdConfig) -> Self {
-        let mut params: Vec<(String, Tensor)> = vs
-            .variables()
-            .into_iter()
-            .filter(|(_, t)| t.requires_grad())
-            .collect();
-        params.sort_by(|a, b| a.0.cmp(&b.0));
-        let buffers = params.iter().map(|_| None).collect();
+        let group = ParamGroup::new(vs);
+        let buffers = (0..group.len()).map(|_| None).collect();
         Self {
             cfg,
-            params,
+            group,
             buffers,
+            flat_buf: None,
         }
     }
 
@@ -70,12 +73,7 @@ impl Sgd {
 
     /// Zeroes every gradient (PyTorch's `zero_grad(set_to_none=False)` semantics).
     pub fn zero_grad(&mut self) {
-        for (_, p) in &self.params {
-            let mut g = p.grad();
-            if g.defined() {
-                let _ = g.detach_().zero_();
-            }
-        }
+        self.group.zero_grad();
     }
 
     /// One update: for each parameter with a gradient,
@@ -83,43 +81,61 @@ impl Sgd {
     /// p -= lr * (nesterov ? g + momentum * buf : buf)`.
     pub fn step(&mut self) {
         let c = self.cfg;
-        tch::no_grad(|| {
-            for ((_, p), buf) in self.params.iter_mut().zip(self.buffers.iter_mut()) {
-                let grad = p.grad();
-                if !grad.defined() {
-                    continue;
-                }
-                let mut g = if c.weight_decay != 0.0 {
-                    &grad + &*p * c.weight_decay
-                } else {
-                    grad
-                };
-                if c.momentum != 0.0 {
-                    let b = match buf.as_mut() {
-                        None => buf.insert(g.detach().copy()),
-                        Some(b) => {
-                            let _ = b.g_mul_scalar_(c.momentum);
-                            let _ = b.g_add_(&(&g * (1.0 - c.dampening)));
-                            b
-                        }
-                    };
-                    g = if c.nesterov {
-                        g + &*b * c.momentum
-                    } else {
-                        b.shallow_clone()
-                    };
-                }
-                let _ = p.g_sub_(&(g * c.lr));
+        let _guard = tch::no_grad_guard();
+        if self.group.packed().is_none() {
+            // Pack the variables whose momentum state agrees with the majority's (all absent on
+            // a fresh run, all present after a resume), so one buffer serves them all.
+            let with_state = self.buffers.iter().any(Option::is_some);
+            let buffers = &self.buffers;
+            if self.group.pack(|i| buffers[i].is_some() == with_state) && with_state {
+                let flat = self.group.flatten(|i| {
+                    buffers[i]
+                        .as_ref()
+                        .expect("packed variables have state")
+                        .shallow_clone()
+                });
+                self.adopt_flat_buffer(flat);
             }
-        });
+        }
+        if let Some(p) = self.group.packed() {
+            let had = self.flat_buf.is_some();
+            update(&c, &p.params, &p.grads, &mut self.flat_buf);
+            if !had {
+                let flat = self
+                    .flat_buf
+                    .as_ref()
+                    .expect("set by update")
+                    .shallow_clone();
+                self.adopt_flat_buffer(flat);
+            }
+        }
+        let loose: Vec<usize> = self.group.loose().collect();
+        for i in loose {
+            let p = self.group.var(i);
+            let grad = p.grad();
+            if grad.defined() {
+                update(&c, p, &grad, &mut self.buffers[i]);
+            }
+        }
+    }
+
+    /// Makes `flat` the packed variables' momentum and their per-variable buffers views of it.
+    fn adopt_flat_buffer(&mut self, flat: Tensor) {
+        if let Some(p) = self.group.packed() {
+            for &i in &p.members {
+                self.buffers[i] = Some(self.group.view_of(&flat, i));
+            }
+        }
+        self.flat_buf = Some(flat);
     }
 
     /// Momentum buffers by variable name (`None` before the variable's first update).
     pub fn momentum_buffers(&self) -> Vec<(&str, Option<&Tensor>)> {
-        self.params
+        self.group
+            .names()
             .iter()
             .zip(&self.buffers)
-            .map(|((n, _), b)| (n.as_str(), b.as_ref()))
+            .map(|(n, b)| (n.as_str(), b.as_ref()))
             .collect()
     }
 
@@ -131,9 +147,9 @@ impl Sgd {
     ) -> Result<Vec<String>, String> {
         let mut unused = Vec::new();
         for (name, t) in saved {
-            match self.params.iter().position(|(n, _)| n == name) {
+            match self.group.names().iter().position(|n| n == name) {
                 Some(i) => {
-                    let p = &self.params[i].1;
+                    let p = self.group.var(i);
                     if p.size() != t.size() {
                         return Err(format!(
                             "momentum buffer {name}: shape {:?} does not match the parameter's {:?}",
@@ -141,13 +157,45 @@ impl Sgd {
                             p.size()
                         ));
                     }
-                    self.buffers[i] = Some(t.to_device(p.device()).to_kind(p.kind()).detach());
+                    let t = t.to_device(p.device()).to_kind(p.kind()).detach();
+                    match &mut self.buffers[i] {
+                        // A view into the packed buffer: write through it.
+                        Some(b) if self.group.is_packed(i) => {
+                            tch::no_grad(|| b.copy_(&t));
+                        }
+                        b => *b = Some(t),
+                    }
                 }
                 None => unused.push(name.clone()),
             }
         }
         Ok(unused)
     }
+}
+
+/// torch.optim.SGD's update of one tensor (or of a packed buffer of many) in place.
+fn update(c: &SgdConfig, p: &Tensor, grad: &Tensor, buf: &mut Option<Tensor>) {
+    let mut g = if c.weight_decay != 0.0 {
+        grad + p * c.weight_decay
+    } else {
+        grad.shallow_clone()
+    };
+    if c.momentum != 0.0 {
+        let b = match buf.as_mut() {
+            None => buf.insert(g.detach().copy()),
+            Some(b) => {
+                let _ = b.g_mul_scalar_(c.momentum);
+                let _ = b.g_add_(&(&g * (1.0 - c.dampening)));
+                b
+            }
+        };
+        g = if c.nesterov {
+            g + &*b * c.momentum
+        } else {
+            b.shallow_clone()
+        };
+    }
+    let _ = p.shallow_clone().g_sub_(&(g * c.lr));
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 //! Per parameter, at step t (counted from 1):
 //! `p *= 1 - lr * wd; m = lerp(m, g, 1 - b1); v = v * b2 + (1 - b2) * g * g;
 //!  p += -(lr / (1 - b1^t)) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)`.
+use danie_model::param_group::ParamGroup;
 use tch::nn::VarStore;
 use tch::Tensor;
 
@@ -18,13 +19,17 @@ pub struct AdamWConfig {
     pub weight_decay: f64,
 }
 
-/// AdamW over the trainable variables of a `VarStore` (sorted by name, as danie-model's Sgd).
+/// AdamW over the trainable variables of a `VarStore` (sorted by name, as danie-model's Sgd),
+/// updated as one packed buffer from the first step on ([`ParamGroup`]).
 pub struct AdamW {
     cfg: AdamWConfig,
     lr: f64,
-    params: Vec<(String, Tensor)>,
+    group: ParamGroup,
+    /// First and second moments of each variable; views into `flat` once packed.
     exp_avg: Vec<Tensor>,
     exp_avg_sq: Vec<Tensor>,
+    /// The packed variables' (exp_avg, exp_avg_sq).
+    flat: Option<(Tensor, Tensor)>,
     /// Steps taken (torch keeps one per parameter; they are always equal here).
     step: u64,
 }
@@ -32,19 +37,15 @@ pub struct AdamW {
 impl AdamW {
     /// An optimiser over every trainable variable of `vs`, moments zeroed as torch does.
     pub fn new(vs: &VarStore, lr: f64, cfg: AdamWConfig) -> Self {
-        let mut params: Vec<(String, Tensor)> = vs
-            .variables()
-            .into_iter()
-            .filter(|(_, t)| t.requires_grad())
-            .collect();
-        params.sort_by(|a, b| a.0.cmp(&b.0));
-        let zeros = |ps: &[(String, Tensor)]| ps.iter().map(|(_, t)| t.zeros_like()).collect();
+        let group = ParamGroup::new(vs);
+        let zeros = |g: &ParamGroup| (0..g.len()).map(|i| g.var(i).zeros_like()).collect();
         Self {
             cfg,
             lr,
-            exp_avg: zeros(&params),
-            exp_avg_sq: zeros(&params),
-            params,
+            exp_avg: zeros(&group),
+            exp_avg_sq: zeros(&group),
+            group,
+            flat: None,
             step: 0,
         }
     }
@@ -56,51 +57,48 @@ impl AdamW {
 
     /// Zeroes every gradient (`zero_grad(set_to_none=False)`).
     pub fn zero_grad(&mut self) {
-        for (_, p) in &self.params {
-            let mut g = p.grad();
-            if g.defined() {
-                let _ = g.detach_().zero_();
-            }
-        }
+        self.group.zero_grad();
     }
 
     /// One update; parameters without a gradient are skipped (torch too).
     pub fn step(&mut self) {
         let _guard = tch::no_grad_guard();
         self.step += 1;
-        let lr = self.lr;
-        let (b1, b2) = self.cfg.betas;
-        let t = self.step as f64;
-        let bias1 = 1.0 - b1.powf(t);
-        let bias2_sqrt = (1.0 - b2.powf(t)).sqrt();
-        let step_size = lr / bias1;
-        for (((_, p), m), v) in self
-            .params
-            .iter_mut()
-            .zip(self.exp_avg.iter_mut())
-            .zip(self.exp_avg_sq.iter_mut())
-        {
+        if self.flat.is_none() && self.group.pack(|_| true) {
+            let (m, v) = (&self.exp_avg, &self.exp_avg_sq);
+            let flat = (
+                self.group.flatten(|i| m[i].shallow_clone()),
+                self.group.flatten(|i| v[i].shallow_clone()),
+            );
+            for &i in &self.group.packed().expect("packed").members {
+                self.exp_avg[i] = self.group.view_of(&flat.0, i);
+                self.exp_avg_sq[i] = self.group.view_of(&flat.1, i);
+            }
+            self.flat = Some(flat);
+        }
+        let t = Step::new(&self.cfg, self.lr, self.step);
+        if let (Some(p), Some((m, v))) = (self.group.packed(), &self.flat) {
+            t.update(&p.params, &p.grads, m, v);
+        }
+        for i in self.group.loose() {
+            let p = self.group.var(i);
             let g = p.grad();
-            if !g.defined() {
-                continue;
+            if g.defined() {
+                t.update(p, &g, &self.exp_avg[i], &self.exp_avg_sq[i]);
             }
-            if self.cfg.weight_decay != 0.0 {
-                let _ = p.g_mul_scalar_(1.0 - lr * self.cfg.weight_decay);
-            }
-            let _ = m.lerp_(&g, 1.0 - b1);
-            // addcmul_(g, g, value=1-b2) evaluates (value * g) * g, then adds.
-            let _ = v.g_mul_scalar_(b2);
-            let _ = v.g_add_(&(&g * (1.0 - b2) * &g));
-            let denom = v.sqrt() / bias2_sqrt + self.cfg.eps;
-            // addcdiv_(m, denom, value=-step_size) evaluates (value * m) / denom, then adds.
-            let _ = p.g_add_(&((&*m * -step_size) / denom));
         }
     }
 
     /// The state as named tensors: `exp_avg.<var>`, `exp_avg_sq.<var>` and `step`.
     pub fn state(&self) -> Vec<(String, Tensor)> {
-        let mut out = Vec::with_capacity(2 * self.params.len() + 1);
-        for (((name, _), m), v) in self.params.iter().zip(&self.exp_avg).zip(&self.exp_avg_sq) {
+        let mut out = Vec::with_capacity(2 * self.group.len() + 1);
+        for ((name, m), v) in self
+            .group
+            .names()
+            .iter()
+            .zip(&self.exp_avg)
+            .zip(&self.exp_avg_sq)
+        {
             out.push((format!("exp_avg.{name}"), m.shallow_clone()));
             out.push((format!("exp_avg_sq.{name}"), v.shallow_clone()));
         }
@@ -118,7 +116,7 @@ impl AdamW {
                 .ok_or_else(|| anyhow::anyhow!("the AdamW state lacks `{name}`"))
         };
         let _guard = tch::no_grad_guard();
-        for (i, (pname, _)) in self.params.iter().enumerate() {
+        for (i, pname) in self.group.names().iter().enumerate() {
             for (name, dst) in [
                 (format!("exp_avg.{pname}"), &mut self.exp_avg[i]),
                 (format!("exp_avg_sq.{pname}"), &mut self.exp_avg_sq[i]),
@@ -135,5 +133,47 @@ impl AdamW {
         }
         self.step = get("step")?.int64_value(&[0]) as u64;
         Ok(())
+    }
+}
+
+/// One step's constants, and torch.optim.AdamW's single-tensor update.
+struct Step {
+    lr: f64,
+    weight_decay: f64,
+    b1: f64,
+    b2: f64,
+    eps: f64,
+    step_size: f64,
+    bias2_sqrt: f64,
+}
+
+impl Step {
+    fn new(cfg: &AdamWConfig, lr: f64, step: u64) -> Self {
+        let (b1, b2) = cfg.betas;
+        let t = step as f64;
+        Self {
+            lr,
+            weight_decay: cfg.weight_decay,
+            b1,
+            b2,
+            eps: cfg.eps,
+            step_size: lr / (1.0 - b1.powf(t)),
+            bias2_sqrt: (1.0 - b2.powf(t)).sqrt(),
+        }
+    }
+
+    /// Updates `p` and its moments in place (one variable or a packed buffer of many).
+    fn update(&self, p: &Tensor, g: &Tensor, m: &Tensor, v: &Tensor) {
+        let (mut p, mut m, mut v) = (p.shallow_clone(), m.shallow_clone(), v.shallow_clone());
+        if self.weight_decay != 0.0 {
+            let _ = p.g_mul_scalar_(1.0 - self.lr * self.weight_decay);
+        }
+        let _ = m.lerp_(g, 1.0 - self.b1);
+        // addcmul_(g, g, value=1-b2) evaluates (value * g) * g, then adds.
+        let _ = v.g_mul_scalar_(self.b2);
+        let _ = v.g_add_(&(g * (1.0 - self.b2) * g));
+        let denom = v.sqrt() / self.bias2_sqrt + self.eps;
+        // addcdiv_(m, denom, value=-step_size) evaluates (value * m) / denom, then adds.
+        let _ = p.g_add_(&((&m * -self.step_size) / denom));
     }
 }

@@ -424,7 +424,17 @@ fn apply_override(table: &mut toml::Table, kv: &str) -> Result<(), String> {
             .as_table_mut()
             .ok_or_else(|| format!("`{p}` in `{key}` is not a table"))?;
     }
-    cur.insert(parts[parts.len() - 1].to_string(), parsed);
+    let last = parts[parts.len() - 1];
+    // The training length is one of two exclusive keys: overriding one replaces the other, so
+    // `--set train.iterations=200` works on a config that gives epochs.
+    if parts.len() == 2 && parts[0] == "train" {
+        match last {
+            "iterations" => drop(cur.remove("epochs")),
+            "epochs" => drop(cur.remove("iterations")),
+            _ => {}
+        }
+    }
+    cur.insert(last.to_string(), parsed);
     Ok(())
 }
 
@@ -548,13 +558,22 @@ mod tests {
         .unwrap();
         assert_eq!(cfg.train.iterations, Some(7));
         assert_eq!(cfg.epochs_for(3), 3);
+        // Overriding the length in the other unit replaces the file's.
+        let cfg = RunConfig::load(&p, &["train.epochs=4".into()]).unwrap();
+        assert_eq!((cfg.train.epochs, cfg.train.iterations), (Some(4), None));
+        let back =
+            RunConfig::load(&p, &["train.epochs=4".into(), "train.iterations=9".into()]).unwrap();
+        assert_eq!((back.train.epochs, back.train.iterations), (None, Some(9)));
         let e = RunConfig::load(&p, &["train.lr=\"fast\"".into()])
             .unwrap_err()
             .to_string();
         assert!(e.contains("train.lr"), "{e}");
-        let e = RunConfig::load(&p, &["train.epochs=2".into(), "train.iterations=3".into()])
-            .unwrap_err()
-            .to_string();
+        // Both in the file is ambiguous.
+        let both = write(
+            dir.path(),
+            &format!("{GOOD}\n[train]\nepochs = 2\niterations = 3\n"),
+        );
+        let e = RunConfig::load(&both, &[]).unwrap_err().to_string();
         assert!(e.contains("exclusive"), "{e}");
     }
 }

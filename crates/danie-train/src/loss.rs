@@ -39,15 +39,30 @@ impl DiceLoss {
     }
 }
 
-/// The terms of one loss evaluation, kept apart for logging.
+/// The terms of one loss evaluation, kept apart for logging. All three stay on the device:
+/// reading a value waits for the GPU, so a trainer reads them in batches (see the trainer).
 #[derive(Debug)]
 pub struct LossTerms {
-    /// `ce_weight * ce + dice_weight * dice`, the tensor to back-propagate.
+    /// `ce_weight * ce + dice_weight * dice`, the tensor to back-propagate: ().
     pub total: Tensor,
-    /// Cross-entropy value.
-    pub ce: f64,
-    /// Dice-loss value.
-    pub dice: f64,
+    /// Cross-entropy (detached): ().
+    pub ce: Tensor,
+    /// Dice loss (detached): ().
+    pub dice: Tensor,
+}
+
+impl LossTerms {
+    /// (total, ce, dice) detached and stacked: (3,), for reading several steps at once.
+    pub fn stacked(&self) -> Tensor {
+        Tensor::stack(
+            &[
+                self.total.detach(),
+                self.ce.shallow_clone(),
+                self.dice.shallow_clone(),
+            ],
+            0,
+        )
+    }
 }
 
 /// `ce_weight * CE + dice_weight * Dice`.
@@ -83,8 +98,8 @@ impl CeDiceLoss {
         let dice = self.dice.forward(&logits, &target);
         let total = &ce * self.ce_weight + &dice * self.dice_weight;
         LossTerms {
-            ce: ce.double_value(&[]),
-            dice: dice.double_value(&[]),
+            ce: ce.detach(),
+            dice: dice.detach(),
             total,
         }
     }
@@ -100,8 +115,11 @@ mod tests {
         // Very confident correct logits: (B, H, W, C) one-hot * 50 -> (B, C, H, W).
         let logits = target.one_hot(3).permute([0, 3, 1, 2]).to_kind(Kind::Float) * 50.0;
         let t = CeDiceLoss::new(3, 0.5, 0.5).forward(&logits, &target);
-        assert!(t.ce < 1e-6, "{}", t.ce);
-        assert!(t.dice < 1e-5, "{}", t.dice);
+        let v = t.stacked();
+        let (ce, dice) = (v.double_value(&[1]), v.double_value(&[2]));
+        assert!(ce < 1e-6, "{ce}");
+        assert!(dice < 1e-5, "{dice}");
+        assert_eq!(v.double_value(&[0]), t.total.double_value(&[]));
     }
 
     #[test]

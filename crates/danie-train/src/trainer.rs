@@ -103,7 +103,38 @@ pub fn batch_tensors(b: &Batch, device: Device) -> (Tensor, Tensor) {
         .view(dims(b.images.shape()).as_slice());
     let y = Tensor::from_slice(lab.as_slice().expect("standard layout"))
         .view(dims(b.labels.shape()).as_slice());
-    (x.to_device(device), y.to_device(device))
+    // Non-blocking: from pageable memory the copy is staged before the call returns, so the
+    // host buffer may go, and the GPU is not drained (a blocking copy synchronises the stream).
+    let upload = |t: Tensor| match device {
+        Device::Cpu => t,
+        d => t.to_device_(d, t.kind(), true, false),
+    };
+    (upload(x), upload(y))
+}
+
+/// One step's loss values, still on the device.
+struct Pending {
+    iteration: usize,
+    lr: f64,
+    /// (total, ce, dice): (3,).
+    terms: Tensor,
+}
+
+/// Reads the pending steps' loss values with one device-to-host copy, emptying `pending`.
+fn read_pending(pending: &mut Vec<Pending>) -> Vec<(Pending, [f64; 3])> {
+    if pending.is_empty() {
+        return Vec::new();
+    }
+    let stacked: Vec<Tensor> = pending.iter().map(|p| p.terms.shallow_clone()).collect();
+    let values = Tensor::stack(&stacked, 0) // (n, 3)
+        .to_kind(Kind::Double)
+        .to_device(Device::Cpu);
+    let values: Vec<f64> = Vec::try_from(values.reshape([-1])).expect("a float64 CPU tensor");
+    pending
+        .drain(..)
+        .zip(values.chunks_exact(3))
+        .map(|(p, v)| (p, [v[0], v[1], v[2]]))
+        .collect()
 }
 
 /// Trains as the config says; see the module doc.
@@ -202,6 +233,12 @@ pub fn train(cfg: &RunConfig, opts: &TrainOptions) -> anyhow::Result<TrainOutcom
     let mut losses = Vec::new();
     let mut last_val = None;
     let mut last_ckpt: Option<usize> = opts.resume.then_some(epoch0);
+    // Loss values are read every `flush_every` steps (every logged step, at most 20 apart).
+    let flush_every = if t.log_every > 0 {
+        t.log_every.min(20)
+    } else {
+        10
+    };
     let mut epoch = epoch0;
     while epoch < epochs && iteration < max_iter && opts.stop_after_epochs.is_none_or(|s| epoch < s)
     {
@@ -210,53 +247,71 @@ pub fn train(cfg: &RunConfig, opts: &TrainOptions) -> anyhow::Result<TrainOutcom
             .context("building the training loader")?;
         let (mut sum, mut n) = (0.0, 0usize);
         let mut window = (Instant::now(), 0usize);
-        for batch in loader {
-            if iteration >= max_iter {
-                break;
-            }
-            let batch = batch.context("reading a training batch")?;
-            let (x, y) = batch_tensors(&batch, device);
-            let lr = schedule.lr_at(iteration);
-            let logits = with_precision(device, precision(t.bf16), || model.forward_t(&x, true)); // (B, K, H, W)
-            let terms = loss_fn.forward(&logits, &y);
-            let value = terms.total.double_value(&[]);
-            if !value.is_finite() {
-                bar.abandon();
-                return Err(non_finite(
-                    format!("the loss is {value}"),
-                    iteration + 1,
-                    epoch,
-                    last_ckpt,
-                    run_dir,
-                ));
-            }
-            opt.zero_grad();
-            terms.total.backward();
-            opt.step(lr);
-            iteration += 1;
-            losses.push(value);
-            sum += value;
-            n += 1;
-            window.1 += batch.names.len();
-            let ips = window.1 as f64 / window.0.elapsed().as_secs_f64().max(1e-9);
-            bar.set_position(iteration as u64);
-            bar.set_message(format!(
-                "epoch {epoch}  loss {value:.4}  lr {lr:.2e}  {ips:.1} img/s"
-            ));
-            if t.log_every > 0 && iteration % t.log_every == 0 {
-                log.write(&LogRow {
-                    kind: "iter".into(),
-                    epoch,
+        let mut pending = Vec::new();
+        let mut batches = loader.into_iter();
+        loop {
+            let next = if iteration < max_iter {
+                batches.next()
+            } else {
+                None
+            };
+            let done = next.is_none();
+            if let Some(batch) = next {
+                let batch = batch.context("reading a training batch")?;
+                let (x, y) = batch_tensors(&batch, device);
+                let lr = schedule.lr_at(iteration);
+                let logits =
+                    with_precision(device, precision(t.bf16), || model.forward_t(&x, true)); // (B, K, H, W)
+                let terms = loss_fn.forward(&logits, &y);
+                opt.zero_grad();
+                terms.total.backward();
+                opt.step(lr);
+                iteration += 1;
+                window.1 += batch.names.len();
+                pending.push(Pending {
                     iteration,
-                    loss: value,
-                    ce: Some(terms.ce),
-                    dice_loss: Some(terms.dice),
                     lr,
-                    images_per_s: ips,
-                    val_dice: None,
-                    elapsed_s: started.elapsed().as_secs_f64(),
-                })?;
-                window = (Instant::now(), 0);
+                    terms: terms.stacked(),
+                });
+                // Reading a loss waits for the GPU to finish every queued kernel, so values are
+                // read a window at a time (and at the epoch's end); the CPU queues steps meanwhile.
+                if pending.len() < flush_every {
+                    continue;
+                }
+            }
+            for (p, [value, ce, dice]) in read_pending(&mut pending) {
+                if !value.is_finite() {
+                    bar.abandon();
+                    let what = format!("the loss is {value}");
+                    return Err(non_finite(what, p.iteration, epoch, last_ckpt, run_dir));
+                }
+                losses.push(value);
+                sum += value;
+                n += 1;
+                let ips = window.1 as f64 / window.0.elapsed().as_secs_f64().max(1e-9);
+                bar.set_position(p.iteration as u64);
+                bar.set_message(format!(
+                    "epoch {epoch}  loss {value:.4}  lr {:.2e}  {ips:.1} img/s",
+                    p.lr
+                ));
+                if t.log_every > 0 && p.iteration % t.log_every == 0 {
+                    log.write(&LogRow {
+                        kind: "iter".into(),
+                        epoch,
+                        iteration: p.iteration,
+                        loss: value,
+                        ce: Some(ce),
+                        dice_loss: Some(dice),
+                        lr: p.lr,
+                        images_per_s: ips,
+                        val_dice: None,
+                        elapsed_s: started.elapsed().as_secs_f64(),
+                    })?;
+                }
+            }
+            window = (Instant::now(), 0);
+            if done {
+                break;
             }
         }
         epoch += 1;

@@ -32,8 +32,12 @@ fn ce_and_dice_match_pytorch_to_1e6() {
             .view([b as i64, c as i64, h as i64, w as i64]);
         let y = Tensor::from_slice(target.as_slice().unwrap()).view([b as i64, h as i64, w as i64]);
         let got = CeDiceLoss::new(c as i64, 0.5, 0.5).forward(&x, &y);
-        let total = got.total.double_value(&[]);
-        for (name, g) in [("ce", got.ce), ("dice", got.dice), ("total", total)] {
+        let v = |t: &Tensor| t.double_value(&[]);
+        for (name, g) in [
+            ("ce", v(&got.ce)),
+            ("dice", v(&got.dice)),
+            ("total", v(&got.total)),
+        ] {
             let w = want[name].as_f64().unwrap();
             assert!(
                 (g - w).abs() <= 1e-6,
