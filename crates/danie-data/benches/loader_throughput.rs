@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use danie_data::augment::Augment;
 use danie_data::datasets::{DatasetKind, Split};
-use danie_data::loader::{Loader, LoaderConfig};
+use danie_data::loader::{EpochLoader, LoaderConfig};
 use danie_data::preprocess::Interp;
 use danie_data::synthetic::{generate, SyntheticConfig};
 
@@ -81,14 +81,16 @@ fn main() {
         prefetch: 3,
         ..Default::default()
     };
-    let (mut images, mut waited, mut epoch) = (0usize, Duration::ZERO, 0u64);
+    let (mut images, mut waited) = (0usize, Duration::ZERO);
     let start = Instant::now();
     let mut seen = 0;
+    // One loader across epochs, as the trainer uses it.
+    let mut loader = EpochLoader::new(train.clone(), config, 0..u64::MAX).expect("loader");
     'outer: loop {
-        let mut loader = Loader::new(train.clone(), config.clone(), epoch).expect("loader");
+        let mut epoch = loader.next_epoch();
         loop {
             let t = Instant::now();
-            let Some(batch) = loader.next() else { break };
+            let Some(batch) = epoch.next() else { break };
             if seen > 0 {
                 waited += t.elapsed();
             }
@@ -101,7 +103,6 @@ fn main() {
                 break 'outer;
             }
         }
-        epoch += 1;
     }
     let secs = start.elapsed().as_secs_f64();
     let wait_ms = waited.as_secs_f64() * 1000.0 / (seen.max(2) - 1) as f64;

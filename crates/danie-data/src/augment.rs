@@ -11,7 +11,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::preprocess::{flip, resize_channels, rot90, rotate, zoom_labels, Interp};
+use crate::preprocess::{resize_channels, rot90, rot90_flip, rotate, zoom_labels, Interp};
 
 /// Which augmentation the training loader applies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -101,8 +101,8 @@ impl TransUnetOp {
         let (image, label) = match self {
             TransUnetOp::Identity => (image.to_owned(), label.to_owned()),
             TransUnetOp::RotFlip { k, axis } => (
-                map_channels(image, |c| flip(rot90(c, k).view(), axis)),
-                flip(rot90(label, k).view(), axis),
+                map_channels(image, |c| rot90_flip(c, k, axis)),
+                rot90_flip(label, k, axis),
             ),
             TransUnetOp::Rotate { angle } => (
                 map_channels(image, |c| rotate(c, angle as f64, false)),

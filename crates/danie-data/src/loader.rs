@@ -2,8 +2,9 @@
 //!
 //! A background thread builds each batch with rayon (one task per sample) and sends it into a
 //! bounded channel of `prefetch` batches, so the next batches are ready while the model trains
-//! on the current one. The order is a permutation drawn from `(seed, epoch)`; each sample's
-//! augmentation draws from its own generator seeded by `(seed, epoch, index)`
+//! on the current one; [`EpochLoader`] carries on into the next epochs, so that a new epoch
+//! finds its first batches ready too. The order is a permutation drawn from `(seed, epoch)`;
+//! each sample's augmentation draws from its own generator seeded by `(seed, epoch, index)`
 //! ([`crate::augment::sample_rng`]), so batches are identical whatever the number of threads.
 use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::Arc;
@@ -91,57 +92,17 @@ pub struct Batch {
 
 /// An epoch of batches: an iterator of `Result<Batch>` fed by a background thread.
 pub struct Loader {
-    rx: Option<Receiver<Result<Batch>>>,
-    worker: Option<JoinHandle<()>>,
+    stream: EpochLoader,
     num_batches: usize,
 }
 
 impl Loader {
     /// Starts building the batches of `epoch` of `dataset` in the background.
     pub fn new(dataset: Arc<dyn SliceDataset>, config: LoaderConfig, epoch: u64) -> Result<Self> {
-        config.validate()?;
-        if dataset.is_empty() {
-            return Err(DataError::invalid("loader", "the dataset has no samples"));
-        }
-        let order = Self::order(dataset.len(), &config, epoch);
-        let chunks: Vec<Vec<usize>> = order
-            .chunks(config.batch_size)
-            .filter(|c| !config.drop_last || c.len() == config.batch_size)
-            .map(|c| c.to_vec())
-            .collect();
-        let num_batches = chunks.len();
-        let pool = if config.threads > 0 {
-            Some(
-                rayon::ThreadPoolBuilder::new()
-                    .num_threads(config.threads)
-                    .thread_name(|i| format!("danie-loader-{i}"))
-                    .build()
-                    .map_err(|e| DataError::invalid("loader", format!("thread pool: {e}")))?,
-            )
-        } else {
-            None
-        };
-        let (tx, rx) = sync_channel(config.prefetch);
-        let worker = std::thread::Builder::new()
-            .name("danie-loader".into())
-            .spawn(move || {
-                for chunk in chunks {
-                    let build = || Self::batch(dataset.as_ref(), &chunk, &config, epoch);
-                    let batch = match &pool {
-                        Some(p) => p.install(build),
-                        None => build(),
-                    };
-                    let failed = batch.is_err();
-                    // a closed channel means the consumer stopped early
-                    if tx.send(batch).is_err() || failed {
-                        break;
-                    }
-                }
-            })
-            .map_err(|e| DataError::io("loader thread", e))?;
+        let stream = EpochLoader::new(dataset, config, epoch..epoch + 1)?;
+        let num_batches = stream.batches_per_epoch;
         Ok(Self {
-            rx: Some(rx),
-            worker: Some(worker),
+            stream,
             num_batches,
         })
     }
@@ -230,19 +191,161 @@ impl Loader {
 impl Iterator for Loader {
     type Item = Result<Batch>;
     fn next(&mut self) -> Option<Result<Batch>> {
-        self.rx.as_ref()?.recv().ok()
+        self.stream.recv().map(|(_, b)| b)
     }
     fn size_hint(&self) -> (usize, Option<usize>) {
         (0, Some(self.num_batches))
     }
 }
 
-impl Drop for Loader {
+/// Batches of consecutive epochs from one background thread, which goes on to the next epoch's
+/// batches as soon as the current epoch's are built: an epoch never starts with an empty
+/// pipeline (a loader per epoch leaves training waiting for the first batch of each).
+///
+/// ```no_run
+/// # use danie_data::loader::{EpochLoader, LoaderConfig};
+/// # fn f(ds: std::sync::Arc<dyn danie_data::datasets::SliceDataset>) -> danie_data::Result<()> {
+/// let mut loader = EpochLoader::new(ds, LoaderConfig::default(), 0..3)?;
+/// for epoch in 0..3 {
+///     for batch in loader.next_epoch() {
+///         let batch = batch?; // epoch `epoch`'s batches, in order
+///     }
+/// }
+/// # Ok(()) }
+/// ```
+pub struct EpochLoader {
+    rx: Option<Receiver<(u64, Result<Batch>)>>,
+    worker: Option<JoinHandle<()>>,
+    batches_per_epoch: usize,
+    /// The epoch [`EpochLoader::next_epoch`] serves next.
+    next: u64,
+}
+
+impl EpochLoader {
+    /// Starts building the batches of `epochs` in the background (the thread stops early when
+    /// the loader is dropped).
+    pub fn new(
+        dataset: Arc<dyn SliceDataset>,
+        config: LoaderConfig,
+        epochs: std::ops::Range<u64>,
+    ) -> Result<Self> {
+        config.validate()?;
+        if dataset.is_empty() {
+            return Err(DataError::invalid("loader", "the dataset has no samples"));
+        }
+        let batches_per_epoch = epoch_chunks(dataset.len(), &config, epochs.start).len();
+        let pool = if config.threads > 0 {
+            Some(
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(config.threads)
+                    .thread_name(|i| format!("danie-loader-{i}"))
+                    .build()
+                    .map_err(|e| DataError::invalid("loader", format!("thread pool: {e}")))?,
+            )
+        } else {
+            None
+        };
+        let (tx, rx) = sync_channel(config.prefetch);
+        let next = epochs.start;
+        let worker = std::thread::Builder::new()
+            .name("danie-loader".into())
+            .spawn(move || {
+                for epoch in epochs {
+                    for chunk in epoch_chunks(dataset.len(), &config, epoch) {
+                        let build = || Loader::batch(dataset.as_ref(), &chunk, &config, epoch);
+                        let batch = match &pool {
+                            Some(p) => p.install(build),
+                            None => build(),
+                        };
+                        let failed = batch.is_err();
+                        // a closed channel means the consumer stopped
+                        if tx.send((epoch, batch)).is_err() || failed {
+                            return;
+                        }
+                    }
+                }
+            })
+            .map_err(|e| DataError::io("loader thread", e))?;
+        Ok(Self {
+            rx: Some(rx),
+            worker: Some(worker),
+            batches_per_epoch,
+            next,
+        })
+    }
+
+    /// Batches in each epoch.
+    pub fn batches_per_epoch(&self) -> usize {
+        self.batches_per_epoch
+    }
+
+    /// The batches of the next epoch, in order. Batches of an epoch left unfinished are
+    /// skipped.
+    pub fn next_epoch(&mut self) -> EpochBatches<'_> {
+        let epoch = self.next;
+        self.next += 1;
+        EpochBatches {
+            left: self.batches_per_epoch,
+            loader: self,
+            epoch,
+        }
+    }
+
+    /// The next batch built, with its epoch; `None` once the thread has stopped.
+    fn recv(&mut self) -> Option<(u64, Result<Batch>)> {
+        self.rx.as_ref()?.recv().ok()
+    }
+}
+
+/// The dataset indices of each batch of `epoch`.
+fn epoch_chunks(len: usize, config: &LoaderConfig, epoch: u64) -> Vec<Vec<usize>> {
+    Loader::order(len, config, epoch)
+        .chunks(config.batch_size)
+        .filter(|c| !config.drop_last || c.len() == config.batch_size)
+        .map(<[usize]>::to_vec)
+        .collect()
+}
+
+impl Drop for EpochLoader {
     fn drop(&mut self) {
         // closing the channel first unblocks the worker, which then exits
         self.rx.take();
         if let Some(w) = self.worker.take() {
             let _ = w.join();
         }
+    }
+}
+
+/// One epoch of an [`EpochLoader`]: an iterator of `Result<Batch>`.
+pub struct EpochBatches<'a> {
+    loader: &'a mut EpochLoader,
+    epoch: u64,
+    left: usize,
+}
+
+impl EpochBatches<'_> {
+    /// The epoch these batches belong to.
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+}
+
+impl Iterator for EpochBatches<'_> {
+    type Item = Result<Batch>;
+    fn next(&mut self) -> Option<Result<Batch>> {
+        if self.left == 0 {
+            return None;
+        }
+        loop {
+            let (epoch, batch) = self.loader.recv()?;
+            if epoch < self.epoch {
+                continue; // the rest of an epoch the consumer left early
+            }
+            self.left -= 1;
+            return Some(batch);
+        }
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (0, Some(self.left))
     }
 }

@@ -9,7 +9,7 @@
 //! - [`rotate`]: `scipy.ndimage.rotate(reshape=False, mode='constant', cval=0)` with order 0
 //!   (nearest) or 1 (bilinear).
 //! - [`ct_window`] (clip HU and scale to `[0, 1]`) and [`minmax_normalise`].
-use ndarray::{Array2, Array3, ArrayView2, ArrayView3, Axis, Zip};
+use ndarray::{Array2, Array3, ArrayView2, ArrayView3, Axis};
 use serde::{Deserialize, Serialize};
 
 /// How images are resized (labels always use nearest).
@@ -101,6 +101,54 @@ fn spline_prefilter_axis0(c: &mut [f64], n: usize, w: usize) {
     }
 }
 
+/// The same filter along axis 1 of a row-major `(rows, n)` buffer, each row one line, with the
+/// same operations per element as [`spline_prefilter_axis0`] on that line. Rows go through in
+/// blocks of 8 whose recursions interleave: one line is a chain of dependent multiply-adds,
+/// eight lines are eight independent chains.
+fn spline_prefilter_axis1(c: &mut [f64], n: usize) {
+    if n < 2 {
+        return;
+    }
+    const BLOCK: usize = 8;
+    let z = POLE3;
+    let gain = (1.0 - z) * (1.0 - 1.0 / z);
+    c.iter_mut().for_each(|v| *v *= gain);
+    let z_n1 = z.powi(n as i32 - 1);
+    let exact = n <= INIT_TERMS;
+    let norm = if exact { 1.0 - z_n1 * z_n1 } else { 1.0 };
+    for block in c.chunks_mut(BLOCK * n) {
+        let b = block.len() / n;
+        for line in block.chunks_exact_mut(n) {
+            // causal initialisation, mirror boundary
+            let mut acc = line[0] + if exact { z_n1 * line[n - 1] } else { 0.0 };
+            let mut zi = z;
+            for i in 1..(n - 1).min(INIT_TERMS) {
+                let mirrored = if exact { z_n1 * line[n - 1 - i] } else { 0.0 };
+                acc += zi * (line[i] + mirrored);
+                zi *= z;
+            }
+            line[0] = acc / norm;
+        }
+        for i in 1..n {
+            for r in 0..b {
+                let p = block[r * n + i - 1];
+                block[r * n + i] += z * p;
+            }
+        }
+        for line in block.chunks_exact_mut(n) {
+            // anticausal initialisation, mirror boundary
+            line[n - 1] = (z * line[n - 2] + line[n - 1]) * z / (z * z - 1.0);
+        }
+        for i in (0..n - 1).rev() {
+            for r in 0..b {
+                let nx = block[r * n + i + 1];
+                let x = &mut block[r * n + i];
+                *x = z * (nx - *x);
+            }
+        }
+    }
+}
+
 /// Taps of one output coordinate: first input index (mirrored) and weights.
 struct Taps {
     idx: [usize; 4],
@@ -160,30 +208,86 @@ fn nearest_index(len_in: usize, len_out: usize) -> Vec<usize> {
         .collect()
 }
 
-/// Applies per-axis taps separably: rows first, then columns.
+/// Interpolates along axis 0 of a row-major `(n, width)` buffer: output row `o` is
+/// `sum_k taps[o].w[k] * row(taps[o].idx[k])`, whole rows at a time (vectorised).
 ///
 /// # Shapes
-/// `coef (H, W)` -> `(out_h, out_w)`
-fn apply_taps(coef: &Array2<f64>, rows: &[Taps], cols: &[Taps]) -> Array2<f32> {
-    let (h, _) = coef.dim();
-    // (H, W) -> (H, out_w): interpolate along W
-    let mut tmp = Array2::<f64>::zeros((h, cols.len()));
-    Zip::from(tmp.rows_mut())
-        .and(coef.rows())
-        .for_each(|mut out, row| {
-            for (o, t) in out.iter_mut().zip(cols) {
-                *o = (0..4).map(|k| t.w[k] * row[t.idx[k]]).sum();
-            }
-        });
-    // (H, out_w) -> (out_h, out_w): interpolate along H
-    let mut out = Array2::<f32>::zeros((rows.len(), cols.len()));
-    for (mut orow, t) in out.rows_mut().into_iter().zip(rows) {
-        let r: [_; 4] = t.idx.map(|i| tmp.row(i));
-        for (j, o) in orow.iter_mut().enumerate() {
-            *o = (0..4).map(|k| t.w[k] * r[k][j]).sum::<f64>() as f32;
-        }
+/// `(n, width)` -> `(taps.len(), width)`
+fn interp_axis0(src: &[f64], width: usize, taps: &[Taps]) -> Vec<f64> {
+    let mut out = Vec::with_capacity(taps.len() * width);
+    let row = |i: usize| &src[i * width..(i + 1) * width];
+    for t in taps {
+        let (r0, r1, r2, r3) = (row(t.idx[0]), row(t.idx[1]), row(t.idx[2]), row(t.idx[3]));
+        out.extend(
+            (0..width).map(|j| t.w[0] * r0[j] + t.w[1] * r1[j] + t.w[2] * r2[j] + t.w[3] * r3[j]),
+        );
     }
     out
+}
+
+/// Interpolates along axis 1 of a row-major `(rows, n)` buffer, row by row.
+///
+/// # Shapes
+/// `(rows, n)` -> `(rows, taps.len())`
+fn interp_axis1(src: &[f64], n: usize, taps: &[Taps]) -> Vec<f64> {
+    let mut out = Vec::with_capacity(src.len() / n * taps.len());
+    for line in src.chunks_exact(n) {
+        out.extend(taps.iter().map(|t| {
+            t.w[0] * line[t.idx[0]]
+                + t.w[1] * line[t.idx[1]]
+                + t.w[2] * line[t.idx[2]]
+                + t.w[3] * line[t.idx[3]]
+        }));
+    }
+    out
+}
+
+/// Separable spline (order 3, `prefilter`) or linear (order 1) zoom of one plane in float64:
+/// filter and interpolate along W, then along H. Filtering H after interpolating W is exact
+/// (they act on different axes) and filters `out_w` columns instead of W.
+///
+/// # Shapes
+/// `image (H, W)` -> `(rows.len(), cols.len())`
+fn zoom_separable(
+    image: ArrayView2<f32>,
+    rows: &[Taps],
+    cols: &[Taps],
+    prefilter: bool,
+) -> Array2<f32> {
+    let (h, w) = image.dim();
+    let mut plane: Vec<f64> = match image.as_slice() {
+        Some(s) => s.iter().map(|&v| f64::from(v)).collect(),
+        None => image.iter().map(|&v| f64::from(v)).collect(),
+    };
+    if prefilter {
+        spline_prefilter_axis1(&mut plane, w);
+    }
+    let mut t = interp_axis1(&plane, w, cols); // (H, out_w)
+    if prefilter {
+        spline_prefilter_axis0(&mut t, h, cols.len());
+    }
+    let out = interp_axis0(&t, cols.len(), rows); // (out_h, out_w)
+    Array2::from_shape_vec(
+        (rows.len(), cols.len()),
+        out.into_iter().map(|v| v as f32).collect(),
+    )
+    .expect("output size")
+}
+
+/// `out[i][j] = src[ri[i]][cj[j]]`, row by row.
+///
+/// # Shapes
+/// `src (H, W)` -> `(ri.len(), cj.len())`
+fn gather<T: Copy>(src: ArrayView2<T>, ri: &[usize], cj: &[usize]) -> Array2<T> {
+    let mut out = Vec::with_capacity(ri.len() * cj.len());
+    for &r in ri {
+        let row = src.row(r);
+        match row.as_slice() {
+            Some(s) => out.extend(cj.iter().map(|&c| s[c])),
+            None => out.extend(cj.iter().map(|&c| row[c])),
+        }
+    }
+    Array2::from_shape_vec((ri.len(), cj.len()), out).expect("output size")
 }
 
 /// `scipy.ndimage.zoom(image, (out_h / H, out_w / W), order)` for a 2D image.
@@ -197,25 +301,11 @@ pub fn zoom2d(image: ArrayView2<f32>, out: (usize, usize), interp: Interp) -> Ar
     let (h, w) = image.dim();
     assert!(h > 0 && w > 0, "zoom2d of an empty image");
     match interp {
-        Interp::Nearest => {
-            let (ri, ci) = (nearest_index(h, out.0), nearest_index(w, out.1));
-            Array2::from_shape_fn(out, |(i, j)| image[[ri[i], ci[j]]])
-        }
+        Interp::Nearest => gather(image, &nearest_index(h, out.0), &nearest_index(w, out.1)),
         Interp::Bilinear => {
-            let coef = image.mapv(f64::from);
-            apply_taps(&coef, &linear_taps(h, out.0), &linear_taps(w, out.1))
+            zoom_separable(image, &linear_taps(h, out.0), &linear_taps(w, out.1), false)
         }
-        Interp::Cubic => {
-            let mut coef = image.mapv(f64::from);
-            let buf = coef.as_slice_mut().expect("standard layout");
-            // prefilter along W: each row is one contiguous line
-            for row in buf.chunks_exact_mut(w) {
-                spline_prefilter_axis0(row, w, 1);
-            }
-            // prefilter along H: all columns together, row by row
-            spline_prefilter_axis0(buf, h, w);
-            apply_taps(&coef, &cubic_taps(h, out.0), &cubic_taps(w, out.1))
-        }
+        Interp::Cubic => zoom_separable(image, &cubic_taps(h, out.0), &cubic_taps(w, out.1), true),
     }
 }
 
@@ -225,8 +315,7 @@ pub fn zoom2d(image: ArrayView2<f32>, out: (usize, usize), interp: Interp) -> Ar
 /// `labels (H, W)` -> `(out.0, out.1)`
 pub fn zoom_labels<T: Copy>(labels: ArrayView2<T>, out: (usize, usize)) -> Array2<T> {
     let (h, w) = labels.dim();
-    let (ri, ci) = (nearest_index(h, out.0), nearest_index(w, out.1));
-    Array2::from_shape_fn(out, |(i, j)| labels[[ri[i], ci[j]]])
+    gather(labels, &nearest_index(h, out.0), &nearest_index(w, out.1))
 }
 
 /// Resizes one evaluation slice to `out` with `interp` (cubic = scipy zoom order 3, as TransUNet
@@ -273,13 +362,18 @@ pub fn resize_bilinear(image: ArrayView2<f32>, out: (usize, usize)) -> Array2<f3
             .collect()
     };
     let (ry, rx) = (axis(h, out.0), axis(w, out.1));
-    Array2::from_shape_fn(out, |(i, j)| {
-        let (y0, y1, ty) = ry[i];
-        let (x0, x1, tx) = rx[j];
-        let top = image[[y0, x0]] * (1.0 - tx) + image[[y0, x1]] * tx;
-        let bot = image[[y1, x0]] * (1.0 - tx) + image[[y1, x1]] * tx;
-        top * (1.0 - ty) + bot * ty
-    })
+    let image = image.as_standard_layout();
+    let src = image.as_slice().expect("standard layout");
+    let mut res = Vec::with_capacity(out.0 * out.1);
+    for &(y0, y1, ty) in &ry {
+        let (r0, r1) = (&src[y0 * w..(y0 + 1) * w], &src[y1 * w..(y1 + 1) * w]);
+        res.extend(rx.iter().map(|&(x0, x1, tx)| {
+            let top = r0[x0] * (1.0 - tx) + r0[x1] * tx;
+            let bot = r1[x0] * (1.0 - tx) + r1[x1] * tx;
+            top * (1.0 - ty) + bot * ty
+        }));
+    }
+    Array2::from_shape_vec(out, res).expect("output size")
 }
 
 /// `scipy.ndimage.rotate(image, angle_deg, reshape=False, order, mode='constant', cval=0)` in
@@ -301,24 +395,33 @@ where
     let off_r = ch - (c * ch + s * cw);
     let off_c = cw - (-s * ch + c * cw);
     let (hmax, wmax) = (h as f64 - 1.0, w as f64 - 1.0);
-    Array2::from_shape_fn((h, w), |(r, q)| {
-        let (r, q) = (r as f64, q as f64);
-        let ir = c * r + s * q + off_r;
-        let iq = -s * r + c * q + off_c;
-        if !(0.0..=hmax).contains(&ir) || !(0.0..=wmax).contains(&iq) {
-            return T::default();
-        }
-        if !bilinear {
-            return image[[(ir + 0.5).floor() as usize, (iq + 0.5).floor() as usize]];
-        }
-        let (r0, q0) = (ir.floor() as usize, iq.floor() as usize);
-        let (r1, q1) = ((r0 + 1).min(h - 1), (q0 + 1).min(w - 1));
-        let (tr, tq) = (ir - r0 as f64, iq - q0 as f64);
-        let v = |a: usize, b: usize| -> f64 { image[[a, b]].into() };
-        let top = v(r0, q0) * (1.0 - tq) + v(r0, q1) * tq;
-        let bot = v(r1, q0) * (1.0 - tq) + v(r1, q1) * tq;
-        T::from_f64(top * (1.0 - tr) + bot * tr)
-    })
+    let image = image.as_standard_layout();
+    let src = image.as_slice().expect("standard layout");
+    let at = |a: usize, b: usize| src[a * w + b];
+    let mut out = Vec::with_capacity(h * w);
+    for r in 0..h {
+        let r = r as f64;
+        out.extend((0..w).map(|q| {
+            let q = q as f64;
+            let ir = c * r + s * q + off_r;
+            let iq = -s * r + c * q + off_c;
+            if !(0.0..=hmax).contains(&ir) || !(0.0..=wmax).contains(&iq) {
+                return T::default();
+            }
+            // Both coordinates are >= 0 here, so truncation is floor (and needs no libm call).
+            if !bilinear {
+                return at((ir + 0.5) as usize, (iq + 0.5) as usize);
+            }
+            let (r0, q0) = (ir as usize, iq as usize);
+            let (r1, q1) = ((r0 + 1).min(h - 1), (q0 + 1).min(w - 1));
+            let (tr, tq) = (ir - r0 as f64, iq - q0 as f64);
+            let v = |a: usize, b: usize| -> f64 { at(a, b).into() };
+            let top = v(r0, q0) * (1.0 - tq) + v(r0, q1) * tq;
+            let bot = v(r1, q0) * (1.0 - tq) + v(r1, q1) * tq;
+            T::from_f64(top * (1.0 - tr) + bot * tr)
+        }));
+    }
+    Array2::from_shape_vec((h, w), out).expect("output size")
 }
 
 /// Conversion back from the `f64` that interpolation computes in.
@@ -382,6 +485,20 @@ pub fn rot90<T: Copy>(a: ArrayView2<T>, k: usize) -> Array2<T> {
         v.invert_axis(Axis(0));
     }
     v.to_owned()
+}
+
+/// `np.flip(np.rot90(a, k), axis)` with one copy (TransUNet's `random_rot_flip`).
+///
+/// # Shapes
+/// `(H, W)` -> `(H, W)` for even `k`, `(W, H)` for odd `k`
+pub fn rot90_flip<T: Copy>(a: ArrayView2<T>, k: usize, axis: usize) -> Array2<T> {
+    let mut v = a;
+    for _ in 0..k % 4 {
+        v = v.reversed_axes();
+        v.invert_axis(Axis(0));
+    }
+    v.invert_axis(Axis(axis));
+    v.as_standard_layout().into_owned()
 }
 
 /// Reverses axis `axis` of a 2D array, as `np.flip(a, axis)`.

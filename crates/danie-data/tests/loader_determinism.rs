@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use danie_data::augment::Augment;
 use danie_data::datasets::{DatasetKind, Sample2d, SliceDataset, Split};
-use danie_data::loader::{Loader, LoaderConfig};
+use danie_data::loader::{EpochLoader, Loader, LoaderConfig};
 use danie_data::preprocess::Interp;
 use danie_data::synthetic::{generate, SyntheticConfig};
 use danie_data::Result;
@@ -107,6 +107,33 @@ fn drop_last_no_shuffle_and_augment_none() {
     assert_eq!(batches[0].indices, vec![0, 1, 2, 3]);
     // without augmentation, the epoch does not matter
     assert_eq!(batches[0].images, collect(ds, cfg, 9)[0].images);
+}
+
+#[test]
+fn one_loader_across_epochs_gives_each_epochs_batches_and_skips_an_unfinished_epoch() {
+    let ds: Arc<dyn SliceDataset> = Arc::new(Toy(11));
+    let mut loader = EpochLoader::new(ds.clone(), config(2), 2..5).unwrap();
+    assert_eq!(loader.batches_per_epoch(), 3);
+    // Epoch 2 whole, epoch 3 left after one batch, epoch 4 whole: each equals its own loader's.
+    let e2: Vec<_> = loader.next_epoch().map(|b| b.unwrap()).collect();
+    let e3_first = {
+        let mut third = loader.next_epoch();
+        assert_eq!(third.epoch(), 3);
+        third.next().unwrap().unwrap()
+    };
+    let e4: Vec<_> = loader.next_epoch().map(|b| b.unwrap()).collect();
+    for (got, epoch) in [(e2, 2), (e4, 4)] {
+        let want = collect(ds.clone(), config(2), epoch);
+        assert_eq!(got.len(), want.len(), "epoch {epoch}");
+        for (g, w) in got.iter().zip(&want) {
+            assert_eq!(g.indices, w.indices, "epoch {epoch}");
+            assert_eq!(g.images, w.images, "epoch {epoch}");
+            assert_eq!(g.labels, w.labels, "epoch {epoch}");
+        }
+    }
+    assert_eq!(e3_first.indices, collect(ds, config(2), 3)[0].indices);
+    // Past the last epoch: nothing more.
+    assert!(loader.next_epoch().next().is_none());
 }
 
 #[test]

@@ -13,7 +13,7 @@ use std::time::Instant;
 use anyhow::Context;
 use danie_data::augment::Augment;
 use danie_data::datasets::{SliceDataset, Split};
-use danie_data::loader::{Batch, Loader, LoaderConfig};
+use danie_data::loader::{Batch, EpochLoader, LoaderConfig};
 use danie_model::autocast::{with_precision, Precision};
 use danie_model::Danie;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -240,15 +240,21 @@ pub fn train(cfg: &RunConfig, opts: &TrainOptions) -> anyhow::Result<TrainOutcom
         10
     };
     let mut epoch = epoch0;
+    // One loader for the whole run: it builds the next epoch's first batches during this one's
+    // end (validation and checkpoint included).
+    let mut loader = EpochLoader::new(
+        train_set.clone(),
+        loader_config(cfg, true),
+        epoch0 as u64..epochs as u64,
+    )
+    .context("building the training loader")?;
     while epoch < epochs && iteration < max_iter && opts.stop_after_epochs.is_none_or(|s| epoch < s)
     {
         tch::manual_seed((t.seed + epoch as u64) as i64);
-        let loader = Loader::new(train_set.clone(), loader_config(cfg, true), epoch as u64)
-            .context("building the training loader")?;
         let (mut sum, mut n) = (0.0, 0usize);
         let mut window = (Instant::now(), 0usize);
         let mut pending = Vec::new();
-        let mut batches = loader.into_iter();
+        let mut batches = loader.next_epoch();
         loop {
             let next = if iteration < max_iter {
                 batches.next()

@@ -36,11 +36,20 @@ pub(crate) fn read_pair(
         TypedArray::F32(a) => a,
         other => other.to_f32(),
     });
-    if image.iter().any(|v| v.is_nan()) {
+    if !all_of(&image, |v| !v.is_nan()) {
         require_no_nan(path, image.view())?;
     }
     let label = standard(label_ids(path, &label, num_classes)?);
     Ok((image, label))
+}
+
+/// Whether `f` holds for every element, over the raw memory when the array is contiguous (a
+/// plain slice loop vectorises; ndarray's n-dimensional iterator does not).
+fn all_of<T>(a: &ArrayD<T>, f: impl Fn(&T) -> bool) -> bool {
+    match a.as_slice_memory_order() {
+        Some(s) => s.iter().all(f),
+        None => a.iter().all(f),
+    }
 }
 
 /// The array in C order (npy files may be Fortran-ordered).
@@ -62,8 +71,8 @@ pub(crate) fn label_ids(
     // fast paths for the common stored types (TransUNet stores labels as float32)
     let n = num_classes as f32;
     match stored {
-        TypedArray::U8(a) if a.iter().all(|&v| (v as usize) < num_classes) => return Ok(a.clone()),
-        TypedArray::F32(a) if a.iter().all(|&v| v >= 0.0 && v < n && v.fract() == 0.0) => {
+        TypedArray::U8(a) if all_of(a, |&v| (v as usize) < num_classes) => return Ok(a.clone()),
+        TypedArray::F32(a) if all_of(a, |&v| v >= 0.0 && v < n && (v as u32) as f32 == v) => {
             return Ok(a.mapv(|v| v as u8))
         }
         _ => {}
