@@ -13,7 +13,7 @@ real ones):
      consumer waits per batch: about 0 means the loader never leaves training waiting.
 Prints images/s for each and the ratio; --json writes them.
 
-usage: python scripts/bench_loader.py [--root DIR] [--threads 2] [--batches 20] [--step-ms 150]
+usage: python scripts/bench_loader.py [--root DIR] [--threads 2] [--batches 60] [--step-ms 150]
 """
 import argparse
 import json
@@ -127,9 +127,9 @@ def bench_rust(root, threads, batches, step_ms):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--root", default=os.path.join(tempfile.gettempdir(), "danie_bench_synapse"))
+    ap.add_argument("--root", default=os.path.join(tempfile.gettempdir(), "danie_bench_synapse_v2"))
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--batches", type=int, default=20)
+    ap.add_argument("--batches", type=int, default=60)
     ap.add_argument("--step-ms", type=int, default=150)
     ap.add_argument("--json", default=None)
     a = ap.parse_args()

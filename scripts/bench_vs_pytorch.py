@@ -9,7 +9,9 @@ input size, thread count, device and precision:
 - inference on a whole D x H x W volume: slices resized to the model size (bilinear), forward in
   eval mode without gradients, argmax, labels resized back (nearest), copied to the host as uint8.
 
-PyTorch runs eager (and, with --compile, torch.compile when it works on this machine). Neither
+PyTorch runs eager (and, with --compile, torch.compile when it works on this machine). With
+--repeats N the two sides alternate N times and each keeps its best run, so that a transient
+disturbance of the machine does not decide the ratio (every run is kept in the JSON). Neither
 side calls .item() in the timed loop except what danie-train's loss does (two scalars per step
 for its log), which is danie's real cost. The ratio is danie / PyTorch eager throughput (> 1: danie
 faster).
@@ -219,6 +221,8 @@ def main():
     ap.add_argument("--skip-infer", action="store_true")
     ap.add_argument("--parity", action="store_true", help="first check danie's logits against the reference's")
     ap.add_argument("--no-train", action="store_true", help="skip the training comparison")
+    ap.add_argument("--repeats", type=int, default=1,
+                    help="alternate danie and PyTorch this many times; each side keeps its best run")
     ap.add_argument("--json", default=None)
     a = ap.parse_args()
 
@@ -241,12 +245,18 @@ def main():
 
     for precision in a.precisions.split(","):
         for preset in ([] if a.no_train else a.presets.split(",")):
-            d = run_danie(a.danie_bin, "train", preset, a, precision)
+            # danie and PyTorch alternate --repeats times; each keeps its best (least disturbed) run
+            runs, eager = [], []
+            for _ in range(a.repeats):
+                runs.append(run_danie(a.danie_bin, "train", preset, a, precision))
+                eager.append(torch_train(runs[0]["config"], a, device, precision)["throughput"])
+            d = max(runs, key=lambda r: r["throughput"])
             cfg = d["config"]
             row = {"what": "train", "preset": preset, "precision": precision, "batch": a.batch,
                    "size": a.size, "unit": "images/s", "danie": d["throughput"],
-                   "params": d["params"]}
-            row["pytorch_eager"] = torch_train(cfg, a, device, precision)["throughput"]
+                   "params": d["params"], "repeats": a.repeats,
+                   "danie_all": [r["throughput"] for r in runs], "pytorch_eager_all": eager}
+            row["pytorch_eager"] = max(eager)
             row["ratio"] = row["danie"] / row["pytorch_eager"]
             row["config"] = cfg
             if a.flops:
@@ -260,11 +270,16 @@ def main():
         if a.skip_infer:
             continue
         for preset in (a.infer_presets or a.presets).split(","):
-            d = run_danie(a.danie_bin, "infer", preset, a, precision)
+            runs, eager = [], []
+            for _ in range(a.repeats):
+                runs.append(run_danie(a.danie_bin, "infer", preset, a, precision))
+                eager.append(torch_infer(runs[0]["config"], a, device, precision)["seconds_per"])
+            d = min(runs, key=lambda r: r["seconds_per"])
             row = {"what": f"infer {a.volume}", "preset": preset, "precision": precision,
                    "batch": a.infer_batch, "size": a.size, "unit": "s/volume",
-                   "danie": d["seconds_per"]}
-            row["pytorch_eager"] = torch_infer(d["config"], a, device, precision)["seconds_per"]
+                   "danie": d["seconds_per"], "repeats": a.repeats,
+                   "danie_all": [r["seconds_per"] for r in runs], "pytorch_eager_all": eager}
+            row["pytorch_eager"] = min(eager)
             row["ratio"] = row["pytorch_eager"] / row["danie"]
             results["rows"].append(row)
             print(json.dumps(row), file=sys.stderr, flush=True)

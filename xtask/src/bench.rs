@@ -130,6 +130,10 @@ fn criterion(env: &crate::setup::Env, args: &Args, run: &RunFolder) -> Result<Se
                     "bench",
                     "-p",
                     krate,
+                    // bench targets only (`--benches` also runs the lib, whose libtest harness
+                    // rejects criterion's flags)
+                    "--bench",
+                    "*",
                     "--",
                     "--noplot",
                     "--sample-size",
@@ -297,6 +301,8 @@ fn throughput(
         .arg(&json);
     if args.quick {
         cmd.args(["--steps", "2", "--warmup", "1", "--volume", "20x512x512"]);
+    } else {
+        cmd.args(["--steps", "6", "--warmup", "2", "--repeats", "2"]);
     }
     let text = output_of(&mut cmd)
         .context("scripts/bench_vs_pytorch.py failed (run it by hand to see why)")?;
@@ -344,6 +350,51 @@ fn render(python: &Path, threads: usize, sections: &[Section], quick: bool) -> S
         s += &format!("## {}\n\n{}\n", sec.title, sec.body.trim_end());
         s += "\n\n";
     }
-    s += "GPU measurements (bf16, MFU, torch.compile) come from `scripts/gpu-bench.sh`; see docs/performance-gpu.md when it has been run on a card.\n";
+    s += &gpu_section();
+    s += "How these numbers come about (packed optimiser buffers, loss reads, the loader) is in \
+          docs/performance-notes.md.\n";
     s
+}
+
+/// The newest GPU report recorded from `scripts/gpu-bench.sh` (docs/bench/gpu-*.md), quoted as
+/// it was written: a CPU machine cannot re-measure it.
+fn gpu_section() -> String {
+    let dir = repo_root().join("docs/bench");
+    let mut reports: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map(|d| {
+            d.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| {
+                    let n = p
+                        .file_name()
+                        .map_or(String::new(), |n| n.to_string_lossy().into());
+                    n.starts_with("gpu-") && n.ends_with(".md")
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    reports.sort();
+    let Some(newest) = reports.last() else {
+        return "## GPU\n\nNo GPU report recorded yet: run `scripts/gpu-bench.sh` on a CUDA machine \
+                and keep its gpu-bench.md under docs/bench/.\n\n"
+            .into();
+    };
+    let text = std::fs::read_to_string(newest).unwrap_or_default();
+    // Its own title becomes ours; its sections move one level down.
+    let body: String = text
+        .lines()
+        .filter(|l| !l.starts_with("# "))
+        .map(|l| {
+            if l.starts_with("## ") {
+                format!("#{l}\n")
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    format!(
+        "## GPU (recorded by `scripts/gpu-bench.sh`, not by this run)\n\nFrom `{}`; the JSON \
+         beside it holds every number.\n{}\n",
+        newest.strip_prefix(repo_root()).unwrap_or(newest).display(),
+        body.trim_end()
+    ) + "\n\n"
 }

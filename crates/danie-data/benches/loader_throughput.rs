@@ -30,7 +30,7 @@ fn main() {
     let root: PathBuf = arg(
         &args,
         "--root",
-        std::env::temp_dir().join("danie_bench_synapse"),
+        std::env::temp_dir().join("danie_bench_synapse_v2"),
     );
     let threads: usize = arg(&args, "--threads", 2);
     let batches: usize = arg(&args, "--batches", 40);
@@ -40,7 +40,7 @@ fn main() {
         let cfg = SyntheticConfig {
             cases: Some(20),
             size,
-            slices: Some(8),
+            slices: Some(24),
             seed: 1,
             ..Default::default()
         };
