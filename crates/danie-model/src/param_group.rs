@@ -18,6 +18,9 @@ use tch::{Kind, Tensor};
 /// Alignment of each variable inside the packed buffers.
 const ALIGN_BYTES: usize = 512;
 
+/// Elements per piece of a CPU update (1 MiB of float32).
+const CPU_PIECE: i64 = 1 << 18;
+
 /// The packed part of a group.
 #[derive(Debug)]
 pub struct Packed {
@@ -192,6 +195,26 @@ impl ParamGroup {
         flat.narrow(0, off, n).view(self.vars[i].size().as_slice())
     }
 
+    /// (offset, length) pieces covering the packed buffers, for updates: the whole buffer on a
+    /// GPU (fewest kernels), pieces of 256K elements on the CPU, so that an update's chain of
+    /// element-wise ops and its temporaries stay in cache instead of streaming the whole
+    /// buffer through memory once per op.
+    pub fn pieces(&self) -> Vec<(i64, i64)> {
+        let Some(p) = &self.packed else {
+            return Vec::new();
+        };
+        let total = p.params.size()[0];
+        let piece = if p.params.device().is_cuda() {
+            total.max(1)
+        } else {
+            CPU_PIECE
+        };
+        (0..total)
+            .step_by(piece as usize)
+            .map(|o| (o, piece.min(total - o)))
+            .collect()
+    }
+
     /// The float kind of the packed buffers, when packed.
     pub fn kind(&self) -> Option<Kind> {
         self.packed.as_ref().map(|p| p.params.kind())
@@ -228,6 +251,8 @@ mod tests {
         assert_eq!(packed, ["used.bias", "used.weight"]);
         // Each member starts 512 bytes after the previous one at least (128 float32s).
         assert_eq!(p.params.size(), [128 + 128]);
+        // One piece covers it on the CPU (pieces are 256K elements there).
+        assert_eq!(g.pieces(), [(0, 256)]);
         let base = p.params.data_ptr() as usize;
         for &i in &p.members {
             let off = g.var(i).data_ptr() as usize - base;

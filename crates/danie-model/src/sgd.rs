@@ -98,15 +98,22 @@ impl Sgd {
             }
         }
         if let Some(p) = self.group.packed() {
-            let had = self.flat_buf.is_some();
-            update(&c, &p.params, &p.grads, &mut self.flat_buf);
-            if !had {
-                let flat = self
-                    .flat_buf
-                    .as_ref()
-                    .expect("set by update")
-                    .shallow_clone();
+            // The first update sets the momentum to the gradient (torch's buf = g.clone()).
+            let first = self.flat_buf.is_none() && c.momentum != 0.0;
+            if first {
+                let flat = p.params.zeros_like();
                 self.adopt_flat_buffer(flat);
+            }
+            let p = self.group.packed().expect("packed");
+            for (off, n) in self.group.pieces() {
+                let buf = self.flat_buf.as_ref().map(|b| b.narrow(0, off, n));
+                update(
+                    &c,
+                    &p.params.narrow(0, off, n),
+                    &p.grads.narrow(0, off, n),
+                    buf.as_ref(),
+                    first,
+                );
             }
         }
         let loose: Vec<usize> = self.group.loose().collect();
@@ -114,7 +121,11 @@ impl Sgd {
             let p = self.group.var(i);
             let grad = p.grad();
             if grad.defined() {
-                update(&c, p, &grad, &mut self.buffers[i]);
+                let first = self.buffers[i].is_none() && c.momentum != 0.0;
+                if first {
+                    self.buffers[i] = Some(p.zeros_like());
+                }
+                update(&c, p, &grad, self.buffers[i].as_ref(), first);
             }
         }
     }
@@ -173,27 +184,23 @@ impl Sgd {
     }
 }
 
-/// torch.optim.SGD's update of one tensor (or of a packed buffer of many) in place.
-fn update(c: &SgdConfig, p: &Tensor, grad: &Tensor, buf: &mut Option<Tensor>) {
+/// torch.optim.SGD's update of one tensor (or of a piece of a packed buffer) in place; `buf` is
+/// the momentum buffer (`None` without momentum), set to the gradient on the `first` update.
+fn update(c: &SgdConfig, p: &Tensor, grad: &Tensor, buf: Option<&Tensor>, first: bool) {
     let mut g = if c.weight_decay != 0.0 {
         grad + p * c.weight_decay
     } else {
         grad.shallow_clone()
     };
-    if c.momentum != 0.0 {
-        let b = match buf.as_mut() {
-            None => buf.insert(g.detach().copy()),
-            Some(b) => {
-                let _ = b.g_mul_scalar_(c.momentum);
-                let _ = b.g_add_(&(&g * (1.0 - c.dampening)));
-                b
-            }
-        };
-        g = if c.nesterov {
-            g + &*b * c.momentum
+    if let (Some(b), true) = (buf, c.momentum != 0.0) {
+        let mut b = b.shallow_clone();
+        if first {
+            b.copy_(&g);
         } else {
-            b.shallow_clone()
-        };
+            let _ = b.g_mul_scalar_(c.momentum);
+            let _ = b.g_add_(&(&g * (1.0 - c.dampening)));
+        }
+        g = if c.nesterov { g + &b * c.momentum } else { b };
     }
     let _ = p.shallow_clone().g_sub_(&(g * c.lr));
 }

@@ -78,7 +78,10 @@ impl AdamW {
         }
         let t = Step::new(&self.cfg, self.lr, self.step);
         if let (Some(p), Some((m, v))) = (self.group.packed(), &self.flat) {
-            t.update(&p.params, &p.grads, m, v);
+            for (off, n) in self.group.pieces() {
+                let piece = |x: &Tensor| x.narrow(0, off, n);
+                t.update(&piece(&p.params), &piece(&p.grads), &piece(m), &piece(v));
+            }
         }
         for i in self.group.loose() {
             let p = self.group.var(i);
