@@ -11,7 +11,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::preprocess::{resize_channels, rot90, rot90_flip, rotate, zoom_labels, Interp};
+use crate::preprocess::{resize_channels, rot90, rotate, zoom_labels, Interp};
 
 /// Which augmentation the training loader applies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -98,18 +98,22 @@ impl TransUnetOp {
         size: (usize, usize),
         interp: Interp,
     ) -> (Array3<f32>, Array2<u8>) {
-        let (image, label) = match self {
-            TransUnetOp::Identity => (image.to_owned(), label.to_owned()),
-            TransUnetOp::RotFlip { k, axis } => (
-                map_channels(image, |c| rot90_flip(c, k, axis)),
-                rot90_flip(label, k, axis),
+        // Identity and rot90 + flip only re-index: they stay views, and the resize reads through
+        // them (one copy of the full-size slice fewer per sample).
+        match self {
+            TransUnetOp::Identity => resize_views(image, label, size, interp),
+            TransUnetOp::RotFlip { k, axis } => resize_views(
+                rot90_flip_view(image, k, axis),
+                rot90_flip_view(label, k, axis),
+                size,
+                interp,
             ),
-            TransUnetOp::Rotate { angle } => (
-                map_channels(image, |c| rotate(c, angle as f64, false)),
-                rotate(label, angle as f64, false),
-            ),
-        };
-        resize_pair(image, label, size, interp)
+            TransUnetOp::Rotate { angle } => {
+                let image = map_channels(image, |c| rotate(c, angle as f64, false));
+                let label = rotate(label, angle as f64, false);
+                resize_views(image.view(), label.view(), size, interp)
+            }
+        }
     }
 }
 
@@ -170,7 +174,7 @@ impl NaturalOp {
         size: (usize, usize),
         interp: Interp,
     ) -> (Array3<f32>, Array2<u8>) {
-        let (image, label) = resize_pair(image.to_owned(), label.to_owned(), size, interp);
+        let (image, label) = resize_views(image, label, size, interp);
         let geo = |a: ArrayView2<f32>| -> Array2<f32> { self.geometry(a, true) };
         let mut image = map_channels(image.view(), geo);
         let label = self.geometry(label.view(), false);
@@ -217,7 +221,7 @@ impl Augment {
         rng: &mut impl Rng,
     ) -> (Array3<f32>, Array2<u8>) {
         match self {
-            Augment::None => resize_pair(image.to_owned(), label.to_owned(), size, interp),
+            Augment::None => resize_views(image, label, size, interp),
             Augment::TransUnet => TransUnetOp::draw(rng).apply(image, label, size, interp),
             Augment::Natural => NaturalOp::draw(rng).apply(image, label, size, interp),
         }
@@ -231,19 +235,39 @@ fn map_channels(image: ArrayView3<f32>, f: impl Fn(ArrayView2<f32>) -> Array2<f3
     ndarray::stack(Axis(0), &views).expect("channels share a shape")
 }
 
-/// Resizes image (with `interp`) and label (nearest) to `size` unless already there.
-fn resize_pair(
-    image: Array3<f32>,
-    label: Array2<u8>,
+/// `np.flip(np.rot90(a, k), axis)` over the last two axes, as a view (no copy).
+fn rot90_flip_view<A, D: ndarray::Dimension>(
+    mut v: ndarray::ArrayView<'_, A, D>,
+    k: usize,
+    axis: usize,
+) -> ndarray::ArrayView<'_, A, D> {
+    let n = v.ndim();
+    for _ in 0..k % 4 {
+        // np.rot90(m) == flip(m.T, axis 0)
+        v.swap_axes(n - 2, n - 1);
+        v.invert_axis(Axis(n - 2));
+    }
+    v.invert_axis(Axis(n - 2 + axis));
+    v
+}
+
+/// Resizes views of image (with `interp`) and label (nearest) to `size`, or copies them (in
+/// standard layout) when already there.
+fn resize_views(
+    image: ArrayView3<f32>,
+    label: ArrayView2<u8>,
     size: (usize, usize),
     interp: Interp,
 ) -> (Array3<f32>, Array2<u8>) {
     if label.dim() == size {
-        return (image, label);
+        return (
+            image.as_standard_layout().into_owned(),
+            label.as_standard_layout().into_owned(),
+        );
     }
     (
-        resize_channels(image.view(), size, interp),
-        zoom_labels(label.view(), size),
+        resize_channels(image, size, interp),
+        zoom_labels(label, size),
     )
 }
 
