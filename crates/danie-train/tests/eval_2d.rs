@@ -17,8 +17,9 @@ use danie_train::predict::{predict_path, PredictOptions};
 use danie_train::trainer::{train, TrainOptions};
 use tch::Device;
 
-/// Generates `kind` in `dir`, trains 4 iterations, returns (root, weights).
-fn trained(dir: &Path, kind: &str) -> (PathBuf, PathBuf) {
+/// Generates `kind` in `dir`, trains 4 iterations and evaluates the test split; returns
+/// (root, weights, scores).
+fn trained_and_evaluated(dir: &Path, kind: &str) -> (PathBuf, PathBuf, EvalScores) {
     let root = dir.join(kind);
     let dataset: DatasetKind = kind.parse().unwrap();
     let cfg = SyntheticConfig {
@@ -39,7 +40,10 @@ fn trained(dir: &Path, kind: &str) -> (PathBuf, PathBuf) {
     let p = dir.join(format!("{kind}.toml"));
     std::fs::write(&p, text).unwrap();
     let run = train(&RunConfig::load(&p, &[]).unwrap(), &TrainOptions::default()).unwrap();
-    (root, run.weights)
+    let loaded = load_model(&run.weights, Device::Cpu).unwrap();
+    let opts = eval_opts(dir.join("eval"), &run.weights);
+    let report = evaluate_dataset(&loaded, dataset, &root, &opts).unwrap();
+    (root, run.weights, report.scores)
 }
 
 fn eval_opts(out: PathBuf, weights: &Path) -> EvalOptions {
@@ -102,16 +106,8 @@ fn close(what: &str, got: f64, want: &serde_json::Value) {
 #[test]
 fn isic2018_eval_scores_are_the_pooled_confusion_of_the_predicted_masks() {
     let dir = tempfile::tempdir().unwrap();
-    let (root, weights) = trained(dir.path(), "isic2018");
-    let loaded = load_model(&weights, Device::Cpu).unwrap();
-    let report = evaluate_dataset(
-        &loaded,
-        DatasetKind::Isic2018,
-        &root,
-        &eval_opts(dir.path().join("eval"), &weights),
-    )
-    .unwrap();
-    let EvalScores::Pixels(s) = &report.scores else {
+    let (root, weights, scores) = trained_and_evaluated(dir.path(), "isic2018");
+    let EvalScores::Pixels(s) = &scores else {
         panic!("pixel scores expected for ISIC")
     };
     // The test split: the last 20 % of the ids sorted by name (no lists/ folder here).
@@ -146,16 +142,8 @@ fn isic2018_eval_scores_are_the_pooled_confusion_of_the_predicted_masks() {
 #[test]
 fn glas_eval_scores_are_the_mean_medpy_scores_of_the_predicted_masks() {
     let dir = tempfile::tempdir().unwrap();
-    let (root, weights) = trained(dir.path(), "glas");
-    let loaded = load_model(&weights, Device::Cpu).unwrap();
-    let report = evaluate_dataset(
-        &loaded,
-        DatasetKind::Glas,
-        &root,
-        &eval_opts(dir.path().join("eval"), &weights),
-    )
-    .unwrap();
-    let EvalScores::Glas(s) = &report.scores else {
+    let (root, weights, scores) = trained_and_evaluated(dir.path(), "glas");
+    let EvalScores::Glas(s) = &scores else {
         panic!("GlaS scores expected")
     };
     // testA_* and testB_* with their instance maps.
