@@ -356,8 +356,9 @@ fn render(python: &Path, threads: usize, sections: &[Section], quick: bool) -> S
     s
 }
 
-/// The newest GPU report recorded from `scripts/gpu-bench.sh` (docs/bench/gpu-*.md), quoted as
-/// it was written: a CPU machine cannot re-measure it.
+/// The GPU report last by file name in docs/bench/ (`gpu-<card>-<date>.md`; shorter runs of a
+/// day carry a suffix, `-quick-final`, that sorts before the full run), recorded from
+/// `scripts/gpu-bench.sh` and quoted as it was written: a CPU machine cannot re-measure it.
 fn gpu_section() -> String {
     let dir = repo_root().join("docs/bench");
     let mut reports: Vec<PathBuf> = std::fs::read_dir(&dir)
@@ -373,12 +374,12 @@ fn gpu_section() -> String {
         })
         .unwrap_or_default();
     reports.sort();
-    let Some(newest) = reports.last() else {
+    let Some(chosen) = reports.last() else {
         return "## GPU\n\nNo GPU report recorded yet: run `scripts/gpu-bench.sh` on a CUDA machine \
                 and keep its gpu-bench.md under docs/bench/.\n\n"
             .into();
     };
-    let text = std::fs::read_to_string(newest).unwrap_or_default();
+    let text = std::fs::read_to_string(chosen).unwrap_or_default();
     // Its own title becomes ours; its sections move one level down.
     let body: String = text
         .lines()
@@ -394,7 +395,7 @@ fn gpu_section() -> String {
     format!(
         "## GPU (recorded by `scripts/gpu-bench.sh`, not by this run)\n\nFrom `{}`; the JSON \
          beside it holds every number.\n{}\n",
-        newest.strip_prefix(repo_root()).unwrap_or(newest).display(),
+        chosen.strip_prefix(repo_root()).unwrap_or(chosen).display(),
         body.trim_end()
     ) + "\n\n"
 }

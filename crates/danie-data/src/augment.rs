@@ -11,7 +11,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::preprocess::{resize_channels, rot90, rotate, zoom_labels, Interp};
+use crate::preprocess::{resize_channels, rot90, rot90_view, rotate, zoom_labels, Interp};
 
 /// Which augmentation the training loader applies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -237,16 +237,12 @@ fn map_channels(image: ArrayView3<f32>, f: impl Fn(ArrayView2<f32>) -> Array2<f3
 
 /// `np.flip(np.rot90(a, k), axis)` over the last two axes, as a view (no copy).
 fn rot90_flip_view<A, D: ndarray::Dimension>(
-    mut v: ndarray::ArrayView<'_, A, D>,
+    v: ndarray::ArrayView<'_, A, D>,
     k: usize,
     axis: usize,
 ) -> ndarray::ArrayView<'_, A, D> {
+    let mut v = rot90_view(v, k);
     let n = v.ndim();
-    for _ in 0..k % 4 {
-        // np.rot90(m) == flip(m.T, axis 0)
-        v.swap_axes(n - 2, n - 1);
-        v.invert_axis(Axis(n - 2));
-    }
     v.invert_axis(Axis(n - 2 + axis));
     v
 }

@@ -93,23 +93,19 @@ pub struct Batch {
 /// An epoch of batches: an iterator of `Result<Batch>` fed by a background thread.
 pub struct Loader {
     stream: EpochLoader,
-    num_batches: usize,
 }
 
 impl Loader {
     /// Starts building the batches of `epoch` of `dataset` in the background.
     pub fn new(dataset: Arc<dyn SliceDataset>, config: LoaderConfig, epoch: u64) -> Result<Self> {
-        let stream = EpochLoader::new(dataset, config, epoch..epoch + 1)?;
-        let num_batches = stream.batches_per_epoch;
         Ok(Self {
-            stream,
-            num_batches,
+            stream: EpochLoader::new(dataset, config, epoch..epoch + 1)?,
         })
     }
 
     /// Number of batches in the epoch.
     pub fn num_batches(&self) -> usize {
-        self.num_batches
+        self.stream.batches_per_epoch
     }
 
     /// The order in which `epoch` visits `len` samples.
@@ -194,7 +190,7 @@ impl Iterator for Loader {
         self.stream.recv().map(|(_, b)| b)
     }
     fn size_hint(&self) -> (usize, Option<usize>) {
-        (0, Some(self.num_batches))
+        (0, Some(self.stream.batches_per_epoch))
     }
 }
 

@@ -9,7 +9,7 @@
 //! - [`rotate`]: `scipy.ndimage.rotate(reshape=False, mode='constant', cval=0)` with order 0
 //!   (nearest) or 1 (bilinear).
 //! - [`ct_window`] (clip HU and scale to `[0, 1]`) and [`minmax_normalise`].
-use ndarray::{Array2, Array3, ArrayView2, ArrayView3, Axis};
+use ndarray::{Array2, Array3, ArrayView, ArrayView2, ArrayView3, Axis, Dimension};
 use serde::{Deserialize, Serialize};
 
 /// How images are resized (labels always use nearest).
@@ -478,27 +478,18 @@ pub fn minmax_normalise(volume: &mut Array3<f32>) {
 /// # Shapes
 /// `(H, W)` -> `(H, W)` for even `k`, `(W, H)` for odd `k`
 pub fn rot90<T: Copy>(a: ArrayView2<T>, k: usize) -> Array2<T> {
-    let mut v = a;
-    for _ in 0..k % 4 {
-        // np.rot90(m) == flip(m.T, axis 0)
-        v = v.reversed_axes();
-        v.invert_axis(Axis(0));
-    }
-    v.to_owned()
+    rot90_view(a, k).to_owned()
 }
 
-/// `np.flip(np.rot90(a, k), axis)` with one copy (TransUNet's `random_rot_flip`).
-///
-/// # Shapes
-/// `(H, W)` -> `(H, W)` for even `k`, `(W, H)` for odd `k`
-pub fn rot90_flip<T: Copy>(a: ArrayView2<T>, k: usize, axis: usize) -> Array2<T> {
-    let mut v = a;
+/// `np.rot90(a, k)` over the last two axes, as a view (no copy).
+pub fn rot90_view<A, D: Dimension>(mut v: ArrayView<'_, A, D>, k: usize) -> ArrayView<'_, A, D> {
+    let n = v.ndim();
     for _ in 0..k % 4 {
-        v = v.reversed_axes();
-        v.invert_axis(Axis(0));
+        // np.rot90(m) == flip(m.T, axis 0)
+        v.swap_axes(n - 2, n - 1);
+        v.invert_axis(Axis(n - 2));
     }
-    v.invert_axis(Axis(axis));
-    v.as_standard_layout().into_owned()
+    v
 }
 
 /// Reverses axis `axis` of a 2D array, as `np.flip(a, axis)`.

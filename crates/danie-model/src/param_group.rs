@@ -13,7 +13,7 @@
 //! `torch.optim` skips variables whose `.grad` is None), and only those of the first such
 //! variable's kind and device; the rest stay loose and are updated one by one.
 use tch::nn::VarStore;
-use tch::{Kind, Tensor};
+use tch::Tensor;
 
 /// Alignment of each variable inside the packed buffers.
 const ALIGN_BYTES: usize = 512;
@@ -214,18 +214,13 @@ impl ParamGroup {
             .map(|o| (o, piece.min(total - o)))
             .collect()
     }
-
-    /// The float kind of the packed buffers, when packed.
-    pub fn kind(&self) -> Option<Kind> {
-        self.packed.as_ref().map(|p| p.params.kind())
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use tch::nn::{self, Module};
-    use tch::Device;
+    use tch::{Device, Kind};
 
     /// Two linear layers, of which only `used` takes part in the loss.
     fn model() -> (VarStore, nn::Linear, nn::Linear) {
