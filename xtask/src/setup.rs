@@ -158,6 +158,8 @@ fn ensure_torch(py: &Path) -> Result<()> {
                 "pip",
                 "install",
                 "--disable-pip-version-check",
+                // torch's wheels are ~4.6 GB; a cached copy would double that on disk.
+                "--no-cache-dir",
                 "--progress-bar",
                 "off",
             ])
@@ -209,6 +211,7 @@ fn ensure_test_deps(py: &Path) -> Result<()> {
                 "pip",
                 "install",
                 "--disable-pip-version-check",
+                "--no-cache-dir",
                 "--progress-bar",
                 "off",
                 "-q",

@@ -18,6 +18,7 @@ pub struct Args {
 }
 
 pub fn run(args: &Args) -> Result<()> {
+    report_free_disk();
     let env = {
         let _s = step("set-up (libtorch, HDF5, Python test references)");
         crate::setup::run(&crate::setup::Args { test_deps: true })?
@@ -42,4 +43,35 @@ pub fn run(args: &Args) -> Result<()> {
             .args(["test", "--workspace"])
             .args(&args.cargo_args),
     )
+}
+
+/// Prints the free space where the build goes, and warns when a clean build may not fit.
+///
+/// A clean `cargo xtask test` needs about 5 GB for .venv and 6 GB for target/ (measured on a fresh
+/// clone); a full disk shows up as a linker crash ("Bus error") rather than a clear message.
+fn report_free_disk() {
+    let root = crate::process::repo_root();
+    let Ok(out) = std::process::Command::new("df")
+        .arg("-Pk")
+        .arg(&root)
+        .output()
+    else {
+        return;
+    };
+    let text = String::from_utf8_lossy(&out.stdout);
+    let free_kib = text
+        .lines()
+        .nth(1)
+        .and_then(|l| l.split_whitespace().nth(3))
+        .and_then(|v| v.parse::<u64>().ok());
+    if let Some(kib) = free_kib {
+        let gib = kib as f64 / (1024.0 * 1024.0);
+        eprintln!("disk: {gib:.1} GiB free at {}", root.display());
+        if gib < 12.0 {
+            eprintln!(
+                "warning: a clean build and test run needs about 12 GiB (.venv ~5, target/ ~6); \
+                 linking may fail with a Bus error or 'No space left on device'"
+            );
+        }
+    }
 }
