@@ -1,4 +1,4 @@
-"""Write NIfTI files with nibabel over every dtype x byte order x .nii/.nii.gz x NIfTI-1/2.
+"""Write NIfTI files with nibabel over every dtype x byte order x .nii/.nii.gz/.hdr+.img x NIfTI-1/2.
 
 Usage: nifti_write_matrix.py OUT_DIR
 
@@ -63,7 +63,7 @@ def main(out):
     i = 0
     for version in (1, 2):
         for endian in ("<", ">"):
-            for ext in (".nii", ".nii.gz"):
+            for ext in (".nii", ".nii.gz", ".hdr"):  # .hdr: a .hdr/.img pair (magic ni1 / ni2)
                 for dtype in DTYPES:
                     i += 1
                     shape = (4, 3, 2) if i % 4 else (3, 2, 2, 2)
@@ -71,6 +71,8 @@ def main(out):
                     klass, hklass = (
                         (nib.Nifti1Image, nib.Nifti1Header) if version == 1 else (nib.Nifti2Image, nib.Nifti2Header)
                     )
+                    if ext == ".hdr":
+                        klass = nib.Nifti1Pair if version == 1 else nib.Nifti2Pair
                     hdr = hklass(endianness=endian)
                     hdr.set_data_dtype(np.dtype(dtype))
                     aff = quat_affine(i)

@@ -1,5 +1,5 @@
 //! NIfTI against nibabel, both directions:
-//! - files nibabel writes (every dtype x byte order x .nii/.nii.gz x NIfTI-1/2, with qform-only,
+//! - files nibabel writes (every dtype x byte order x .nii/.nii.gz/.hdr+.img x NIfTI-1/2, with qform-only,
 //!   sform and transform-free headers, scaling and extensions) read by danie exactly as nibabel
 //!   reads them;
 //! - files danie writes from real template headers read by nibabel with the data, affine and
@@ -17,10 +17,11 @@ fn reads_every_file_nibabel_writes() {
     let entries = manifest.as_array().unwrap();
     assert_eq!(
         entries.len(),
-        80,
-        "2 versions x 2 byte orders x 2 suffixes x 10 dtypes"
+        120,
+        "2 versions x 2 byte orders x 3 kinds (.nii, .nii.gz, .hdr/.img) x 10 dtypes"
     );
     let mut seen_scaled = 0;
+    let mut seen_pairs = 0;
     for e in entries {
         let name = e["file"].as_str().unwrap();
         let path = dir.path().join(name);
@@ -70,6 +71,21 @@ fn reads_every_file_nibabel_writes() {
             "{name}"
         );
         seen_scaled += (slope != 1.0) as usize;
+        if let Some(stem) = name.strip_suffix(".hdr") {
+            seen_pairs += 1;
+            assert!(!h.single_file, "{name}: a .hdr/.img pair");
+            // naming the .img finds its .hdr: the same image
+            let via_img = nifti::read(dir.path().join(format!("{stem}.img")))
+                .unwrap_or_else(|err| panic!("{err}"));
+            assert_eq!(via_img.header, img.header, "{name} via .img");
+            assert!(
+                via_img.data.to_bytes(Endian::Little, true)
+                    == img.data.to_bytes(Endian::Little, true),
+                "{name} via .img: other voxels"
+            );
+        } else {
+            assert!(h.single_file, "{name}: one .nii file");
+        }
 
         let affine = img.affine().unwrap();
         for (r, row) in e["affine"].as_array().unwrap().iter().enumerate() {
@@ -105,6 +121,7 @@ fn reads_every_file_nibabel_writes() {
         seen_scaled >= 6,
         "the matrix must include scaled files ({seen_scaled})"
     );
+    assert_eq!(seen_pairs, 40, ".hdr/.img pairs in the matrix");
 }
 
 /// Deterministic values of every kind a dtype holds, extremes included.

@@ -67,6 +67,23 @@ impl Source {
         Ok(buf)
     }
 
+    /// Reads what is left of the stream, refusing more than `limit` bytes.
+    pub fn take_rest(&mut self, limit: u64, what: &str) -> Result<Vec<u8>> {
+        let mut buf = Vec::new();
+        (&mut self.reader)
+            .take(limit + 1)
+            .read_to_end(&mut buf)
+            .map_err(|e| self.read_error(e))?;
+        self.pos += buf.len() as u64;
+        if buf.len() as u64 > limit {
+            return Err(DataError::invalid(
+                &self.path,
+                format!("{what} are longer than {limit} bytes: not a NIfTI header file?"),
+            ));
+        }
+        Ok(buf)
+    }
+
     /// Reads exactly `n` bytes; `what` names them in the error if the file ends first.
     pub fn take_exact(&mut self, n: usize, what: &str) -> Result<Vec<u8>> {
         let start = self.pos;
@@ -187,7 +204,8 @@ fn read_header_from(src: &mut Source) -> Result<NiftiHeader> {
         let to_data = header.vox_offset.saturating_sub(src.pos) as usize;
         src.take_exact(to_data, "header extensions before vox_offset")?
     } else {
-        src.take(usize::MAX >> 1)?
+        // a .hdr holds the header, the extension flag and the extensions, nothing else
+        src.take_rest(1 << 26, "header extensions")?
     };
     if region.len() >= 4 && region[0] != 0 {
         header.extensions = parse_extensions(&region[4..], header.endian);
