@@ -11,7 +11,9 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::preprocess::{resize_channels, rot90, rot90_view, rotate, zoom_labels, Interp};
+use crate::preprocess::{
+    resize_channels, rot90, rot90_view, rotate, rotate_zoom_labels, zoom_labels, Interp,
+};
 
 /// Which augmentation the training loader applies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -110,8 +112,10 @@ impl TransUnetOp {
             ),
             TransUnetOp::Rotate { angle } => {
                 let image = map_channels(image, |c| rotate(c, angle as f64, false));
-                let label = rotate(label, angle as f64, false);
-                resize_views(image.view(), label.view(), size, interp)
+                (
+                    resize_image(image.view(), size, interp),
+                    rotate_zoom_labels(label, angle as f64, size),
+                )
             }
         }
     }
@@ -255,16 +259,22 @@ fn resize_views(
     size: (usize, usize),
     interp: Interp,
 ) -> (Array3<f32>, Array2<u8>) {
-    if label.dim() == size {
-        return (
-            image.as_standard_layout().into_owned(),
-            label.as_standard_layout().into_owned(),
-        );
+    let label = if label.dim() == size {
+        label.as_standard_layout().into_owned()
+    } else {
+        zoom_labels(label, size)
+    };
+    (resize_image(image, size, interp), label)
+}
+
+/// Resizes a view of `(C, H, W)` to `size` with `interp`, or copies it (in standard layout) when
+/// already there.
+fn resize_image(image: ArrayView3<f32>, size: (usize, usize), interp: Interp) -> Array3<f32> {
+    if (image.shape()[1], image.shape()[2]) == size {
+        image.as_standard_layout().into_owned()
+    } else {
+        resize_channels(image, size, interp)
     }
-    (
-        resize_channels(image, size, interp),
-        zoom_labels(label, size),
-    )
 }
 
 #[cfg(test)]

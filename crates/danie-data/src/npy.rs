@@ -26,24 +26,39 @@ pub fn read_npy(path: impl AsRef<Path>) -> Result<TypedArray> {
 
 /// Reads array `key` of a `.npz` archive (`key` or `key.npy` inside the zip, as numpy does).
 pub fn read_npz_array(path: impl AsRef<Path>, key: &str) -> Result<TypedArray> {
+    let [array] = read_npz_arrays(path, [key])?;
+    Ok(array)
+}
+
+/// Reads arrays `keys` of a `.npz` archive, opening it once (see [`read_npz_array`]).
+pub fn read_npz_arrays<const N: usize>(
+    path: impl AsRef<Path>,
+    keys: [&str; N],
+) -> Result<[TypedArray; N]> {
     let path = path.as_ref();
     let mut zip = open_npz(path)?;
-    let entry = if zip.index_for_name(key).is_some() {
-        key.to_string()
-    } else {
-        format!("{key}.npy")
+    let mut read = |key: &str| -> Result<TypedArray> {
+        let entry = if zip.index_for_name(key).is_some() {
+            key.to_string()
+        } else {
+            format!("{key}.npy")
+        };
+        if zip.index_for_name(&entry).is_none() {
+            let names = npz_names_of(&zip);
+            return Err(DataError::invalid(
+                path,
+                format!("has no array `{key}` (it holds: {})", names.join(", ")),
+            ));
+        }
+        let mut file = zip
+            .by_name(&entry)
+            .map_err(|e| DataError::invalid(path, format!("array `{key}`: {e}")))?;
+        read_npy_stream(&mut file, path, &format!("array `{key}`: "))
     };
-    if zip.index_for_name(&entry).is_none() {
-        let names = npz_names_of(&zip);
-        return Err(DataError::invalid(
-            path,
-            format!("has no array `{key}` (it holds: {})", names.join(", ")),
-        ));
-    }
-    let mut file = zip
-        .by_name(&entry)
-        .map_err(|e| DataError::invalid(path, format!("array `{key}`: {e}")))?;
-    read_npy_stream(&mut file, path, &format!("array `{key}`: "))
+    let arrays: Vec<TypedArray> = keys.iter().map(|k| read(k)).collect::<Result<_>>()?;
+    Ok(arrays
+        .try_into()
+        .unwrap_or_else(|_| unreachable!("one array per key")))
 }
 
 /// The array names in a `.npz` archive (without the `.npy` suffix).

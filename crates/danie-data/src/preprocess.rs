@@ -243,8 +243,10 @@ fn interp_axis1(src: &[f64], n: usize, taps: &[Taps]) -> Vec<f64> {
 }
 
 /// Separable spline (order 3, `prefilter`) or linear (order 1) zoom of one plane in float64:
-/// filter and interpolate along W, then along H. Filtering H after interpolating W is exact
-/// (they act on different axes) and filters `out_w` columns instead of W.
+/// filter and interpolate along one axis, then along the other. The axes are independent, so
+/// either order is exact; H goes first when the zoom shrinks it, because filtering along H
+/// runs over whole rows (vectorised) while filtering along W is a recursion within each row,
+/// and it then runs over `out_h` rows instead of H.
 ///
 /// # Shapes
 /// `image (H, W)` -> `(rows.len(), cols.len())`
@@ -259,14 +261,25 @@ fn zoom_separable(
         Some(s) => s.iter().map(|&v| f64::from(v)).collect(),
         None => image.iter().map(|&v| f64::from(v)).collect(),
     };
-    if prefilter {
-        spline_prefilter_axis1(&mut plane, w);
-    }
-    let mut t = interp_axis1(&plane, w, cols); // (H, out_w)
-    if prefilter {
-        spline_prefilter_axis0(&mut t, h, cols.len());
-    }
-    let out = interp_axis0(&t, cols.len(), rows); // (out_h, out_w)
+    let out = if rows.len() <= h {
+        if prefilter {
+            spline_prefilter_axis0(&mut plane, h, w);
+        }
+        let mut t = interp_axis0(&plane, w, rows); // (out_h, W)
+        if prefilter {
+            spline_prefilter_axis1(&mut t, w);
+        }
+        interp_axis1(&t, w, cols) // (out_h, out_w)
+    } else {
+        if prefilter {
+            spline_prefilter_axis1(&mut plane, w);
+        }
+        let mut t = interp_axis1(&plane, w, cols); // (H, out_w)
+        if prefilter {
+            spline_prefilter_axis0(&mut t, h, cols.len());
+        }
+        interp_axis0(&t, cols.len(), rows) // (out_h, out_w)
+    };
     Array2::from_shape_vec(
         (rows.len(), cols.len()),
         out.into_iter().map(|v| v as f32).collect(),
@@ -389,39 +402,131 @@ where
     T: Copy + Default + Into<f64> + FromF64,
 {
     let (h, w) = image.dim();
-    let (s, c) = sin_cos_deg(angle_deg);
-    let (ch, cw) = ((h as f64 - 1.0) / 2.0, (w as f64 - 1.0) / 2.0);
-    // offset = in_centre - R @ out_centre
-    let off_r = ch - (c * ch + s * cw);
-    let off_c = cw - (-s * ch + c * cw);
-    let (hmax, wmax) = (h as f64 - 1.0, w as f64 - 1.0);
+    let map = RotationMap::new(h, w, angle_deg);
     let image = image.as_standard_layout();
     let src = image.as_slice().expect("standard layout");
-    let at = |a: usize, b: usize| src[a * w + b];
     let mut out = Vec::with_capacity(h * w);
     for r in 0..h {
         let r = r as f64;
-        out.extend((0..w).map(|q| {
-            let q = q as f64;
-            let ir = c * r + s * q + off_r;
-            let iq = -s * r + c * q + off_c;
-            if !(0.0..=hmax).contains(&ir) || !(0.0..=wmax).contains(&iq) {
-                return T::default();
-            }
-            // Both coordinates are >= 0 here, so truncation is floor (and needs no libm call).
-            if !bilinear {
-                return at((ir + 0.5) as usize, (iq + 0.5) as usize);
-            }
-            let (r0, q0) = (ir as usize, iq as usize);
-            let (r1, q1) = ((r0 + 1).min(h - 1), (q0 + 1).min(w - 1));
-            let (tr, tq) = (ir - r0 as f64, iq - q0 as f64);
-            let v = |a: usize, b: usize| -> f64 { at(a, b).into() };
-            let top = v(r0, q0) * (1.0 - tq) + v(r0, q1) * tq;
-            let bot = v(r1, q0) * (1.0 - tq) + v(r1, q1) * tq;
-            T::from_f64(top * (1.0 - tr) + bot * tr)
-        }));
+        // Pixels outside the input sit at both ends of the row: the loop between them needs no
+        // bounds test.
+        let inside = map.inside(r);
+        out.extend(std::iter::repeat_n(T::default(), inside.start));
+        if bilinear {
+            out.extend(inside.clone().map(|q| {
+                let (ir, iq) = map.coords(r, q as f64);
+                // Both coordinates are >= 0 here, so truncation is floor (and needs no libm call).
+                let (r0, q0) = (ir as usize, iq as usize);
+                let (r1, q1) = ((r0 + 1).min(h - 1), (q0 + 1).min(w - 1));
+                let (tr, tq) = (ir - r0 as f64, iq - q0 as f64);
+                let v = |a: usize, b: usize| -> f64 { src[a * w + b].into() };
+                let top = v(r0, q0) * (1.0 - tq) + v(r0, q1) * tq;
+                let bot = v(r1, q0) * (1.0 - tq) + v(r1, q1) * tq;
+                T::from_f64(top * (1.0 - tr) + bot * tr)
+            }));
+        } else {
+            out.extend(inside.clone().map(|q| src[map.nearest(r, q as f64)]));
+        }
+        out.extend(std::iter::repeat_n(T::default(), w - inside.end));
     }
     Array2::from_shape_vec((h, w), out).expect("output size")
+}
+
+/// `zoom_labels(&rotate(labels, angle_deg, false), out)`, computed only at the pixels the zoom
+/// keeps: both are nearest-neighbour lookups, so their composition is one lookup (TransUNet
+/// rotates 512 x 512 labels, then zooms them to 224 x 224).
+///
+/// # Shapes
+/// `labels (H, W)` -> `(out.0, out.1)`
+pub fn rotate_zoom_labels<T: Copy + Default>(
+    labels: ArrayView2<T>,
+    angle_deg: f64,
+    out: (usize, usize),
+) -> Array2<T> {
+    let (h, w) = labels.dim();
+    let map = RotationMap::new(h, w, angle_deg);
+    let (ri, cj) = (nearest_index(h, out.0), nearest_index(w, out.1));
+    let labels = labels.as_standard_layout();
+    let src = labels.as_slice().expect("standard layout");
+    let mut res = Vec::with_capacity(out.0 * out.1);
+    for &r in &ri {
+        let r = r as f64;
+        res.extend(cj.iter().map(|&q| {
+            let q = q as f64;
+            if map.contains(r, q) {
+                src[map.nearest(r, q)]
+            } else {
+                T::default()
+            }
+        }));
+    }
+    Array2::from_shape_vec(out, res).expect("output size")
+}
+
+/// Where `scipy.ndimage.rotate(reshape=False)` reads each output pixel of an `(H, W)` plane: the
+/// inverse rotation about the centre, in scipy's arithmetic.
+struct RotationMap {
+    w: usize,
+    s: f64,
+    c: f64,
+    off_r: f64,
+    off_c: f64,
+    hmax: f64,
+    wmax: f64,
+}
+
+impl RotationMap {
+    fn new(h: usize, w: usize, angle_deg: f64) -> Self {
+        let (s, c) = sin_cos_deg(angle_deg);
+        let (ch, cw) = ((h as f64 - 1.0) / 2.0, (w as f64 - 1.0) / 2.0);
+        // offset = in_centre - R @ out_centre
+        RotationMap {
+            w,
+            s,
+            c,
+            off_r: ch - (c * ch + s * cw),
+            off_c: cw - (-s * ch + c * cw),
+            hmax: h as f64 - 1.0,
+            wmax: w as f64 - 1.0,
+        }
+    }
+
+    /// Input coordinates read by output pixel `(r, q)`.
+    #[inline]
+    fn coords(&self, r: f64, q: f64) -> (f64, f64) {
+        (
+            self.c * r + self.s * q + self.off_r,
+            -self.s * r + self.c * q + self.off_c,
+        )
+    }
+
+    /// Whether `(r, q)` reads inside the input (else it is zero).
+    #[inline]
+    fn contains(&self, r: f64, q: f64) -> bool {
+        let (ir, iq) = self.coords(r, q);
+        (0.0..=self.hmax).contains(&ir) && (0.0..=self.wmax).contains(&iq)
+    }
+
+    /// Flat index of the input pixel nearest to where `(r, q)` reads, for `(r, q)` inside.
+    #[inline]
+    fn nearest(&self, r: f64, q: f64) -> usize {
+        let (ir, iq) = self.coords(r, q);
+        // Both coordinates are >= 0 inside, so truncation of x + 0.5 rounds half up.
+        (ir + 0.5) as usize * self.w + (iq + 0.5) as usize
+    }
+
+    /// The columns of output row `r` that read inside the input. Both coordinates are monotone
+    /// in the column (also after rounding), so these form one interval, found at its ends.
+    fn inside(&self, r: f64) -> std::ops::Range<usize> {
+        let Some(lo) = (0..self.w).find(|&q| self.contains(r, q as f64)) else {
+            return 0..0;
+        };
+        let hi = (lo..self.w)
+            .rev()
+            .find(|&q| self.contains(r, q as f64))
+            .expect("lo is inside");
+        lo..hi + 1
+    }
 }
 
 /// Conversion back from the `f64` that interpolation computes in.
@@ -503,6 +608,50 @@ pub fn flip<T: Copy>(a: ArrayView2<T>, axis: usize) -> Array2<T> {
 mod tests {
     use super::*;
     use ndarray::array;
+
+    #[test]
+    fn rotating_labels_at_the_zoomed_pixels_equals_rotate_then_zoom() {
+        // distinct ids everywhere, so any other source pixel shows
+        let (h, w) = (37, 29);
+        let labels = Array2::from_shape_fn((h, w), |(r, c)| (r * w + c) as f32);
+        for angle in [-20.0, -7.0, 0.0, 13.0, 19.0, 90.0, 33.3] {
+            for out in [(16, 12), (37, 29), (50, 61), (224, 224)] {
+                assert_eq!(
+                    rotate_zoom_labels(labels.view(), angle, out),
+                    zoom_labels(rotate_reference(labels.view(), angle).view(), out),
+                    "angle {angle}, out {out:?}"
+                );
+            }
+        }
+    }
+
+    /// The rotation written pixel by pixel with the bounds test on every pixel.
+    fn rotate_reference(image: ArrayView2<f32>, angle: f64) -> Array2<f32> {
+        let (h, w) = image.dim();
+        let map = RotationMap::new(h, w, angle);
+        Array2::from_shape_fn((h, w), |(r, q)| {
+            let (r, q) = (r as f64, q as f64);
+            if map.contains(r, q) {
+                let i = map.nearest(r, q);
+                image[(i / w, i % w)]
+            } else {
+                0.0
+            }
+        })
+    }
+
+    #[test]
+    fn rows_skip_outside_pixels_exactly() {
+        let (h, w) = (41, 23);
+        let image = Array2::from_shape_fn((h, w), |(r, c)| (r * w + c + 1) as f32);
+        for angle in [-20.0, -1.0, 5.0, 19.0, 45.0, 135.0] {
+            assert_eq!(
+                rotate(image.view(), angle, false),
+                rotate_reference(image.view(), angle),
+                "angle {angle}"
+            );
+        }
+    }
 
     #[test]
     fn rot90_matches_numpy_convention() {

@@ -134,29 +134,31 @@ fn transunet_random_generator_matches_python_on_fixed_draws() {
         TransUnetOp::Rotate { angle: -20 },
         TransUnetOp::Rotate { angle: 17 },
     ];
-    let out = (56, 56);
-    let ops: Vec<_> = draws
-        .iter()
-        .map(|d| match *d {
-            TransUnetOp::Identity => json!({"op": "transunet", "branch": "identity", "out": [out.0, out.1]}),
-            TransUnetOp::RotFlip { k, axis } => {
-                json!({"op": "transunet", "branch": "rotflip", "k": k, "axis": axis, "out": [out.0, out.1]})
-            }
-            TransUnetOp::Rotate { angle } => {
-                json!({"op": "transunet", "branch": "rotate", "angle": angle, "out": [out.0, out.1]})
-            }
-        })
-        .collect();
-    let dir = setup(&img, &lab, json!(ops));
-    let img3: Array3<f32> = img.clone().insert_axis(ndarray::Axis(0));
-    for (i, d) in draws.iter().enumerate() {
-        let (oi, ol) = d.apply(img3.view(), lab.view(), out, Interp::Cubic);
-        let err = max_abs(
-            &oi.index_axis(ndarray::Axis(0), 0).to_owned(),
-            &out_image(dir.path(), i),
-        );
-        assert!(err < 1e-4, "{d:?}: image max error {err}");
-        assert_eq!(ol, out_label(dir.path(), i), "{d:?}: label");
+    // up (as in the tests' small images) and down (as 512 -> 224 in training)
+    for out in [(56, 56), (30, 22)] {
+        let ops: Vec<_> = draws
+            .iter()
+            .map(|d| match *d {
+                TransUnetOp::Identity => json!({"op": "transunet", "branch": "identity", "out": [out.0, out.1]}),
+                TransUnetOp::RotFlip { k, axis } => {
+                    json!({"op": "transunet", "branch": "rotflip", "k": k, "axis": axis, "out": [out.0, out.1]})
+                }
+                TransUnetOp::Rotate { angle } => {
+                    json!({"op": "transunet", "branch": "rotate", "angle": angle, "out": [out.0, out.1]})
+                }
+            })
+            .collect();
+        let dir = setup(&img, &lab, json!(ops));
+        let img3: Array3<f32> = img.clone().insert_axis(ndarray::Axis(0));
+        for (i, d) in draws.iter().enumerate() {
+            let (oi, ol) = d.apply(img3.view(), lab.view(), out, Interp::Cubic);
+            let err = max_abs(
+                &oi.index_axis(ndarray::Axis(0), 0).to_owned(),
+                &out_image(dir.path(), i),
+            );
+            assert!(err < 1e-4, "{d:?} to {out:?}: image max error {err}");
+            assert_eq!(ol, out_label(dir.path(), i), "{d:?} to {out:?}: label");
+        }
     }
 }
 

@@ -86,23 +86,33 @@ pub(crate) fn read_elements<T: Element>(
     endian: Endian,
 ) -> Result<Vec<T>, ElementReadError> {
     let size = std::mem::size_of::<T>();
-    let mut out: Vec<T> = Vec::new();
-    // Reserve up front unless a corrupt header asks for an absurd size (then grow as data comes).
+    let short = |got: usize, done: usize| ElementReadError::Short {
+        got: (done * size + got) as u64,
+        want: (n * size) as u64,
+    };
+    let mut out: Vec<T>;
     if n.saturating_mul(size) <= 1 << 32 {
-        out.reserve_exact(n);
-    }
-    let mut chunk = vec![T::zeroed(); CHUNK.min(n.max(1))];
-    while out.len() < n {
-        let want = (n - out.len()).min(chunk.len());
-        let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut chunk[..want]);
+        // A sane size: read straight into the result (zeroed pages cost nothing until written;
+        // a staging chunk would copy every byte once more).
+        out = vec![T::zeroed(); n];
+        let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut out[..]);
         let got = read_fully(reader, bytes).map_err(ElementReadError::Io)?;
         if got < bytes.len() {
-            return Err(ElementReadError::Short {
-                got: (out.len() * size + got) as u64,
-                want: (n * size) as u64,
-            });
+            return Err(short(got, 0));
         }
-        out.extend_from_slice(&chunk[..want]);
+    } else {
+        // A corrupt header may ask for an absurd size: grow only as data comes.
+        out = Vec::new();
+        let mut chunk: Vec<T> = std::iter::repeat_n(T::zeroed(), CHUNK).collect(); // on the heap
+        while out.len() < n {
+            let want = (n - out.len()).min(chunk.len());
+            let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut chunk[..want]);
+            let got = read_fully(reader, bytes).map_err(ElementReadError::Io)?;
+            if got < bytes.len() {
+                return Err(short(got, out.len()));
+            }
+            out.extend_from_slice(&chunk[..want]);
+        }
     }
     if endian != Endian::native() {
         out.iter_mut().for_each(|v| *v = v.swap_bytes());
