@@ -32,12 +32,12 @@ impl ModuleT for BasicBlock {
     /// # Shapes
     /// (B, C_in, H, W) -> (B, planes, H/s, W/s)
     fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
-        let y = xs.apply(&self.conv1).apply_t(&self.bn1, train).relu();
+        let y = xs.apply(&self.conv1).apply_t(&self.bn1, train).relu_();
         let y = y.apply(&self.conv2).apply_t(&self.bn2, train);
         let id = match &self.downsample {
             Some(d) => d.forward_t(xs, train),
             None => xs.shallow_clone(),
         };
-        (y + id).relu()
+        (y + id).relu_()
     }
 }

@@ -36,13 +36,13 @@ impl ModuleT for Bottleneck {
     /// # Shapes
     /// (B, C_in, H, W) -> (B, 4*planes, H/s, W/s)
     fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
-        let y = xs.apply(&self.conv1).apply_t(&self.bn1, train).relu();
-        let y = y.apply(&self.conv2).apply_t(&self.bn2, train).relu();
+        let y = xs.apply(&self.conv1).apply_t(&self.bn1, train).relu_();
+        let y = y.apply(&self.conv2).apply_t(&self.bn2, train).relu_();
         let y = y.apply(&self.conv3).apply_t(&self.bn3, train);
         let id = match &self.downsample {
             Some(d) => d.forward_t(xs, train),
             None => xs.shallow_clone(),
         };
-        (y + id).relu()
+        (y + id).relu_()
     }
 }

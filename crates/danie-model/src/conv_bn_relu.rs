@@ -28,7 +28,9 @@ impl ModuleT for ConvBnRelu {
     /// # Shapes
     /// (B, C_in, H, W) -> (B, C_out, H, W)
     fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
-        xs.apply(&self.conv).apply_t(&self.bn, train).relu()
+        // ReLU in place on batch norm's fresh output (neither backward needs it), as
+        // torchvision's ResNet does: one activation-sized allocation and pass fewer per block.
+        xs.apply(&self.conv).apply_t(&self.bn, train).relu_()
     }
 }
 

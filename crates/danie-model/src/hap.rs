@@ -64,7 +64,7 @@ impl Hap {
     /// # Shapes
     /// (B, C, H, W) -> (B, width, H/2, W/2)
     fn stem(&self, xs: &Tensor, train: bool) -> Tensor {
-        xs.apply(&self.conv1).apply_t(&self.bn1, train).relu()
+        xs.apply(&self.conv1).apply_t(&self.bn1, train).relu_()
     }
 
     /// Multi-scale attended features.
