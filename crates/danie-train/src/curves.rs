@@ -26,16 +26,21 @@ pub fn write_curves(run_dir: &Path) -> anyhow::Result<()> {
             Series {
                 points: iter,
                 colour: [31, 119, 180],
+                name: "logged iterations".into(),
             },
             Series {
                 points: epoch,
                 colour: [255, 127, 14],
+                name: "epoch mean".into(),
             },
         ],
         y_range: None,
+        title: "Training loss".into(),
+        x_label: "iteration".into(),
+        y_label: "loss".into(),
     };
     let p = run_dir.join("loss.png");
-    loss.render(640, 360)
+    loss.render(720, 405)?
         .save(&p)
         .with_context(|| format!("cannot write {}", p.display()))?;
     let val: Vec<(f64, f64)> = rows
@@ -47,11 +52,15 @@ pub fn write_curves(run_dir: &Path) -> anyhow::Result<()> {
             series: vec![Series {
                 points: val,
                 colour: [44, 160, 44],
+                name: "validation".into(),
             }],
             y_range: Some((0.0, 1.0)),
+            title: "Validation mean Dice".into(),
+            x_label: "epoch".into(),
+            y_label: "mean Dice".into(),
         };
         let p = run_dir.join("val_dice.png");
-        plot.render(640, 360)
+        plot.render(720, 405)?
             .save(&p)
             .with_context(|| format!("cannot write {}", p.display()))?;
     }
