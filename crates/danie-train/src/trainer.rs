@@ -6,7 +6,7 @@
 //! schedule's learning rate. After the epoch: an epoch log row, validation where the dataset has
 //! a validation split, and a checkpoint every `checkpoint_every` epochs and at the end. A
 //! non-finite loss stops the run before the step, keeping the last checkpoint.
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -207,6 +207,10 @@ pub fn train(cfg: &RunConfig, opts: &TrainOptions) -> anyhow::Result<TrainOutcom
     }
     std::fs::write(run_dir.join("config.toml"), toml::to_string_pretty(cfg)?)
         .with_context(|| format!("cannot write {}", run_dir.join("config.toml").display()))?;
+    write_split_list(run_dir, "train", train_set.as_ref())?;
+    if let Some(val) = &val_set {
+        write_split_list(run_dir, "val", val.as_ref())?;
+    }
     let mut log = RunLog::open(run_dir, opts.resume.then_some(iteration))?;
     let loss_fn = CeDiceLoss::new(kind.num_classes() as i64, t.ce_weight, t.dice_weight);
     let schedule = LrSchedule {
@@ -421,4 +425,19 @@ pub fn predict_probs(model: &Danie, x: &Tensor, bf16: bool) -> Tensor {
             .to_kind(Kind::Float)
             .softmax(1, Kind::Float)
     })
+}
+
+/// Writes the names of the samples `set` holds, one per line, to `run_dir/lists/NAME.txt`: the
+/// split a run trained on, kept with its results. For ISIC and GlaS the names are image ids, so
+/// the files can go into a dataset folder's `lists/` to fix the split for later runs.
+fn write_split_list(run_dir: &Path, name: &str, set: &dyn SliceDataset) -> anyhow::Result<()> {
+    let dir = run_dir.join("lists");
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut text = String::with_capacity(set.len() * 24);
+    for i in 0..set.len() {
+        text.push_str(&set.name(i));
+        text.push('\n');
+    }
+    let path = dir.join(format!("{name}.txt"));
+    std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))
 }

@@ -80,6 +80,14 @@ fn train_eval_predict_on_generated_and_real_data() {
     }
     let csv = std::fs::read_to_string(run.join("log.csv")).unwrap();
     assert_eq!(csv.lines().filter(|l| l.starts_with("iter,")).count(), 5);
+    // the run records the split it trained on: the training slices, in order
+    let slices = danie_data::datasets::DatasetKind::Synapse
+        .open_slices(&root, danie_data::datasets::Split::Train)
+        .unwrap();
+    let listed = std::fs::read_to_string(run.join("lists/train.txt")).unwrap();
+    let want: Vec<String> = (0..slices.len()).map(|i| slices.name(i)).collect();
+    assert_eq!(listed.lines().collect::<Vec<_>>(), want);
+    assert!(want.iter().all(|n| n.starts_with("case")), "{want:?}");
 
     // Eval on the test split, with an overlay of the first test case.
     let loaded = load_model(&out.weights, Device::Cpu).unwrap();
