@@ -10,7 +10,7 @@
 //! - [`decoder`] ([`decoder_block`]) and the whole [`danie`];
 //! - [`config`] (presets, TOML), [`flops`] (analytic MAC counts), [`weights`] (safetensors,
 //!   PyTorch state_dicts, timm/torchvision backbones), [`sgd`] (torch.optim.SGD over a packed
-//!   [`param_group`]), [`autocast`].
+//!   [`param_group`]), [`autocast`], [`memory_format`] (channels-last for inference).
 pub mod autocast;
 pub mod basic_block;
 pub mod bottleneck;
@@ -27,6 +27,7 @@ pub mod error;
 pub mod flops;
 pub mod hap;
 pub mod joint_preservation;
+pub mod memory_format;
 pub mod non_local;
 pub mod param_group;
 pub mod patch_embed;

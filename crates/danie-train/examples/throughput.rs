@@ -19,6 +19,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use danie_model::autocast::{with_precision, Precision};
+use danie_model::memory_format::channels_last;
 use danie_model::sgd::SgdConfig;
 use danie_model::{Danie, DanieConfig, Sgd};
 use danie_train::loss::CeDiceLoss;
@@ -144,6 +145,10 @@ fn main() -> Result<()> {
     let (per_unit, units, unit) = if o.mode == "train" {
         train(&o, &cfg, &mut vs, &model)?
     } else {
+        // as `load_model` prepares a model for `danie eval` / `predict`
+        if o.device == Device::Cpu {
+            danie_model::memory_format::vars_channels_last(&vs);
+        }
         infer(&o, &cfg, &model)?
     };
     let json = serde_json::json!({
@@ -221,6 +226,12 @@ fn infer(o: &Opts, cfg: &DanieConfig, model: &Danie) -> Result<(f64, f64, &'stat
             let x = slices
                 .upsample_bilinear2d([o.size, o.size], false, None, None) // (n, 1, S, S)
                 .expand([n, cfg.in_channels, o.size, o.size], false); // (n, C, S, S)
+                                                                      // as Segmenter feeds a loaded model
+            let x = if o.device == Device::Cpu {
+                channels_last(&x)
+            } else {
+                x
+            };
             let logits = with_precision(o.device, o.precision, || model.forward_t(&x, false)); // (n, K, S, S)
             let labels = logits.argmax(1, true).to_kind(Kind::Float); // (n, 1, S, S)
             let back = labels

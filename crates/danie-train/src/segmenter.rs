@@ -4,6 +4,7 @@
 //! batches, without gradients, BatchNorm in eval mode. Optional flip test-time augmentation
 //! averages the softmax of the identity, horizontal and vertical flips.
 use danie_data::preprocess::{resize_channels, zoom_labels, Interp};
+use danie_model::memory_format::channels_last;
 use danie_model::Danie;
 use ndarray::{s, Array2, Array3, ArrayView3, Axis};
 use rayon::prelude::*;
@@ -35,6 +36,13 @@ impl Segmenter<'_> {
     /// # Shapes
     /// (B, C, S, S) -> (B, K, S, S)
     pub fn probs(&self, x: &Tensor) -> Tensor {
+        // On the CPU NHWC, as a loaded model's weights are there (memory_format): oneDNN then
+        // runs no reorder around each convolution.
+        let x = &if self.device == Device::Cpu {
+            channels_last(x)
+        } else {
+            x.shallow_clone()
+        };
         let p = predict_probs(self.model, x, self.bf16);
         if !self.tta {
             return p;

@@ -1,0 +1,89 @@
+//! Channels-last (NHWC) layout for inference. oneDNN's CPU convolutions and cuDNN's tensor-core
+//! kernels work in NHWC; given NCHW tensors they reorder around every convolution. A tensor is
+//! channels-last when its strides say so (PyTorch's `torch.channels_last`); convolutions, batch
+//! norm, element-wise ops and upsampling then keep that layout, and reshapes copy where needed,
+//! so the network's results do not change, only its speed. danie uses it for inference on the CPU
+//! (`danie_train::load_model`, the Segmenter: 1.25-1.5x, docs/performance-notes.md); on CUDA it
+//! has not been measured, so NCHW stays there.
+use tch::nn::VarStore;
+use tch::Tensor;
+
+/// The same values with NHWC strides, for a 4D tensor; other tensors are returned as they are.
+///
+/// # Shapes
+/// (B, C, H, W) -> (B, C, H, W), strides (H*W*C, 1, W*C, C)
+pub fn channels_last(x: &Tensor) -> Tensor {
+    if x.dim() == 4 {
+        // (B, C, H, W) -> (B, H, W, C) in memory, viewed back as (B, C, H, W)
+        x.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2])
+    } else {
+        x.shallow_clone()
+    }
+}
+
+/// Whether a 4D tensor has NHWC strides.
+pub fn is_channels_last(x: &Tensor) -> bool {
+    let (size, stride) = (x.size(), x.stride());
+    size.len() == 4 && stride[1] == 1 && stride[3] == size[1] && stride[2] == size[1] * size[3]
+}
+
+/// Lays every 4D variable of `vs` (the convolution weights) out channels-last, keeping the
+/// variables themselves (the modules holding them see the new layout). For inference: the
+/// optimisers' packed buffers expect the default layout.
+pub fn vars_channels_last(vs: &VarStore) {
+    tch::no_grad(|| {
+        for (_, mut v) in vs.variables() {
+            if v.dim() == 4 {
+                let nhwc = channels_last(&v);
+                v.set_data(&nhwc);
+            }
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::{nn, nn::Module, Device, Kind};
+
+    #[test]
+    fn same_values_nhwc_strides() {
+        let x = Tensor::rand([2, 3, 4, 5], (Kind::Float, Device::Cpu));
+        let y = channels_last(&x);
+        assert!(is_channels_last(&y) && !is_channels_last(&x));
+        assert_eq!(y.stride(), [60, 1, 15, 3]);
+        assert!(y.equal(&x));
+    }
+
+    #[test]
+    fn a_convolution_keeps_its_result_and_takes_the_layout() {
+        let vs = VarStore::new(Device::Cpu);
+        let conv = nn::conv2d(vs.root() / "c", 3, 8, 3, Default::default());
+        let x = Tensor::rand([2, 3, 16, 16], (Kind::Float, Device::Cpu));
+        let want = tch::no_grad(|| conv.forward(&x));
+        vars_channels_last(&vs);
+        assert!(is_channels_last(&conv.ws), "the module sees the new layout");
+        let got = tch::no_grad(|| conv.forward(&channels_last(&x)));
+        assert!(is_channels_last(&got));
+        let diff = (got - want).abs().max().double_value(&[]);
+        assert!(diff < 1e-5, "max abs diff {diff}");
+    }
+
+    #[test]
+    fn the_whole_network_gives_the_same_logits_channels_last() {
+        let vs = VarStore::new(Device::Cpu);
+        let cfg = crate::DanieConfig::preset("tiny").unwrap();
+        let model = crate::Danie::try_new(vs.root(), &cfg).unwrap();
+        let x = Tensor::rand([2, 3, 224, 224], (Kind::Float, Device::Cpu));
+        let want = tch::no_grad(|| nn::ModuleT::forward_t(&model, &x, false));
+        vars_channels_last(&vs);
+        let got = tch::no_grad(|| nn::ModuleT::forward_t(&model, &channels_last(&x), false));
+        assert_eq!(got.size(), want.size());
+        let scale = want.abs().max().double_value(&[]);
+        let diff = (got - want).abs().max().double_value(&[]);
+        assert!(
+            diff <= 1e-4 * scale.max(1.0),
+            "max abs diff {diff} (logits up to {scale})"
+        );
+    }
+}
