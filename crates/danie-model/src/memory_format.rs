@@ -3,7 +3,7 @@
 //! channels-last when its strides say so (PyTorch's `torch.channels_last`); convolutions, batch
 //! norm, element-wise ops and upsampling then keep that layout, and reshapes copy where needed,
 //! so the network's results do not change, only its speed. danie uses it for inference on the CPU
-//! (`danie_train::load_model`, the Segmenter: 1.25-1.5x, docs/performance-notes.md); on CUDA it
+//! (`danie_train::load_model`, the Segmenter: 1.16-1.5x, docs/performance-notes.md); on CUDA it
 //! has not been measured, so NCHW stays there.
 use tch::nn::VarStore;
 use tch::Tensor;

@@ -125,7 +125,7 @@ pub fn load_model(path: &Path, device: Device) -> anyhow::Result<LoadedModel> {
         .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     copy_variables(&vs, &tensors, path)?;
     // Inference only from here: on the CPU, convolution weights channels-last (Segmenter feeds
-    // NHWC input there; measured 1.25-1.5x). CUDA keeps NCHW, where it was measured.
+    // NHWC input there; measured 1.16-1.5x). CUDA keeps NCHW, where it was measured.
     if device == Device::Cpu {
         danie_model::memory_format::vars_channels_last(&vs);
     }
