@@ -6,7 +6,13 @@
 //! (`danie_train::load_model`, the Segmenter: 1.16-1.5x, docs/performance-notes.md); on CUDA it
 //! has not been measured, so NCHW stays there.
 use tch::nn::VarStore;
-use tch::Tensor;
+use tch::{Device, Tensor};
+
+/// Whether inference on `device` runs channels-last: on the CPU, where it was measured; CUDA
+/// keeps NCHW until it is measured there. Model loading and the input both follow this.
+pub fn channels_last_for_inference(device: Device) -> bool {
+    device == Device::Cpu
+}
 
 /// The same values with NHWC strides, for a 4D tensor; other tensors are returned as they are.
 ///

@@ -19,7 +19,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use danie_model::autocast::{with_precision, Precision};
-use danie_model::memory_format::channels_last;
+use danie_model::memory_format::{channels_last, channels_last_for_inference};
 use danie_model::sgd::SgdConfig;
 use danie_model::{Danie, DanieConfig, Sgd};
 use danie_train::loss::CeDiceLoss;
@@ -146,7 +146,7 @@ fn main() -> Result<()> {
         train(&o, &cfg, &mut vs, &model)?
     } else {
         // as `load_model` prepares a model for `danie eval` / `predict`
-        if o.device == Device::Cpu {
+        if channels_last_for_inference(o.device) {
             danie_model::memory_format::vars_channels_last(&vs);
         }
         infer(&o, &cfg, &model)?
@@ -227,7 +227,7 @@ fn infer(o: &Opts, cfg: &DanieConfig, model: &Danie) -> Result<(f64, f64, &'stat
                 .upsample_bilinear2d([o.size, o.size], false, None, None) // (n, 1, S, S)
                 .expand([n, cfg.in_channels, o.size, o.size], false); // (n, C, S, S)
                                                                       // as Segmenter feeds a loaded model
-            let x = if o.device == Device::Cpu {
+            let x = if channels_last_for_inference(o.device) {
                 channels_last(&x)
             } else {
                 x

@@ -124,9 +124,9 @@ pub fn load_model(path: &Path, device: Device) -> anyhow::Result<LoadedModel> {
     let model = Danie::try_new(vs.root(), &meta.model)
         .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     copy_variables(&vs, &tensors, path)?;
-    // Inference only from here: on the CPU, convolution weights channels-last (Segmenter feeds
-    // NHWC input there; measured 1.16-1.5x). CUDA keeps NCHW, where it was measured.
-    if device == Device::Cpu {
+    // Inference only from here: convolution weights channels-last where inference runs so
+    // (Segmenter feeds NHWC input there; on the CPU 1.16-1.5x).
+    if danie_model::memory_format::channels_last_for_inference(device) {
         danie_model::memory_format::vars_channels_last(&vs);
     }
     Ok(LoadedModel { model, vs, meta })

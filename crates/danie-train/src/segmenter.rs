@@ -4,7 +4,7 @@
 //! batches, without gradients, BatchNorm in eval mode. Optional flip test-time augmentation
 //! averages the softmax of the identity, horizontal and vertical flips.
 use danie_data::preprocess::{resize_channels, zoom_labels, Interp};
-use danie_model::memory_format::channels_last;
+use danie_model::memory_format::{channels_last, channels_last_for_inference};
 use danie_model::Danie;
 use ndarray::{s, Array2, Array3, ArrayView3, Axis};
 use rayon::prelude::*;
@@ -36,9 +36,9 @@ impl Segmenter<'_> {
     /// # Shapes
     /// (B, C, S, S) -> (B, K, S, S)
     pub fn probs(&self, x: &Tensor) -> Tensor {
-        // On the CPU NHWC, as a loaded model's weights are there (memory_format): oneDNN then
-        // runs no reorder around each convolution.
-        let x = &if self.device == Device::Cpu {
+        // NHWC where a loaded model's weights are (memory_format): oneDNN then runs no reorder
+        // around each convolution.
+        let x = &if channels_last_for_inference(self.device) {
             channels_last(x)
         } else {
             x.shallow_clone()
