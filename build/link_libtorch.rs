@@ -4,13 +4,23 @@
 //! libtorch has it (the linker would otherwise drop the library, since no symbol of it is
 //! referenced directly), and sets an rpath to the libtorch lib dir so binaries run without
 //! LD_LIBRARY_PATH. torch-sys exports that dir to direct dependents as DEP_TCH_LIBTORCH_LIB.
-use std::path::Path;
+//!
+//! danie-model's own build script includes this file as a module (`link_libtorch()`) and then
+//! compiles its CUDA-graph shim against the same libtorch.
+use std::path::{Path, PathBuf};
 
+#[allow(dead_code)] // the entry point when this file is a crate's whole build script
 fn main() {
+    link_libtorch();
+}
+
+/// Prints the link arguments and the libtorch version; returns the libtorch lib dir (None when
+/// torch-sys did not export one).
+pub fn link_libtorch() -> Option<PathBuf> {
     println!("cargo:rerun-if-env-changed=DEP_TCH_LIBTORCH_LIB");
     let Ok(lib) = std::env::var("DEP_TCH_LIBTORCH_LIB") else {
         println!("cargo:rustc-env=DANIE_LIBTORCH_VERSION=unknown");
-        return;
+        return None;
     };
     println!(
         "cargo:rustc-env=DANIE_LIBTORCH_VERSION={}",
@@ -24,6 +34,7 @@ fn main() {
         println!("cargo:rustc-link-arg=-Wl,--as-needed");
     }
     println!("cargo:rustc-link-arg=-Wl,-rpath,{lib}");
+    Some(PathBuf::from(lib))
 }
 
 /// Reads the version of the libtorch whose `lib/` folder is `lib`: `version.py` beside it in a

@@ -36,8 +36,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "reference"))
 
 
-def run_danie(binary, mode, preset, a, precision):
-    cmd = [binary, "--mode", mode, "--preset", preset, "--batch", str(a.batch if mode == "train" else a.infer_batch),
+def run_danie(binary, mode, preset, a, precision, extra=()):
+    cmd = [binary, *extra, "--mode", mode, "--preset", preset, "--batch", str(a.batch if mode == "train" else a.infer_batch),
            "--size", str(a.size), "--steps", str(a.steps if mode == "train" else a.infer_reps),
            "--warmup", str(a.warmup), "--threads", str(a.threads), "--device", a.device,
            "--precision", precision, "--volume", a.volume, "--classes", str(a.classes)]
@@ -219,6 +219,8 @@ def main():
                     help="presets to time under torch.compile (default: all of --presets); compiled last")
     ap.add_argument("--flops", action="store_true", help="count training FLOPs and report MFU (needs --device cuda for a peak)")
     ap.add_argument("--skip-infer", action="store_true")
+    ap.add_argument("--cuda-graph", action="store_true",
+                    help="also time danie's training step replayed from a CUDA graph, and compare its losses with eager")
     ap.add_argument("--parity", action="store_true", help="first check danie's logits against the reference's")
     ap.add_argument("--no-train", action="store_true", help="skip the training comparison")
     ap.add_argument("--repeats", type=int, default=1,
@@ -264,6 +266,8 @@ def main():
                 row["flops_per_step"] = f
                 if "peak_bf16_flops" in results:
                     row["mfu"] = f * (d["throughput"] / a.batch) / results["peak_bf16_flops"]
+            if a.cuda_graph and a.device == "cuda":
+                add_graph_run(row, runs[0], a, preset, precision)
             results["rows"].append(row)
             print(json.dumps({k: v for k, v in row.items() if k != "config"}), file=sys.stderr, flush=True)
             save(results, a.json)
@@ -311,6 +315,30 @@ def main():
         print(f"| {r['what']} | {r['preset']} | {r['precision']} | {r['batch']} | "
               f"{r['danie']:.3g} {r['unit']} | {r['pytorch_eager']:.3g} {r['unit']} | {r['ratio']:.2f} |")
     save(results, a.json)
+
+
+def add_graph_run(row, eager_run, a, preset, precision):
+    """danie's step replayed from a CUDA graph: images/s, and its losses against the eager run's
+    (same seed, same inputs, same number of steps): a replay that skipped the update or read stale
+    inputs would drift from the eager losses by about the loss's own change over the run."""
+    try:
+        graph = [run_danie(a.danie_bin, "train", preset, a, precision, ["--cuda-graph"])
+                 for _ in range(a.repeats)]
+    except RuntimeError as e:
+        lines = str(e).strip().splitlines()
+        row["danie_graph_error"] = next((l for l in lines if l.startswith("Error:")), lines[-1])[:300]
+        return
+    best = max(graph, key=lambda r: r["throughput"])
+    row["danie_graph"] = best["throughput"]
+    row["danie_graph_all"] = [r["throughput"] for r in graph]
+    row["graph_ratio"] = best["throughput"] / row["pytorch_eager"]
+    e, g = eager_run.get("losses", []), graph[0].get("losses", [])
+    if e and len(e) == len(g):
+        diff = max(abs(x - y) for x, y in zip(e, g))
+        change = max(e) - min(e)
+        row["graph_loss_max_abs_diff"] = diff
+        row["graph_loss_eager_change"] = change
+        row["graph_losses_match"] = diff <= 1e-2 * max(abs(x) for x in e) and diff <= 0.05 * change
 
 
 def save(results, path):

@@ -14,8 +14,11 @@
 #      danie, PyTorch eager and torch.compile (when it runs), with FLOPs per step counted by
 #      torch.utils.flop_counter and MFU against the card's measured bf16 matmul rate;
 #   3. whole-volume inference (100 x 512 x 512: resize, forward, argmax, resize back);
-#   4. the real command line on the card: `danie data generate` (synthetic Synapse), `danie train`
-#      (preset S, 224, batch 24, bf16, the parallel loader) and `danie eval` (logs kept).
+#   4. the same training steps replayed from a CUDA graph (`--cuda-graph`): images/s, and their
+#      losses against the eager run's;
+#   5. the real command line on the card: `danie data generate` (synthetic Synapse), `danie train`
+#      (preset S, 224, batch 24, bf16, the parallel loader), again with train.cuda_graphs, and
+#      `danie eval` (logs kept).
 # Writes OUTDIR/gpu-bench.json, OUTDIR/gpu-bench.md (with the targets: danie >= PyTorch eager,
 # bf16 >= 1.8x float32) and the raw logs. Without a CUDA device it runs the same steps on the
 # CPU with the tiny preset and small sizes, to prove the plumbing (those numbers mean nothing).
@@ -77,9 +80,10 @@ if "$python" -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else
     card="$("$python" -c 'import torch; print(torch.cuda.get_device_name(0))')"
     presets="s,b,l"; batch=24; steps=20; warmup=5; volume="100x512x512"; precisions="fp32,bf16"
     # torch.compile of one preset only: compiling B and L takes minutes a precision.
-    extra=(--compile --compile-presets s --flops)
+    extra=(--compile --compile-presets s --flops --cuda-graph)
     train_iters=300
-    [ "$quick" = 1 ] && { presets="s"; steps=5; warmup=2; train_iters=40; }
+    # warm-up >= 4: with --cuda-graph the first 3 steps run eagerly and the 4th is captured
+    [ "$quick" = 1 ] && { presets="s"; steps=5; warmup=4; train_iters=40; }
 else
     device=cpu
     card="none: CPU fallback (plumbing check, tiny preset; numbers are not GPU numbers)"
@@ -103,12 +107,18 @@ if [ "$train_iters" -gt 0 ]; then
             --set model.preset=s --set train.iterations=$train_iters --set train.bf16=true \
             --set train.device=cuda --set train.threads=0 --set train.checkpoint_every=0 \
             --set "output.run_dir=$work/run"
+        "$danie" train --config "$root/configs/demo.toml" --set "data.root=$work/synapse" \
+            --set data.image_size=224 --set data.batch_size=24 --set data.num_workers=8 \
+            --set model.preset=s --set train.iterations=$train_iters --set train.bf16=true \
+            --set train.device=cuda --set train.threads=0 --set train.checkpoint_every=0 \
+            --set train.cuda_graphs=true --set "output.run_dir=$work/run-graph"
         "$danie" eval --config "$root/configs/demo.toml" --set "data.root=$work/synapse" \
             --set data.image_size=224 --set model.preset=s --set train.device=cuda \
             --set "output.run_dir=$work/run"
     } > "$out/cli.log" 2>&1 && echo "==> danie train/eval on $device: ok" >&2 \
         || { status=1; echo "==> danie train/eval on $device FAILED (see $out/cli.log)" >&2; }
     cp "$work/run/log.csv" "$out/train-log.csv" 2>/dev/null || true
+    cp "$work/run-graph/log.csv" "$out/train-graph-log.csv" 2>/dev/null || true
     cp "$work/run/eval/summary.md" "$out/eval-summary.md" 2>/dev/null || true
     tail -5 "$out/cli.log" >&2
 fi
@@ -133,14 +143,18 @@ print(f"# GPU benchmark\n\n{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%
 print("| parity (eval, fp32) | max abs diff | max abs logit |\n|---|---|---|")
 for p in r.get("parity", []):
     print(f"| {p['preset']} | {p['max_abs_diff']:.2e} | {p['max_abs_ref']:.3g} |")
-print("\n| what | preset | precision | batch | danie | PyTorch eager | torch.compile | danie/eager | GFLOP/step | MFU |")
-print("|---|---|---|---|---|---|---|---|---|---|")
+print("\n| what | preset | precision | batch | danie | danie graph | PyTorch eager | torch.compile | danie/eager | graph/eager | GFLOP/step | MFU (graph) |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|")
 for x in r["rows"]:
     comp = f"{x['pytorch_compile']:.3g}" if "pytorch_compile" in x else ("failed" if "pytorch_compile_error" in x else "-")
+    graph = f"{x['danie_graph']:.3g}" if "danie_graph" in x else ("failed" if "danie_graph_error" in x else "-")
+    gratio = f"{x['graph_ratio']:.2f}" if "graph_ratio" in x else "-"
     fl = f"{x['flops_per_step'] / 1e9:.1f}" if "flops_per_step" in x else "-"
     mfu = f"{100 * x['mfu']:.1f}%" if "mfu" in x else "-"
+    if "mfu" in x and "danie_graph" in x:
+        mfu += f" ({100 * x['mfu'] * x['danie_graph'] / x['danie']:.1f}%)"
     print(f"| {x['what']} | {x['preset']} | {x['precision']} | {x['batch']} | {x['danie']:.3g} {x['unit']} | "
-          f"{x['pytorch_eager']:.3g} | {comp} | {x['ratio']:.2f} | {fl} | {mfu} |")
+          f"{graph} | {x['pytorch_eager']:.3g} | {comp} | {x['ratio']:.2f} | {gratio} | {fl} | {mfu} |")
 if "peak_bf16_flops" in r:
     print(f"\nMeasured bf16 matmul peak: {r['peak_bf16_flops'] / 1e12:.1f} TFLOP/s (8192^3 matmuls).")
 print("\n## Targets\n")
@@ -154,6 +168,19 @@ for p in sorted({x["preset"] for x in train}):
     if f32 and b16:
         s = b16["danie"] / f32["danie"]
         print(f"- {p}: danie bf16 / fp32 = {s:.2f}x (target 1.8x): {'PASS' if s >= 1.8 else 'FAIL'}")
+for p in sorted({x["preset"] for x in train}):
+    f32 = next((x for x in train if x["preset"] == p and x["precision"] == "fp32" and "danie_graph" in x), None)
+    b16 = next((x for x in train if x["preset"] == p and x["precision"] == "bf16" and "danie_graph" in x), None)
+    if f32 and b16:
+        s = b16["danie_graph"] / f32["danie_graph"]
+        print(f"- {p} with CUDA graphs: bf16 / fp32 = {s:.2f}x (target 1.8x): {'PASS' if s >= 1.8 else 'FAIL'}")
+for x in train:
+    if "graph_losses_match" in x:
+        print(f"- {x['preset']} {x['precision']} graph replay: losses {'equal eager' if x['graph_losses_match'] else 'DIFFER from eager'} "
+              f"(max abs diff {x['graph_loss_max_abs_diff']:.2e}, eager loss change {x['graph_loss_eager_change']:.2e}): "
+              f"{'PASS' if x['graph_losses_match'] else 'FAIL'}")
+    if "danie_graph_error" in x:
+        print(f"- {x['preset']} {x['precision']} graph replay failed: {x['danie_graph_error']}")
 for x in r["rows"]:
     if "pytorch_compile_error" in x:
         print(f"- torch.compile did not run for {x['preset']} {x['precision']}: {x['pytorch_compile_error']}")

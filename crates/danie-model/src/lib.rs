@@ -10,13 +10,15 @@
 //! - [`decoder`] ([`decoder_block`]) and the whole [`danie`];
 //! - [`config`] (presets, TOML), [`flops`] (analytic MAC counts), [`weights`] (safetensors,
 //!   PyTorch state_dicts, timm/torchvision backbones), [`sgd`] (torch.optim.SGD over a packed
-//!   [`param_group`]), [`autocast`], [`memory_format`] (channels-last for inference).
+//!   [`param_group`]), [`autocast`], [`memory_format`] (channels-last for inference), [`cuda_graph`]
+//!   (capture and replay of whole training steps).
 pub mod autocast;
 pub mod basic_block;
 pub mod bottleneck;
 pub mod channel_attention;
 pub mod config;
 pub mod conv_bn_relu;
+pub mod cuda_graph;
 pub mod danie;
 pub mod decoder;
 pub mod decoder_block;

@@ -80,6 +80,18 @@ impl Sgd {
     /// `g = grad + wd * p; buf = g (first step) or momentum * buf + (1 - dampening) * g;
     /// p -= lr * (nesterov ? g + momentum * buf : buf)`.
     pub fn step(&mut self) {
+        self.step_at(LearningRate::Value(self.cfg.lr));
+    }
+
+    /// [`Sgd::step`] at the rate `lr` holds: a 0-dim float tensor on the parameters' device, read
+    /// by the update kernels themselves, so a captured CUDA graph of the step follows a schedule
+    /// by refilling it (`lr * g` in float32 either way: the same values as [`Sgd::step`]).
+    /// The first update (which creates the momentum buffers) must not be captured.
+    pub fn step_lr_tensor(&mut self, lr: &Tensor) {
+        self.step_at(LearningRate::Tensor(lr));
+    }
+
+    fn step_at(&mut self, lr: LearningRate) {
         let c = self.cfg;
         let _guard = tch::no_grad_guard();
         if self.group.packed().is_none() {
@@ -113,6 +125,7 @@ impl Sgd {
                     &p.grads.narrow(0, off, n),
                     buf.as_ref(),
                     first,
+                    lr,
                 );
             }
         }
@@ -125,7 +138,7 @@ impl Sgd {
                 if first {
                     self.buffers[i] = Some(p.zeros_like());
                 }
-                update(&c, p, &grad, self.buffers[i].as_ref(), first);
+                update(&c, p, &grad, self.buffers[i].as_ref(), first, lr);
             }
         }
     }
@@ -184,9 +197,23 @@ impl Sgd {
     }
 }
 
+/// The learning rate of one update: a number, or a 0-dim tensor on the parameters' device.
+#[derive(Clone, Copy)]
+enum LearningRate<'a> {
+    Value(f64),
+    Tensor(&'a Tensor),
+}
+
 /// torch.optim.SGD's update of one tensor (or of a piece of a packed buffer) in place; `buf` is
 /// the momentum buffer (`None` without momentum), set to the gradient on the `first` update.
-fn update(c: &SgdConfig, p: &Tensor, grad: &Tensor, buf: Option<&Tensor>, first: bool) {
+fn update(
+    c: &SgdConfig,
+    p: &Tensor,
+    grad: &Tensor,
+    buf: Option<&Tensor>,
+    first: bool,
+    lr: LearningRate,
+) {
     let mut g = if c.weight_decay != 0.0 {
         grad + p * c.weight_decay
     } else {
@@ -202,7 +229,11 @@ fn update(c: &SgdConfig, p: &Tensor, grad: &Tensor, buf: Option<&Tensor>, first:
         }
         g = if c.nesterov { g + &b * c.momentum } else { b };
     }
-    let _ = p.shallow_clone().g_sub_(&(g * c.lr));
+    let step = match lr {
+        LearningRate::Value(v) => g * v,
+        LearningRate::Tensor(t) => g * t,
+    };
+    let _ = p.shallow_clone().g_sub_(&step);
 }
 
 #[cfg(test)]
@@ -233,5 +264,39 @@ mod tests {
         let want = w0 - 0.25;
         assert!(lin.ws.allclose(&want, 1e-6, 1e-6, false));
         assert_eq!(opt.momentum_buffers().len(), 2);
+    }
+
+    #[test]
+    fn a_learning_rate_tensor_updates_exactly_as_the_number() {
+        // Same init, same gradients, a changing rate: bit-identical weights either way. (No
+        // global RNG: tests run in parallel threads.)
+        let run = |as_tensor: bool| {
+            let vs = VarStore::new(tch::Device::Cpu);
+            let lin = nn::linear(vs.root() / "l", 5, 2, Default::default());
+            tch::no_grad(|| {
+                let w = Tensor::linspace(-1.0, 0.7, 10, tch::kind::FLOAT_CPU).view([2, 5]);
+                lin.ws.shallow_clone().copy_(&w);
+                let _ = lin.bs.as_ref().expect("bias").shallow_clone().fill_(0.25);
+            });
+            let x = Tensor::linspace(-2.0, 3.0, 20, tch::kind::FLOAT_CPU)
+                .view([4, 5])
+                .sin();
+            let mut opt = Sgd::new(&vs, SgdConfig::default());
+            let lr_t = Tensor::zeros([], tch::kind::FLOAT_CPU);
+            for lr in [0.1, 0.05, 0.0123] {
+                opt.zero_grad();
+                lin.forward(&x).square().sum(tch::Kind::Float).backward();
+                if as_tensor {
+                    let _ = lr_t.shallow_clone().fill_(lr);
+                    opt.step_lr_tensor(&lr_t);
+                } else {
+                    opt.set_lr(lr);
+                    opt.step();
+                }
+            }
+            lin.ws.copy()
+        };
+        let (a, b) = (run(false), run(true));
+        assert!(a.equal(&b), "{a} vs {b}");
     }
 }

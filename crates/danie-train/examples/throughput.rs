@@ -4,6 +4,9 @@
 //! - `--mode train`: images/s of full training steps (forward in train mode, 0.5 CE + 0.5 Dice
 //!   as danie-train computes it, backward, `torch.optim.SGD`-equivalent step) on random inputs of
 //!   `--batch` x 3 x `--size` x `--size`.
+//!   `--cuda-graph` (CUDA, train mode): capture the step after 3 warm-up steps and replay it
+//!   (`danie_train::graphed_step`, as `train.cuda_graphs`). The JSON's `losses` holds every
+//!   step's loss (warm-up included), for comparing a graphed run with an eager one.
 //! - `--mode infer`: seconds per whole volume of `--volume DxHxW` slices (TransUNet's test
 //!   path): each batch of slices resized to `--size` (bilinear), forward in eval mode without
 //!   gradients, argmax, labels resized back (nearest), copied to the host as uint8.
@@ -22,6 +25,7 @@ use danie_model::autocast::{with_precision, Precision};
 use danie_model::memory_format::{channels_last, channels_last_for_inference};
 use danie_model::sgd::SgdConfig;
 use danie_model::{Danie, DanieConfig, Sgd};
+use danie_train::graphed_step::{GraphedStep, DEFAULT_WARMUP};
 use danie_train::loss::CeDiceLoss;
 use tch::nn::{ModuleT, VarStore};
 use tch::{Device, Kind, Tensor};
@@ -42,6 +46,7 @@ struct Opts {
     weights: Option<String>,
     input: Option<String>,
     output: Option<String>,
+    cuda_graph: bool,
 }
 
 fn parse() -> Result<Opts> {
@@ -60,6 +65,7 @@ fn parse() -> Result<Opts> {
         weights: None,
         input: None,
         output: None,
+        cuda_graph: false,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut it = args.iter();
@@ -77,6 +83,7 @@ fn parse() -> Result<Opts> {
             "--weights" => o.weights = Some(val()?.clone()),
             "--input" => o.input = Some(val()?.clone()),
             "--output" => o.output = Some(val()?.clone()),
+            "--cuda-graph" => o.cuda_graph = true,
             "--device" => {
                 o.device = match val()?.as_str() {
                     "cpu" => Device::Cpu,
@@ -105,6 +112,13 @@ fn parse() -> Result<Opts> {
     }
     if !["train", "infer", "parity", "config"].contains(&o.mode.as_str()) {
         bail!("--mode {}: expected train, infer, parity or config", o.mode);
+    }
+    if o.cuda_graph && (o.mode != "train" || !o.device.is_cuda()) {
+        bail!("--cuda-graph needs --mode train and --device cuda");
+    }
+    if o.cuda_graph && o.warmup <= DEFAULT_WARMUP {
+        // the timed steps must all be replays, not warm-up runs or the capture
+        bail!("--cuda-graph needs --warmup {} or more", DEFAULT_WARMUP + 1);
     }
     if o.device.is_cuda() && !tch::Cuda::is_available() {
         bail!("--device cuda: libtorch sees no CUDA device");
@@ -142,8 +156,9 @@ fn main() -> Result<()> {
     if o.mode == "parity" {
         return parity(&o, &mut vs, &model);
     }
+    let mut losses = Vec::new();
     let (per_unit, units, unit) = if o.mode == "train" {
-        train(&o, &cfg, &mut vs, &model)?
+        train(&o, &cfg, &mut vs, &model, &mut losses)?
     } else {
         // as `load_model` prepares a model for `danie eval` / `predict`
         if channels_last_for_inference(o.device) {
@@ -166,6 +181,8 @@ fn main() -> Result<()> {
         "unit": unit,
         "throughput": units,
         "libtorch": env!("DANIE_LIBTORCH_VERSION"),
+        "cuda_graph": o.cuda_graph,
+        "losses": losses,
         // The exact network, for reference/danie_ref.py to build the same one.
         "config": serde_json::to_value(&cfg)?,
     });
@@ -173,12 +190,13 @@ fn main() -> Result<()> {
     Ok(())
 }
 
-/// Returns (seconds per step, images/s, "step").
+/// Returns (seconds per step, images/s, "step"); `losses` gets every step's loss.
 fn train(
     o: &Opts,
     cfg: &DanieConfig,
     vs: &mut VarStore,
     model: &Danie,
+    losses: &mut Vec<f64>,
 ) -> Result<(f64, f64, &'static str)> {
     let mut opt = Sgd::new(vs, SgdConfig::default());
     let loss = CeDiceLoss::new(cfg.num_classes, 0.5, 0.5);
@@ -192,23 +210,58 @@ fn train(
         [o.batch, o.size, o.size],
         (Kind::Int64, o.device),
     );
-    let mut step = || {
-        opt.zero_grad();
-        let logits = with_precision(o.device, o.precision, || model.forward_t(&x, true)); // (B, K, S, S)
-        let terms = loss.forward(&logits, &y);
-        terms.total.backward();
-        opt.step();
+    let lr = SgdConfig::default().lr;
+    let mut graphed = match o.cuda_graph {
+        true => Some(GraphedStep::new(o.device, DEFAULT_WARMUP)?),
+        false => None,
     };
-    for _ in 0..o.warmup {
-        step();
+    // Each step's loss stays on the device until the end (reading it would synchronise).
+    let mut totals = Vec::new();
+    let per_step = {
+        let mut step = || -> Result<()> {
+            let total = match graphed.as_mut() {
+                Some(g) => {
+                    let mut body = |x: &Tensor, y: &Tensor, lr: &Tensor| {
+                        opt.zero_grad();
+                        let logits =
+                            with_precision(o.device, o.precision, || model.forward_t(x, true)); // (B, K, S, S)
+                        let terms = loss.forward(&logits, y);
+                        terms.total.backward();
+                        opt.step_lr_tensor(lr);
+                        terms.total
+                    };
+                    g.run(&x, &y, lr, &mut body)?
+                }
+                None => {
+                    opt.zero_grad();
+                    let logits =
+                        with_precision(o.device, o.precision, || model.forward_t(&x, true)); // (B, K, S, S)
+                    let terms = loss.forward(&logits, &y);
+                    terms.total.backward();
+                    opt.step();
+                    terms.total
+                }
+            };
+            totals.push(total);
+            Ok(())
+        };
+        for _ in 0..o.warmup {
+            step()?;
+        }
+        sync(o.device);
+        let t = Instant::now();
+        for _ in 0..o.steps {
+            step()?;
+        }
+        sync(o.device);
+        t.elapsed().as_secs_f64() / o.steps as f64
+    };
+    if !totals.is_empty() {
+        let all = Tensor::stack(&totals, 0)
+            .to_kind(Kind::Double)
+            .to_device(Device::Cpu);
+        *losses = Vec::try_from(all).context("losses")?;
     }
-    sync(o.device);
-    let t = Instant::now();
-    for _ in 0..o.steps {
-        step();
-    }
-    sync(o.device);
-    let per_step = t.elapsed().as_secs_f64() / o.steps as f64;
     Ok((per_step, o.batch as f64 / per_step, "step"))
 }
 

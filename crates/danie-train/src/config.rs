@@ -134,6 +134,12 @@ pub struct TrainSection {
     /// bf16 autocast for the forward pass on CUDA (ignored on CPU, with a warning).
     #[serde(default)]
     pub bf16: bool,
+    /// Capture the training step as a CUDA graph after 3 eager warm-up steps and replay it
+    /// (no per-op launch cost; see docs/performance-notes.md). CUDA and `optimizer = "sgd"`
+    /// only; ignored on the CPU, with a warning. Batches of another shape than the first (an
+    /// epoch's last, smaller batch) run eagerly.
+    #[serde(default)]
+    pub cuda_graphs: bool,
     /// `auto` (CUDA if present), `cpu`, `cuda` or `cuda:N`.
     #[serde(default = "default_device")]
     pub device: String,
@@ -363,6 +369,11 @@ impl RunConfig {
         }
         crate::device_spec::DeviceSpec::parse(&t.device)
             .map_err(|e| format!("train.device: {e}"))?;
+        if t.cuda_graphs && t.optimizer != OptimizerKind::Sgd {
+            // AdamW's bias corrections are host numbers that change every step: a captured step
+            // would keep the first ones.
+            return Err("train.cuda_graphs works with optimizer = \"sgd\" only".into());
+        }
         if self.eval.slice_batch == 0 {
             return Err("eval.slice_batch must be at least 1".into());
         }
@@ -575,5 +586,28 @@ mod tests {
         );
         let e = RunConfig::load(&both, &[]).unwrap_err().to_string();
         assert!(e.contains("exclusive"), "{e}");
+    }
+
+    #[test]
+    fn cuda_graphs_need_sgd() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("d")).unwrap();
+        let p = write(dir.path(), GOOD);
+        let on = RunConfig::load(&p, &["train.cuda_graphs=true".into()]).unwrap();
+        assert!(on.train.cuda_graphs);
+        assert!(
+            !RunConfig::load(&p, &[]).unwrap().train.cuda_graphs,
+            "off by default"
+        );
+        let e = RunConfig::load(
+            &p,
+            &[
+                "train.cuda_graphs=true".into(),
+                "train.optimizer=\"adamw\"".into(),
+            ],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("train.cuda_graphs") && e.contains("sgd"), "{e}");
     }
 }

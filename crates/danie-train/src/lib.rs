@@ -3,7 +3,8 @@
 //!
 //! - [`config`]: the run file (`configs/<dataset>.toml`), strict and documented.
 //! - Training: [`loss`] (CE + Dice), [`optimizer`] (SGD / [`adamw`]), [`schedule`] (poly,
-//!   warm-up), [`checkpoint`] (exact resume), [`run_log`] (CSV + JSON lines), [`trainer`].
+//!   warm-up), [`checkpoint`] (exact resume), [`run_log`] (CSV + JSON lines), [`trainer`], [`graphed_step`]
+//!   (steps replayed from a CUDA graph).
 //! - Using weights: [`weights_meta`] (the model config inside the weights file), [`model_io`],
 //!   [`segmenter`] (slice-by-slice inference, flip TTA), [`evaluate`] (paper-format tables
 //!   beside [`baselines`]), [`predict`] (NIfTI / PNG in, label maps out).
@@ -15,6 +16,7 @@ pub mod config;
 pub mod curves;
 pub mod device_spec;
 pub mod evaluate;
+pub mod graphed_step;
 pub mod line_plot;
 pub mod loss;
 pub mod model_io;

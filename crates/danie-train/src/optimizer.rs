@@ -66,6 +66,18 @@ impl Optimizer {
         }
     }
 
+    /// One update at the rate a 0-dim device tensor holds (for a captured CUDA graph, which
+    /// must not bake the rate in). SGD only: AdamW's bias corrections are host numbers.
+    pub fn step_lr_tensor(&mut self, lr: &Tensor) -> anyhow::Result<()> {
+        match self {
+            Self::Sgd(o) => {
+                o.step_lr_tensor(lr);
+                Ok(())
+            }
+            Self::AdamW(_) => anyhow::bail!("AdamW cannot take its learning rate from a tensor"),
+        }
+    }
+
     /// The state to checkpoint.
     pub fn state(&self) -> Vec<(String, Tensor)> {
         match self {

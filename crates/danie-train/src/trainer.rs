@@ -5,7 +5,8 @@
 //! forward (bf16 autocast on CUDA if asked), CE + Dice, backward, one optimiser step at the
 //! schedule's learning rate. After the epoch: an epoch log row, validation where the dataset has
 //! a validation split, and a checkpoint every `checkpoint_every` epochs and at the end. A
-//! non-finite loss stops the run before the step, keeping the last checkpoint.
+//! non-finite loss stops the run before the step, keeping the last checkpoint. With
+//! `train.cuda_graphs` the step is captured after its warm-up and replayed ([`GraphedStep`]).
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -23,7 +24,8 @@ use tch::{Device, Kind, Tensor};
 use crate::checkpoint::{fingerprint, load_latest, save_checkpoint, TrainState};
 use crate::config::RunConfig;
 use crate::device_spec::DeviceSpec;
-use crate::loss::CeDiceLoss;
+use crate::graphed_step::{GraphedStep, DEFAULT_WARMUP};
+use crate::loss::{CeDiceLoss, LossTerms};
 use crate::model_io::{copy_variables, model_config, named_variables, weights_meta};
 use crate::optimizer::Optimizer;
 use crate::run_log::{LogRow, RunLog};
@@ -149,6 +151,9 @@ pub fn train(cfg: &RunConfig, opts: &TrainOptions) -> anyhow::Result<TrainOutcom
     if t.bf16 && !device.is_cuda() {
         eprintln!("warning: train.bf16 is ignored on the CPU");
     }
+    if t.cuda_graphs && !device.is_cuda() {
+        eprintln!("warning: train.cuda_graphs is ignored on the CPU");
+    }
     let run_dir = &cfg.output.run_dir;
     std::fs::create_dir_all(run_dir)
         .with_context(|| format!("cannot create the run folder {}", run_dir.display()))?;
@@ -186,6 +191,15 @@ pub fn train(cfg: &RunConfig, opts: &TrainOptions) -> anyhow::Result<TrainOutcom
     let vs = VarStore::new(device);
     let model = Danie::try_new(vs.root(), &mcfg).map_err(|e| anyhow::anyhow!("[model]: {e}"))?;
     let mut opt = Optimizer::new(&vs, t);
+    let mut graphed = if t.cuda_graphs && device.is_cuda() {
+        anyhow::ensure!(
+            matches!(opt, Optimizer::Sgd(_)),
+            "train.cuda_graphs works with optimizer = \"sgd\" only"
+        );
+        Some(GraphedStep::new(device, DEFAULT_WARMUP).context("train.cuda_graphs")?)
+    } else {
+        None
+    };
     let (mut epoch0, mut iteration) = (0, 0);
     if opts.resume {
         let ck = load_latest(run_dir)?;
@@ -270,18 +284,34 @@ pub fn train(cfg: &RunConfig, opts: &TrainOptions) -> anyhow::Result<TrainOutcom
                 let batch = batch.context("reading a training batch")?;
                 let (x, y) = batch_tensors(&batch, device);
                 let lr = schedule.lr_at(iteration);
-                let logits =
-                    with_precision(device, precision(t.bf16), || model.forward_t(&x, true)); // (B, K, H, W)
-                let terms = loss_fn.forward(&logits, &y);
-                opt.zero_grad();
-                terms.total.backward();
-                opt.step(lr);
+                let prec = precision(t.bf16);
+                let terms = match graphed.as_mut() {
+                    Some(g) => {
+                        let mut step = |x: &Tensor, y: &Tensor, lr: &Tensor| {
+                            let terms = forward_backward(&model, &loss_fn, &mut opt, prec, x, y);
+                            opt.step_lr_tensor(lr)
+                                .expect("SGD, checked when the run began");
+                            terms.stacked()
+                        };
+                        g.run(&x, &y, lr, &mut step).with_context(|| {
+                            format!(
+                                "train.cuda_graphs: iteration {} (set train.cuda_graphs = false to train without graphs)",
+                                iteration + 1
+                            )
+                        })?
+                    }
+                    None => {
+                        let terms = forward_backward(&model, &loss_fn, &mut opt, prec, &x, &y);
+                        opt.step(lr);
+                        terms.stacked()
+                    }
+                };
                 iteration += 1;
                 window.1 += batch.names.len();
                 pending.push(Pending {
                     iteration,
                     lr,
-                    terms: terms.stacked(),
+                    terms,
                 });
                 // Reading a loss waits for the GPU to finish every queued kernel, so values are
                 // read a window at a time (and at the epoch's end); the CPU queues steps meanwhile.
@@ -381,6 +411,23 @@ pub fn train(cfg: &RunConfig, opts: &TrainOptions) -> anyhow::Result<TrainOutcom
         weights: run_dir.join("model.safetensors"),
         last_val_dice: last_val,
     })
+}
+
+/// Forward in train mode (autocast at `prec` on CUDA), CE + Dice on `y`, zeroed gradients,
+/// backward: everything of a step but the update.
+fn forward_backward(
+    model: &Danie,
+    loss_fn: &CeDiceLoss,
+    opt: &mut Optimizer,
+    prec: Precision,
+    x: &Tensor,
+    y: &Tensor,
+) -> LossTerms {
+    let logits = with_precision(x.device(), prec, || model.forward_t(x, true)); // (B, K, H, W)
+    let terms = loss_fn.forward(&logits, y);
+    opt.zero_grad();
+    terms.total.backward();
+    terms
 }
 
 /// bf16 autocast or plain float32.
