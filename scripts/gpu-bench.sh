@@ -99,24 +99,30 @@ echo "==> gpu-bench: device $device ($card), torch $torch_version, libs $torch_l
 if [ "$train_iters" -gt 0 ]; then
     work="$(mktemp -d)"
     danie="$bin/danie"; [ -x "$danie" ] || danie="$(dirname "$tp")/../danie"
+    # Chained with && (set -e does not act inside a list that ends in || ...): a failed step stops.
     {
-        "$danie" --version
-        "$danie" data generate --dataset synapse --out "$work/synapse" --size 256
+        "$danie" --version &&
+        "$danie" data generate --dataset synapse --out "$work/synapse" --size 256 &&
         "$danie" train --config "$root/configs/demo.toml" --set "data.root=$work/synapse" \
             --set data.image_size=224 --set data.batch_size=24 --set data.num_workers=8 \
             --set model.preset=s --set train.iterations=$train_iters --set train.bf16=true \
             --set train.device=cuda --set train.threads=0 --set train.checkpoint_every=0 \
-            --set "output.run_dir=$work/run"
-        "$danie" train --config "$root/configs/demo.toml" --set "data.root=$work/synapse" \
-            --set data.image_size=224 --set data.batch_size=24 --set data.num_workers=8 \
-            --set model.preset=s --set train.iterations=$train_iters --set train.bf16=true \
-            --set train.device=cuda --set train.threads=0 --set train.checkpoint_every=0 \
-            --set train.cuda_graphs=true --set "output.run_dir=$work/run-graph"
+            --set "output.run_dir=$work/run" &&
         "$danie" eval --config "$root/configs/demo.toml" --set "data.root=$work/synapse" \
             --set data.image_size=224 --set model.preset=s --set train.device=cuda \
             --set "output.run_dir=$work/run"
     } > "$out/cli.log" 2>&1 && echo "==> danie train/eval on $device: ok" >&2 \
         || { status=1; echo "==> danie train/eval on $device FAILED (see $out/cli.log)" >&2; }
+    # The same training with the step replayed from a CUDA graph (fewer iterations).
+    "$danie" train --config "$root/configs/demo.toml" --set "data.root=$work/synapse" \
+        --set data.image_size=224 --set data.batch_size=24 --set data.num_workers=8 \
+        --set model.preset=s --set train.iterations=$((train_iters < 120 ? train_iters : 120)) \
+        --set train.bf16=true --set train.device=cuda --set train.threads=0 \
+        --set train.checkpoint_every=0 --set train.cuda_graphs=true \
+        --set "output.run_dir=$work/run-graph" > "$out/cli-graph.log" 2>&1 \
+        && echo "==> danie train with train.cuda_graphs on $device: ok" >&2 \
+        || { status=1; echo "==> danie train with train.cuda_graphs FAILED (see $out/cli-graph.log)" >&2; }
+    tail -3 "$out/cli-graph.log" >&2
     cp "$work/run/log.csv" "$out/train-log.csv" 2>/dev/null || true
     cp "$work/run-graph/log.csv" "$out/train-graph-log.csv" 2>/dev/null || true
     cp "$work/run/eval/summary.md" "$out/eval-summary.md" 2>/dev/null || true
@@ -146,15 +152,15 @@ for p in r.get("parity", []):
 print("\n| what | preset | precision | batch | danie | danie graph | PyTorch eager | torch.compile | danie/eager | graph/eager | GFLOP/step | MFU (graph) |")
 print("|---|---|---|---|---|---|---|---|---|---|---|---|")
 for x in r["rows"]:
-    comp = f"{x['pytorch_compile']:.3g}" if "pytorch_compile" in x else ("failed" if "pytorch_compile_error" in x else "-")
-    graph = f"{x['danie_graph']:.3g}" if "danie_graph" in x else ("failed" if "danie_graph_error" in x else "-")
+    comp = f"{x['pytorch_compile']:.4g}" if "pytorch_compile" in x else ("failed" if "pytorch_compile_error" in x else "-")
+    graph = f"{x['danie_graph']:.4g}" if "danie_graph" in x else ("failed" if "danie_graph_error" in x else "-")
     gratio = f"{x['graph_ratio']:.2f}" if "graph_ratio" in x else "-"
     fl = f"{x['flops_per_step'] / 1e9:.1f}" if "flops_per_step" in x else "-"
     mfu = f"{100 * x['mfu']:.1f}%" if "mfu" in x else "-"
     if "mfu" in x and "danie_graph" in x:
         mfu += f" ({100 * x['mfu'] * x['danie_graph'] / x['danie']:.1f}%)"
-    print(f"| {x['what']} | {x['preset']} | {x['precision']} | {x['batch']} | {x['danie']:.3g} {x['unit']} | "
-          f"{graph} | {x['pytorch_eager']:.3g} | {comp} | {x['ratio']:.2f} | {gratio} | {fl} | {mfu} |")
+    print(f"| {x['what']} | {x['preset']} | {x['precision']} | {x['batch']} | {x['danie']:.4g} {x['unit']} | "
+          f"{graph} | {x['pytorch_eager']:.4g} | {comp} | {x['ratio']:.2f} | {gratio} | {fl} | {mfu} |")
 if "peak_bf16_flops" in r:
     print(f"\nMeasured bf16 matmul peak: {r['peak_bf16_flops'] / 1e12:.1f} TFLOP/s (8192^3 matmuls).")
 print("\n## Targets\n")
