@@ -1,16 +1,19 @@
-//! Channels-last (NHWC) layout for inference. oneDNN's CPU convolutions and cuDNN's tensor-core
-//! kernels work in NHWC; given NCHW tensors they reorder around every convolution. A tensor is
-//! channels-last when its strides say so (PyTorch's `torch.channels_last`); convolutions, batch
-//! norm, element-wise ops and upsampling then keep that layout, and reshapes copy where needed,
-//! so the network's results do not change, only its speed. danie uses it for inference on the CPU
-//! (`danie_train::load_model`, the Segmenter: 1.16-1.5x, docs/performance-notes.md); on CUDA it
-//! has not been measured, so NCHW stays there.
+//! Channels-last (NHWC) layout. oneDNN's CPU convolutions (forward and backward) and cuDNN's
+//! tensor-core kernels work in NHWC; given NCHW tensors they reorder around every convolution. A
+//! tensor is channels-last when its strides say so (PyTorch's `torch.channels_last`);
+//! convolutions, batch norm, element-wise ops and upsampling then keep that layout, and reshapes
+//! copy where needed, so the network's results do not change, only its speed. danie runs the
+//! network channels-last on the CPU, for inference (`danie_train::load_model`, the Segmenter:
+//! 1.16-1.5x) and training (the trainer: 1.13-1.3x; the optimiser's packed buffers keep each
+//! variable's layout), docs/performance-notes.md; on CUDA it has not been measured, so NCHW stays
+//! there.
 use tch::nn::VarStore;
 use tch::{Device, Tensor};
 
-/// Whether inference on `device` runs channels-last: on the CPU, where it was measured; CUDA
-/// keeps NCHW until it is measured there. Model loading and the input both follow this.
-pub fn channels_last_for_inference(device: Device) -> bool {
+/// Whether danie runs the network channels-last on `device` (weights and input images), in
+/// training and inference alike: on the CPU, where it was measured; CUDA keeps NCHW until it is
+/// measured there. Every place that lays out weights or inputs asks this one function.
+pub fn prefers_channels_last(device: Device) -> bool {
     device == Device::Cpu
 }
 
@@ -34,8 +37,8 @@ pub fn is_channels_last(x: &Tensor) -> bool {
 }
 
 /// Lays every 4D variable of `vs` (the convolution weights) out channels-last, keeping the
-/// variables themselves (the modules holding them see the new layout). For inference: the
-/// optimisers' packed buffers expect the default layout.
+/// variables themselves (the modules holding them see the new layout). Before training, call it
+/// before the optimiser's first step: packing keeps the layout it finds.
 pub fn vars_channels_last(vs: &VarStore) {
     tch::no_grad(|| {
         for (_, mut v) in vs.variables() {

@@ -151,11 +151,10 @@ impl ParamGroup {
         let flat_grads = Tensor::zeros([total], (kind, device));
         for (k, &i) in members.iter().enumerate() {
             let (off, n) = spans[k];
-            let shape = self.vars[i].size();
-            let pv = params.narrow(0, off, n).view(shape.as_slice());
+            let pv = dense_view(&params, off, n, &self.vars[i]);
             pv.shallow_clone().copy_(&self.vars[i]);
             self.vars[i].set_data(&pv); // the variable now lives in `params`
-            let gv = flat_grads.narrow(0, off, n).view(shape.as_slice());
+            let gv = dense_view(&flat_grads, off, n, &self.vars[i]);
             gv.shallow_clone().copy_(&grads[i]);
             let mut g = grads[i].shallow_clone();
             g.set_data(&gv); // autograd accumulates into `grads` from now on
@@ -192,7 +191,7 @@ impl ParamGroup {
     pub fn view_of(&self, flat: &Tensor, i: usize) -> Tensor {
         let p = self.packed.as_ref().expect("view_of needs a packed group");
         let (off, n) = p.spans[self.slot[i].expect("variable is packed")];
-        flat.narrow(0, off, n).view(self.vars[i].size().as_slice())
+        dense_view(flat, off, n, &self.vars[i])
     }
 
     /// (offset, length) pieces covering the packed buffers, for updates: the whole buffer on a
@@ -213,6 +212,21 @@ impl ParamGroup {
             .step_by(piece as usize)
             .map(|o| (o, piece.min(total - o)))
             .collect()
+    }
+}
+
+/// Elements `off..off + n` of the 1D buffer `flat`, viewed with the shape and the layout of
+/// `like`: contiguous, or channels-last for a 4D variable laid out so (the same dense block of
+/// memory, strides permuted), so packing keeps a variable's layout.
+fn dense_view(flat: &Tensor, off: i64, n: i64, like: &Tensor) -> Tensor {
+    let piece = flat.narrow(0, off, n);
+    let size = like.size();
+    if crate::memory_format::is_channels_last(like) && !like.is_contiguous() {
+        let [b, c, h, w] = [size[0], size[1], size[2], size[3]];
+        // (B, H, W, C) in memory, viewed as (B, C, H, W)
+        piece.view([b, h, w, c]).permute([0, 3, 1, 2])
+    } else {
+        piece.view(size.as_slice())
     }
 }
 
@@ -279,6 +293,42 @@ mod tests {
             bias_i as f64,
             tch::kind::FLOAT_CPU
         )));
+    }
+
+    #[test]
+    fn packing_keeps_a_channels_last_layout_and_the_arithmetic() {
+        use crate::memory_format::{is_channels_last, vars_channels_last};
+        use crate::sgd::{Sgd, SgdConfig};
+        // The same conv weight, NCHW and NHWC, with the same exact gradient (d/dw of
+        // sum(w * c) is c): two SGD steps give equal weights, and the NHWC one stays NHWC.
+        let run = |nhwc: bool| {
+            let vs = VarStore::new(Device::Cpu);
+            let conv = nn::conv2d(vs.root() / "c", 3, 4, 3, Default::default());
+            tch::no_grad(|| {
+                let w = Tensor::linspace(-1.0, 1.0, 108, tch::kind::FLOAT_CPU).view([4, 3, 3, 3]);
+                conv.ws.shallow_clone().copy_(&w);
+            });
+            if nhwc {
+                vars_channels_last(&vs);
+            }
+            let c = (Tensor::arange(108, tch::kind::FLOAT_CPU) * 0.37)
+                .sin()
+                .view([4, 3, 3, 3]);
+            let mut opt = Sgd::new(&vs, SgdConfig::default());
+            for _ in 0..2 {
+                opt.zero_grad();
+                (&conv.ws * &c).sum(Kind::Float).backward();
+                opt.step();
+            }
+            assert_eq!(is_channels_last(&conv.ws), nhwc, "layout after packing");
+            assert_eq!(is_channels_last(&conv.ws.grad()), nhwc, "gradient layout");
+            let (name, buf) = opt.momentum_buffers()[1];
+            assert_eq!(name, "c.weight");
+            (conv.ws.copy(), buf.expect("momentum").copy())
+        };
+        let ((w0, m0), (w1, m1)) = (run(false), run(true));
+        assert!(w0.equal(&w1), "{w0} vs {w1}");
+        assert!(m0.equal(&m1), "momentum buffers by name");
     }
 
     #[test]

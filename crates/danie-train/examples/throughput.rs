@@ -16,13 +16,16 @@
 //!   input file and writes the logits as `y` (scripts/bench_vs_pytorch.py --parity compares).
 //! - `--mode config`: prints only the preset's config (JSON) for the reference to build.
 //!
+//! `--layout auto|nchw|nhwc`: weights and input channels-last or not (default `auto`: as danie
+//! runs, `danie_model::memory_format::prefers_channels_last`), for measuring the layouts.
+//!
 //! Prints one JSON object on stdout. Run in release:
 //! `cargo run --release -p danie-train --example throughput -- --preset s --batch 8`.
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use danie_model::autocast::{with_precision, Precision};
-use danie_model::memory_format::{channels_last, channels_last_for_inference};
+use danie_model::memory_format::{channels_last, prefers_channels_last};
 use danie_model::sgd::SgdConfig;
 use danie_model::{Danie, DanieConfig, Sgd};
 use danie_train::graphed_step::{GraphedStep, DEFAULT_WARMUP};
@@ -47,6 +50,8 @@ struct Opts {
     input: Option<String>,
     output: Option<String>,
     cuda_graph: bool,
+    /// Channels-last weights and input: `None` as danie decides (`prefers_channels_last`).
+    channels_last: Option<bool>,
 }
 
 fn parse() -> Result<Opts> {
@@ -66,6 +71,7 @@ fn parse() -> Result<Opts> {
         input: None,
         output: None,
         cuda_graph: false,
+        channels_last: None,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut it = args.iter();
@@ -84,6 +90,14 @@ fn parse() -> Result<Opts> {
             "--input" => o.input = Some(val()?.clone()),
             "--output" => o.output = Some(val()?.clone()),
             "--cuda-graph" => o.cuda_graph = true,
+            "--layout" => {
+                o.channels_last = match val()?.as_str() {
+                    "auto" => None,
+                    "nchw" => Some(false),
+                    "nhwc" => Some(true),
+                    l => bail!("--layout {l}: expected auto, nchw or nhwc"),
+                }
+            }
             "--device" => {
                 o.device = match val()?.as_str() {
                     "cpu" => Device::Cpu,
@@ -126,6 +140,14 @@ fn parse() -> Result<Opts> {
     Ok(o)
 }
 
+impl Opts {
+    /// Whether weights and inputs are channels-last: `--layout`, or danie's own choice.
+    fn nhwc(&self) -> bool {
+        self.channels_last
+            .unwrap_or_else(|| prefers_channels_last(self.device))
+    }
+}
+
 /// Waits for queued device work so that wall-clock times are the work's.
 fn sync(device: Device) {
     if let Device::Cuda(i) = device {
@@ -161,7 +183,7 @@ fn main() -> Result<()> {
         train(&o, &cfg, &mut vs, &model, &mut losses)?
     } else {
         // as `load_model` prepares a model for `danie eval` / `predict`
-        if channels_last_for_inference(o.device) {
+        if o.nhwc() {
             danie_model::memory_format::vars_channels_last(&vs);
         }
         infer(&o, &cfg, &model)?
@@ -182,6 +204,7 @@ fn main() -> Result<()> {
         "throughput": units,
         "libtorch": env!("DANIE_LIBTORCH_VERSION"),
         "cuda_graph": o.cuda_graph,
+        "layout": if o.nhwc() { "nhwc" } else { "nchw" },
         "losses": losses,
         // The exact network, for reference/danie_ref.py to build the same one.
         "config": serde_json::to_value(&cfg)?,
@@ -198,6 +221,9 @@ fn train(
     model: &Danie,
     losses: &mut Vec<f64>,
 ) -> Result<(f64, f64, &'static str)> {
+    if o.nhwc() {
+        danie_model::memory_format::vars_channels_last(vs); // as the trainer does
+    }
     let mut opt = Sgd::new(vs, SgdConfig::default());
     let loss = CeDiceLoss::new(cfg.num_classes, 0.5, 0.5);
     // (B, C, S, S) images and (B, S, S) labels, made once: the loader is benchmarked apart.
@@ -205,6 +231,7 @@ fn train(
         [o.batch, cfg.in_channels, o.size, o.size],
         (Kind::Float, o.device),
     );
+    let x = if o.nhwc() { channels_last(&x) } else { x };
     let y = Tensor::randint(
         cfg.num_classes,
         [o.batch, o.size, o.size],
@@ -280,11 +307,7 @@ fn infer(o: &Opts, cfg: &DanieConfig, model: &Danie) -> Result<(f64, f64, &'stat
                 .upsample_bilinear2d([o.size, o.size], false, None, None) // (n, 1, S, S)
                 .expand([n, cfg.in_channels, o.size, o.size], false); // (n, C, S, S)
                                                                       // as Segmenter feeds a loaded model
-            let x = if channels_last_for_inference(o.device) {
-                channels_last(&x)
-            } else {
-                x
-            };
+            let x = if o.nhwc() { channels_last(&x) } else { x };
             let logits = with_precision(o.device, o.precision, || model.forward_t(&x, false)); // (n, K, S, S)
             let labels = logits.argmax(1, true).to_kind(Kind::Float); // (n, 1, S, S)
             let back = labels

@@ -126,7 +126,7 @@ pub fn load_model(path: &Path, device: Device) -> anyhow::Result<LoadedModel> {
     copy_variables(&vs, &tensors, path)?;
     // Inference only from here: convolution weights channels-last where inference runs so
     // (Segmenter feeds NHWC input there; on the CPU 1.16-1.5x).
-    if danie_model::memory_format::channels_last_for_inference(device) {
+    if danie_model::memory_format::prefers_channels_last(device) {
         danie_model::memory_format::vars_channels_last(&vs);
     }
     Ok(LoadedModel { model, vs, meta })

@@ -4,7 +4,7 @@
 //! batches, without gradients, BatchNorm in eval mode. Optional flip test-time augmentation
 //! averages the softmax of the identity, horizontal and vertical flips.
 use danie_data::preprocess::{resize_channels, zoom_labels, Interp};
-use danie_model::memory_format::{channels_last, channels_last_for_inference};
+use danie_model::memory_format::{channels_last, prefers_channels_last};
 use danie_model::Danie;
 use ndarray::{s, Array2, Array3, ArrayView3, Axis};
 use rayon::prelude::*;
@@ -38,7 +38,7 @@ impl Segmenter<'_> {
     pub fn probs(&self, x: &Tensor) -> Tensor {
         // NHWC where a loaded model's weights are (memory_format): oneDNN then runs no reorder
         // around each convolution.
-        let x = &if channels_last_for_inference(self.device) {
+        let x = &if prefers_channels_last(self.device) {
             channels_last(x)
         } else {
             x.shallow_clone()

@@ -16,6 +16,7 @@ use danie_data::augment::Augment;
 use danie_data::datasets::{SliceDataset, Split};
 use danie_data::loader::{Batch, EpochLoader, LoaderConfig};
 use danie_model::autocast::{with_precision, Precision};
+use danie_model::memory_format::{channels_last, prefers_channels_last, vars_channels_last};
 use danie_model::Danie;
 use indicatif::{ProgressBar, ProgressStyle};
 use tch::nn::{ModuleT, VarStore};
@@ -103,6 +104,11 @@ pub fn batch_tensors(b: &Batch, device: Device) -> (Tensor, Tensor) {
     let lab = b.labels.as_standard_layout();
     let x = Tensor::from_slice(img.as_slice().expect("standard layout"))
         .view(dims(b.images.shape()).as_slice());
+    let x = if prefers_channels_last(device) {
+        channels_last(&x) // (B, C, H, W) in NHWC memory, as the weights
+    } else {
+        x
+    };
     let y = Tensor::from_slice(lab.as_slice().expect("standard layout"))
         .view(dims(b.labels.shape()).as_slice());
     // Non-blocking: from pageable memory the copy is staged before the call returns, so the
@@ -218,6 +224,11 @@ pub fn train(cfg: &RunConfig, opts: &TrainOptions) -> anyhow::Result<TrainOutcom
             "resuming from {} (epoch {epoch0}, iteration {iteration})",
             ck.dir.display()
         );
+    }
+    // Convolution weights (and, in `batch_tensors`, images) channels-last where danie runs the
+    // network so (the CPU: 1.13-1.3x); the optimiser packs the weights in that layout.
+    if prefers_channels_last(device) {
+        vars_channels_last(&vs);
     }
     std::fs::write(run_dir.join("config.toml"), toml::to_string_pretty(cfg)?)
         .with_context(|| format!("cannot write {}", run_dir.join("config.toml").display()))?;

@@ -1,4 +1,4 @@
-//! The 2D evaluation paths (ISIC 2018, GlaS): train the tiny preset a few iterations on a
+//! The 2D evaluation paths (ISIC 2018, GlaS): train the tiny preset briefly on a
 //! generated dataset, evaluate its test split, then predict the same test images to PNG with
 //! `predict_path` and score those files with numpy / medpy (tests/python/eval_2d_reference.py):
 //! the evaluation's numbers must be the ones the papers' definitions give on what the model
@@ -17,7 +17,8 @@ use danie_train::predict::{predict_path, PredictOptions};
 use danie_train::trainer::{train, TrainOptions};
 use tch::Device;
 
-/// Generates `kind` in `dir`, trains 4 iterations and evaluates the test split; returns
+/// Generates `kind` in `dir`, trains 30 iterations (enough for predictions that are neither all
+/// background nor all foreground) and evaluates the test split; returns
 /// (root, weights, scores).
 fn trained_and_evaluated(dir: &Path, kind: &str) -> (PathBuf, PathBuf, EvalScores) {
     let root = dir.join(kind);
@@ -34,7 +35,7 @@ fn trained_and_evaluated(dir: &Path, kind: &str) -> (PathBuf, PathBuf, EvalScore
     let text = format!(
         "[data]\ndataset = \"{kind}\"\nroot = \"{}\"\nimage_size = 32\nbatch_size = 4\n\
          num_workers = 1\n\n[model]\npreset = \"tiny\"\n\n[train]\ndevice = \"cpu\"\nthreads = 1\n\
-         iterations = 4\nval_every = 0\n\n[output]\nrun_dir = \"run-{kind}\"\n",
+         iterations = 30\nval_every = 0\n\n[output]\nrun_dir = \"run-{kind}\"\n",
         root.display()
     );
     let p = dir.join(format!("{kind}.toml"));
