@@ -10,7 +10,7 @@
 //! - [`decoder`] ([`decoder_block`]) and the whole [`danie`];
 //! - [`config`] (presets, TOML), [`flops`] (analytic MAC counts), [`weights`] (safetensors,
 //!   PyTorch state_dicts, timm/torchvision backbones), [`sgd`] (torch.optim.SGD over a packed
-//!   [`param_group`]), [`autocast`], [`memory_format`] (channels-last for inference), [`cuda_graph`]
+//!   [`param_group`]), [`autocast`], [`memory_format`] (channels-last on the CPU), [`cuda_graph`]
 //!   (capture and replay of whole training steps).
 pub mod autocast;
 pub mod basic_block;

@@ -16,7 +16,7 @@ use crate::weights_meta::{Intensity, WeightsMeta, FORMAT};
 pub struct LoadedModel {
     /// The network.
     pub model: Danie,
-    /// Its variables; on the CPU, convolution weights are channels-last (for inference, see
+    /// Its variables; on the CPU, convolution weights are channels-last (see
     /// `danie_model::memory_format`).
     pub vs: VarStore,
     /// Dataset, classes, input size, intensity preprocessing.
@@ -124,7 +124,7 @@ pub fn load_model(path: &Path, device: Device) -> anyhow::Result<LoadedModel> {
     let model = Danie::try_new(vs.root(), &meta.model)
         .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     copy_variables(&vs, &tensors, path)?;
-    // Inference only from here: convolution weights channels-last where inference runs so
+    // Convolution weights channels-last where danie runs the network so
     // (Segmenter feeds NHWC input there; on the CPU 1.16-1.5x).
     if danie_model::memory_format::prefers_channels_last(device) {
         danie_model::memory_format::vars_channels_last(&vs);
