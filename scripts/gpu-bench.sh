@@ -16,7 +16,8 @@
 #   3. whole-volume inference (100 x 512 x 512: resize, forward, argmax, resize back);
 #   4. the same training steps replayed from a CUDA graph (`--cuda-graph`): images/s, and their
 #      losses against the eager run's;
-#   5. the real command line on the card: `danie data generate` (synthetic Synapse), `danie train`
+#   5. the unit tests that need a GPU (`on_a_gpu`: CUDA graph replay against eager);
+#   6. the real command line on the card: `danie data generate` (synthetic Synapse), `danie train`
 #      (preset S, 224, batch 24, bf16, the parallel loader), again with train.cuda_graphs, and
 #      `danie eval` (logs kept).
 # Writes OUTDIR/gpu-bench.json, OUTDIR/gpu-bench.md (with the targets: danie >= PyTorch eager,
@@ -43,8 +44,15 @@ if [ -n "$bundle" ]; then
     repo="$(cd "$here/.." && pwd)"
     target="${CARGO_TARGET_DIR:-$repo/target}"
     (cd "$repo" && cargo build --release -p danie-cli && cargo build --release -p danie-train --example throughput)
-    mkdir -p "$bundle/bin" "$bundle/reference" "$bundle/scripts"
+    mkdir -p "$bundle/bin/tests" "$bundle/reference" "$bundle/scripts"
     cp "$target/release/danie" "$target/release/examples/throughput" "$bundle/bin/"
+    # The unit-test binaries with the GPU tests (CUDA graph capture and replay against eager).
+    (cd "$repo" && cargo test --release -p danie-model -p danie-train --lib --no-run --message-format=json) |
+        python3 -c 'import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["profile"]["test"]:
+        print(m["executable"])' | while read -r exe; do cp "$exe" "$bundle/bin/tests/"; done
     cp "$repo"/reference/*.py "$bundle/reference/"
     cp "$repo/scripts/bench_vs_pytorch.py" "$bundle/scripts/"
     mkdir -p "$bundle/configs" && cp "$repo/configs/demo.toml" "$bundle/configs/"
@@ -94,6 +102,15 @@ fi
 threads="$(nproc)"
 status=0
 echo "==> gpu-bench: device $device ($card), torch $torch_version, libs $torch_lib" >&2
+
+# The GPU unit tests (names ending in on_a_gpu): graph replay against eager on this card.
+if [ "$device" = cuda ] && [ -d "$root/bin/tests" ]; then
+    for t in "$root"/bin/tests/*; do
+        "$t" on_a_gpu --nocapture >> "$out/gpu-tests.log" 2>&1 \
+            && echo "==> GPU tests in $(basename "$t"): ok" >&2 \
+            || { status=1; echo "==> GPU tests in $(basename "$t") FAILED (see $out/gpu-tests.log)" >&2; }
+    done
+fi
 
 # The command line on the card: generate, train, evaluate (the loader and trainer as users run them).
 if [ "$train_iters" -gt 0 ]; then

@@ -146,8 +146,12 @@ mod tests {
 
     /// Trains a small conv net over `batches` at a decaying rate, through `graphed` (or eagerly
     /// with a scalar rate when `None`); returns the weights and the losses.
-    fn train(mut graphed: Option<GraphedStep>, batches: &[(Tensor, Tensor)]) -> (Tensor, Vec<f64>) {
-        let vs = VarStore::new(Device::Cpu);
+    fn train(
+        device: Device,
+        mut graphed: Option<GraphedStep>,
+        batches: &[(Tensor, Tensor)],
+    ) -> (Tensor, Vec<f64>) {
+        let vs = VarStore::new(device);
         let conv = nn::conv2d(
             vs.root() / "c",
             2,
@@ -160,12 +164,13 @@ mod tests {
         );
         tch::no_grad(|| {
             let w = Tensor::linspace(-0.5, 0.5, 54, tch::kind::FLOAT_CPU).view([3, 2, 3, 3]);
-            conv.ws.shallow_clone().copy_(&w);
+            conv.ws.shallow_clone().copy_(&w.to_device(device));
             let _ = conv.bs.as_ref().expect("bias").shallow_clone().fill_(0.1);
         });
         let mut opt = Sgd::new(&vs, SgdConfig::default());
         let mut losses = Vec::new();
         for (i, (x, y)) in batches.iter().enumerate() {
+            let (x, y) = (&x.to_device(device), &y.to_device(device));
             let lr = 0.1 / (1.0 + i as f64);
             let loss = |x: &Tensor, y: &Tensor| {
                 conv.forward(x).cross_entropy_loss::<Tensor>(
@@ -198,13 +203,12 @@ mod tests {
             };
             losses.push(terms.double_value(&[]));
         }
-        (conv.ws.copy(), losses)
+        (conv.ws.to_device(Device::Cpu), losses)
     }
 
-    #[test]
-    fn replayed_steps_train_exactly_as_eager_ones() {
-        // Full batches of 4, then a last batch of 3 (another shape: eager), then full again.
-        let batches: Vec<(Tensor, Tensor)> = (0..9)
+    /// Full batches of 4, then a last batch of 3 (another shape: eager), then full again.
+    fn batches() -> Vec<(Tensor, Tensor)> {
+        (0..9)
             .map(|i| {
                 let n = if i == 6 { 3 } else { 4 };
                 let x = (Tensor::arange(n * 2 * 5 * 5, tch::kind::FLOAT_CPU) * (0.37 + i as f64))
@@ -215,10 +219,15 @@ mod tests {
                     .view([n, 5, 5]);
                 (x, y)
             })
-            .collect();
-        let (w_eager, l_eager) = train(None, &batches);
+            .collect()
+    }
+
+    #[test]
+    fn replayed_steps_train_exactly_as_eager_ones() {
+        let batches = batches();
+        let (w_eager, l_eager) = train(Device::Cpu, None, &batches);
         let g = GraphedStep::emulated(Device::Cpu, 2);
-        let (w_graph, l_graph) = train(Some(g), &batches);
+        let (w_graph, l_graph) = train(Device::Cpu, Some(g), &batches);
         assert_eq!(l_eager, l_graph);
         assert!(w_eager.equal(&w_graph), "{w_eager} vs {w_graph}");
         // And the emulation really went through capture and replay.
@@ -228,5 +237,29 @@ mod tests {
             let _ = g.run(x, y, 0.5, &mut step).unwrap();
         }
         assert!(g.is_captured());
+    }
+
+    #[test]
+    fn cuda_graph_steps_train_as_eager_ones_on_a_gpu() {
+        // Runs where a GPU is (scripts/gpu-bench.sh runs this test binary there).
+        if !tch::Cuda::is_available() {
+            eprintln!("skipped: no CUDA device");
+            return;
+        }
+        let dev = Device::Cuda(0);
+        let batches = batches();
+        let (w_eager, l_eager) = train(dev, None, &batches);
+        let g = GraphedStep::new(dev, 2).expect("a graph");
+        let (w_graph, l_graph) = train(dev, Some(g), &batches);
+        for (i, (a, b)) in l_eager.iter().zip(&l_graph).enumerate() {
+            assert!(
+                (a - b).abs() <= 1e-5 * a.abs().max(1.0),
+                "step {i}: eager {a}, graph {b}"
+            );
+        }
+        assert!(
+            w_eager.allclose(&w_graph, 1e-5, 1e-6, false),
+            "{w_eager} vs {w_graph}"
+        );
     }
 }
