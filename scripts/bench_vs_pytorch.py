@@ -221,6 +221,8 @@ def main():
     ap.add_argument("--skip-infer", action="store_true")
     ap.add_argument("--cuda-graph", action="store_true",
                     help="also time danie's training step replayed from a CUDA graph, and compare its losses with eager")
+    ap.add_argument("--nhwc-presets", default="",
+                    help="presets whose training danie also runs channels-last (--layout nhwc; with --cuda-graph, graphed too)")
     ap.add_argument("--parity", action="store_true", help="first check danie's logits against the reference's")
     ap.add_argument("--no-train", action="store_true", help="skip the training comparison")
     ap.add_argument("--repeats", type=int, default=1,
@@ -268,6 +270,8 @@ def main():
                     row["mfu"] = f * (d["throughput"] / a.batch) / results["peak_bf16_flops"]
             if a.cuda_graph and a.device == "cuda":
                 add_graph_run(row, runs[0], a, preset, precision)
+            if preset in a.nhwc_presets.split(","):
+                add_nhwc_runs(row, a, preset, precision)
             results["rows"].append(row)
             print(json.dumps({k: v for k, v in row.items() if k != "config"}), file=sys.stderr, flush=True)
             save(results, a.json)
@@ -339,6 +343,20 @@ def add_graph_run(row, eager_run, a, preset, precision):
         row["graph_loss_max_abs_diff"] = diff
         row["graph_loss_eager_change"] = change
         row["graph_losses_match"] = diff <= 1e-2 * max(abs(x) for x in e) and diff <= 0.05 * change
+
+
+def add_nhwc_runs(row, a, preset, precision):
+    """danie's training with channels-last weights and input (eager, and graphed with --cuda-graph)."""
+    variants = [("danie_nhwc", ["--layout", "nhwc"])]
+    if a.cuda_graph and a.device == "cuda":
+        variants.append(("danie_graph_nhwc", ["--layout", "nhwc", "--cuda-graph"]))
+    for key, extra in variants:
+        try:
+            row[key] = max(run_danie(a.danie_bin, "train", preset, a, precision, extra)["throughput"]
+                           for _ in range(a.repeats))
+        except RuntimeError as e:
+            lines = str(e).strip().splitlines()
+            row[key + "_error"] = next((l for l in lines if l.startswith("Error:")), lines[-1])[:300]
 
 
 def save(results, path):

@@ -15,7 +15,7 @@
 #      torch.utils.flop_counter and MFU against the card's measured bf16 matmul rate;
 #   3. whole-volume inference (100 x 512 x 512: resize, forward, argmax, resize back);
 #   4. the same training steps replayed from a CUDA graph (`--cuda-graph`): images/s, and their
-#      losses against the eager run's;
+#      losses against the eager run's; for S also channels-last (`--layout nhwc`), eager and graphed;
 #   5. the unit tests that need a GPU (`on_a_gpu`: CUDA graph replay against eager);
 #   6. the real command line on the card: `danie data generate` (synthetic Synapse), `danie train`
 #      (preset S, 224, batch 24, bf16, the parallel loader), again with train.cuda_graphs, and
@@ -88,7 +88,7 @@ if "$python" -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else
     card="$("$python" -c 'import torch; print(torch.cuda.get_device_name(0))')"
     presets="s,b,l"; batch=24; steps=20; warmup=5; volume="100x512x512"; precisions="fp32,bf16"
     # torch.compile of one preset only: compiling B and L takes minutes a precision.
-    extra=(--compile --compile-presets s --flops --cuda-graph)
+    extra=(--compile --compile-presets s --flops --cuda-graph --nhwc-presets s)
     train_iters=300
     # warm-up >= 4: with --cuda-graph the first 3 steps run eagerly and the 4th is captured
     [ "$quick" = 1 ] && { presets="s"; steps=5; warmup=4; train_iters=40; }
@@ -191,6 +191,12 @@ for p in sorted({x["preset"] for x in train}):
     if f32 and b16:
         s = b16["danie"] / f32["danie"]
         print(f"- {p}: danie bf16 / fp32 = {s:.2f}x (target 1.8x): {'PASS' if s >= 1.8 else 'FAIL'}")
+for x in train:
+    for key, what in (("danie_nhwc", "channels-last"), ("danie_graph_nhwc", "channels-last, CUDA graph")):
+        if key in x:
+            print(f"- {x['preset']} {x['precision']} {what}: {x[key]:.4g} images/s ({x[key] / x['pytorch_eager']:.2f}x PyTorch eager)")
+        elif key + "_error" in x:
+            print(f"- {x['preset']} {x['precision']} {what} failed: {x[key + '_error']}")
 for p in sorted({x["preset"] for x in train}):
     f32 = next((x for x in train if x["preset"] == p and x["precision"] == "fp32" and "danie_graph" in x), None)
     b16 = next((x for x in train if x["preset"] == p and x["precision"] == "bf16" and "danie_graph" in x), None)
