@@ -8,7 +8,7 @@
 #
 # It finds the machine's torch, points LD_LIBRARY_PATH at its lib/ (the binaries were linked
 # against libtorch 2.11 with CUDA; RUNPATH names the build machine's copy, which is absent here),
-# then in one call on one card:
+# then in one call on one card (in this order: 5, 1-4, 6):
 #   1. parity: danie's logits vs the reference's, same weights and input, eval mode, fp32;
 #   2. training images/s at 224, batch 24, presets S, B, L, in float32 and in bf16 autocast, for
 #      danie, PyTorch eager and torch.compile (when it runs), with FLOPs per step counted by
@@ -101,49 +101,18 @@ else
 fi
 threads="$(nproc)"
 status=0
+# A line for the log, and for the report's "Command line" section once the report exists.
+cli_notes=()
+note() { echo "==> $*" >&2; cli_notes+=("- $*"); }
 echo "==> gpu-bench: device $device ($card), torch $torch_version, libs $torch_lib" >&2
 
 # The GPU unit tests (names ending in on_a_gpu): graph replay against eager on this card.
 if [ "$device" = cuda ] && [ -d "$root/bin/tests" ]; then
     for t in "$root"/bin/tests/*; do
         "$t" on_a_gpu --nocapture >> "$out/gpu-tests.log" 2>&1 \
-            && echo "==> GPU tests in $(basename "$t"): ok" >&2 \
-            || { status=1; echo "==> GPU tests in $(basename "$t") FAILED (see $out/gpu-tests.log)" >&2; }
+            && note "GPU unit tests in $(basename "$t"): ok" \
+            || { status=1; note "GPU unit tests in $(basename "$t") FAILED (see gpu-tests.log)"; }
     done
-fi
-
-# The command line on the card: generate, train, evaluate (the loader and trainer as users run them).
-if [ "$train_iters" -gt 0 ]; then
-    work="$(mktemp -d)"
-    danie="$bin/danie"; [ -x "$danie" ] || danie="$(dirname "$tp")/../danie"
-    # Chained with && (set -e does not act inside a list that ends in || ...): a failed step stops.
-    {
-        "$danie" --version &&
-        "$danie" data generate --dataset synapse --out "$work/synapse" --size 256 &&
-        "$danie" train --config "$root/configs/demo.toml" --set "data.root=$work/synapse" \
-            --set data.image_size=224 --set data.batch_size=24 --set data.num_workers=8 \
-            --set model.preset=s --set train.iterations=$train_iters --set train.bf16=true \
-            --set train.device=cuda --set train.threads=0 --set train.checkpoint_every=0 \
-            --set "output.run_dir=$work/run" &&
-        "$danie" eval --config "$root/configs/demo.toml" --set "data.root=$work/synapse" \
-            --set data.image_size=224 --set model.preset=s --set train.device=cuda \
-            --set "output.run_dir=$work/run"
-    } > "$out/cli.log" 2>&1 && echo "==> danie train/eval on $device: ok" >&2 \
-        || { status=1; echo "==> danie train/eval on $device FAILED (see $out/cli.log)" >&2; }
-    # The same training with the step replayed from a CUDA graph (fewer iterations).
-    "$danie" train --config "$root/configs/demo.toml" --set "data.root=$work/synapse" \
-        --set data.image_size=224 --set data.batch_size=24 --set data.num_workers=8 \
-        --set model.preset=s --set train.iterations=$((train_iters < 120 ? train_iters : 120)) \
-        --set train.bf16=true --set train.device=cuda --set train.threads=0 \
-        --set train.checkpoint_every=0 --set train.cuda_graphs=true \
-        --set "output.run_dir=$work/run-graph" > "$out/cli-graph.log" 2>&1 \
-        && echo "==> danie train with train.cuda_graphs on $device: ok" >&2 \
-        || { status=1; echo "==> danie train with train.cuda_graphs FAILED (see $out/cli-graph.log)" >&2; }
-    tail -3 "$out/cli-graph.log" >&2
-    cp "$work/run/log.csv" "$out/train-log.csv" 2>/dev/null || true
-    cp "$work/run-graph/log.csv" "$out/train-graph-log.csv" 2>/dev/null || true
-    cp "$work/run/eval/summary.md" "$out/eval-summary.md" 2>/dev/null || true
-    tail -5 "$out/cli.log" >&2
 fi
 
 # BENCH_TIMEOUT (seconds) bounds the comparison; rows finished before it are kept in the JSON.
@@ -214,6 +183,44 @@ for x in r["rows"]:
     if "pytorch_compile_error" in x:
         print(f"- torch.compile did not run for {x['preset']} {x['precision']}: {x['pytorch_compile_error']}")
 EOF
+# The command line on the card, last, so that a short GPU window is spent on the comparison first: generate, train, evaluate (the loader and trainer as users run them).
+if [ "$train_iters" -gt 0 ]; then
+    work="$(mktemp -d)"
+    danie="$bin/danie"; [ -x "$danie" ] || danie="$(dirname "$tp")/../danie"
+    # Chained with && (set -e does not act inside a list that ends in || ...): a failed step stops.
+    {
+        "$danie" --version &&
+        "$danie" data generate --dataset synapse --out "$work/synapse" --size 256 &&
+        "$danie" train --config "$root/configs/demo.toml" --set "data.root=$work/synapse" \
+            --set data.image_size=224 --set data.batch_size=24 --set data.num_workers=8 \
+            --set model.preset=s --set train.iterations=$train_iters --set train.bf16=true \
+            --set train.device=cuda --set train.threads=0 --set train.checkpoint_every=0 \
+            --set "output.run_dir=$work/run" &&
+        "$danie" eval --config "$root/configs/demo.toml" --set "data.root=$work/synapse" \
+            --set data.image_size=224 --set model.preset=s --set train.device=cuda \
+            --set "output.run_dir=$work/run"
+    } > "$out/cli.log" 2>&1 && note "danie generate / train (bf16) / eval on $device: ok" \
+        || { status=1; note "danie generate / train (bf16) / eval on $device FAILED (see cli.log)"; }
+    # The same training with the step replayed from a CUDA graph (fewer iterations).
+    "$danie" train --config "$root/configs/demo.toml" --set "data.root=$work/synapse" \
+        --set data.image_size=224 --set data.batch_size=24 --set data.num_workers=8 \
+        --set model.preset=s --set train.iterations=$((train_iters < 120 ? train_iters : 120)) \
+        --set train.bf16=true --set train.device=cuda --set train.threads=0 \
+        --set train.checkpoint_every=0 --set train.cuda_graphs=true \
+        --set "output.run_dir=$work/run-graph" > "$out/cli-graph.log" 2>&1 \
+        && note "danie train with train.cuda_graphs = true (bf16) on $device: ok" \
+        || { status=1; note "danie train with train.cuda_graphs = true FAILED (see cli-graph.log)"; }
+    tail -3 "$out/cli-graph.log" >&2
+    cp "$work/run/log.csv" "$out/train-log.csv" 2>/dev/null || true
+    cp "$work/run-graph/log.csv" "$out/train-graph-log.csv" 2>/dev/null || true
+    cp "$work/run/eval/summary.md" "$out/eval-summary.md" 2>/dev/null || true
+    tail -5 "$out/cli.log" >&2
+fi
+
+if [ "${#cli_notes[@]}" -gt 0 ]; then
+    printf '\n## Tests and the command line on the card\n\n' >> "$out/gpu-bench.md"
+    printf '%s\n' "${cli_notes[@]}" >> "$out/gpu-bench.md"
+fi
 cat "$out/gpu-bench.md"
 echo "==> wrote $out/gpu-bench.md and $out/gpu-bench.json" >&2
 exit "$status"
