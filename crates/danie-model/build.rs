@@ -27,7 +27,7 @@ fn main() {
         );
         return;
     };
-    cc::Build::new()
+    let built = cc::Build::new()
         .cpp(true)
         .std("c++17")
         .file("csrc/cuda_graph.cpp")
@@ -35,7 +35,16 @@ fn main() {
         .include(root.join("include/torch/csrc/api/include"))
         .include(&cuda_include)
         .flag_if_supported("-Wno-unused-parameter")
-        .compile("danie_cuda_graph");
+        .try_compile("danie_cuda_graph");
+    if let Err(e) = built {
+        // Headers that do not fit this libtorch must not break the whole build.
+        println!(
+            "cargo:warning=danie-model: the CUDA graph shim did not compile against {} ({e}); \
+             train.cuda_graphs will be unavailable",
+            cuda_include.display()
+        );
+        return;
+    }
     // The shim calls libtorch_cuda (CUDAGraph), c10_cuda (streams) and c10 (events).
     println!("cargo:rustc-link-lib=dylib=torch_cuda");
     println!("cargo:rustc-link-lib=dylib=c10_cuda");
@@ -44,7 +53,8 @@ fn main() {
 }
 
 /// A folder with the CUDA runtime headers libtorch's CUDA headers include: DANIE_CUDA_INCLUDE,
-/// the CUDA toolkit, or the copy PyTorch's own dependency Triton ships beside `torch/`.
+/// else the copies installed beside `torch/` (the CUDA runtime wheel, or PyTorch's own dependency
+/// Triton: the same CUDA generation as this libtorch), else a CUDA toolkit.
 fn cuda_include_dir(torch_root: &Path) -> Option<PathBuf> {
     let complete =
         |d: &Path| d.join("cuda_runtime_api.h").exists() && d.join("crt/host_config.h").exists();
@@ -52,17 +62,17 @@ fn cuda_include_dir(torch_root: &Path) -> Option<PathBuf> {
     if let Some(d) = std::env::var_os("DANIE_CUDA_INCLUDE") {
         candidates.push(d.into());
     }
-    if let Some(d) = std::env::var_os("CUDA_HOME") {
-        candidates.push(PathBuf::from(d).join("include"));
-    }
-    candidates.push("/usr/local/cuda/include".into());
     let site = std::fs::canonicalize(torch_root)
         .ok()
         .and_then(|t| t.parent().map(Path::to_path_buf));
     if let Some(site) = site {
-        candidates.push(site.join("triton/backends/nvidia/include"));
         candidates.push(site.join("nvidia/cu13/include"));
         candidates.push(site.join("nvidia/cuda_runtime/include"));
+        candidates.push(site.join("triton/backends/nvidia/include"));
     }
+    if let Some(d) = std::env::var_os("CUDA_HOME") {
+        candidates.push(PathBuf::from(d).join("include"));
+    }
+    candidates.push("/usr/local/cuda/include".into());
     candidates.into_iter().find(|d| complete(d))
 }
