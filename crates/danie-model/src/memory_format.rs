@@ -4,9 +4,9 @@
 //! convolutions, batch norm, element-wise ops and upsampling then keep that layout, and reshapes
 //! copy where needed, so the network's results do not change, only its speed. danie runs the
 //! network channels-last on the CPU, for inference (`danie_train::load_model`, the Segmenter:
-//! 1.16-1.5x) and training (the trainer: 1.13-1.3x; the optimiser's packed buffers keep each
-//! variable's layout), docs/performance-notes.md; on CUDA it has not been measured, so NCHW stays
-//! there.
+//! 1.16-1.5x PyTorch eager) and training (the trainer: 1.11-1.41x; the optimiser's packed
+//! buffers keep each variable's layout), docs/performance-notes.md; on CUDA it has not been
+//! measured, so NCHW stays there.
 use tch::nn::VarStore;
 use tch::{Device, Tensor};
 

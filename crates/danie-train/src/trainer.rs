@@ -226,7 +226,7 @@ pub fn train(cfg: &RunConfig, opts: &TrainOptions) -> anyhow::Result<TrainOutcom
         );
     }
     // Convolution weights (and, in `batch_tensors`, images) channels-last where danie runs the
-    // network so (the CPU: 1.13-1.3x); the optimiser packs the weights in that layout.
+    // network so (the CPU: 1.11-1.41x PyTorch eager); the optimiser packs them in that layout.
     if prefers_channels_last(device) {
         vars_channels_last(&vs);
     }
