@@ -321,6 +321,12 @@ def main():
     save(results, a.json)
 
 
+def error_line(e):
+    """The `Error: ...` line of a failed danie run (its last line if none), for a report cell."""
+    lines = str(e).strip().splitlines()
+    return next((l for l in lines if l.startswith("Error:")), lines[-1])[:300]
+
+
 def add_graph_run(row, eager_run, a, preset, precision):
     """danie's step replayed from a CUDA graph: images/s, and its losses against the eager run's
     (same seed, same inputs, same number of steps): a replay that skipped the update or read stale
@@ -329,8 +335,7 @@ def add_graph_run(row, eager_run, a, preset, precision):
         graph = [run_danie(a.danie_bin, "train", preset, a, precision, ["--cuda-graph"])
                  for _ in range(a.repeats)]
     except RuntimeError as e:
-        lines = str(e).strip().splitlines()
-        row["danie_graph_error"] = next((l for l in lines if l.startswith("Error:")), lines[-1])[:300]
+        row["danie_graph_error"] = error_line(e)
         return
     best = max(graph, key=lambda r: r["throughput"])
     row["danie_graph"] = best["throughput"]
@@ -355,8 +360,7 @@ def add_nhwc_runs(row, a, preset, precision):
             row[key] = max(run_danie(a.danie_bin, "train", preset, a, precision, extra)["throughput"]
                            for _ in range(a.repeats))
         except RuntimeError as e:
-            lines = str(e).strip().splitlines()
-            row[key + "_error"] = next((l for l in lines if l.startswith("Error:")), lines[-1])[:300]
+            row[key + "_error"] = error_line(e)
 
 
 def save(results, path):

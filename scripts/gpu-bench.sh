@@ -187,27 +187,25 @@ EOF
 if [ "$train_iters" -gt 0 ]; then
     work="$(mktemp -d)"
     danie="$bin/danie"; [ -x "$danie" ] || danie="$(dirname "$tp")/../danie"
+    # `danie train|eval` on the generated data, preset S at 224 on the card, plus `--set`s.
+    cli() {
+        local what="$1"; shift
+        "$danie" "$what" --config "$root/configs/demo.toml" --set "data.root=$work/synapse" \
+            --set data.image_size=224 --set model.preset=s --set train.device=cuda "$@"
+    }
+    train_sets=(--set data.batch_size=24 --set data.num_workers=8 --set train.bf16=true
+                --set train.threads=0 --set train.checkpoint_every=0)
     # Chained with && (set -e does not act inside a list that ends in || ...): a failed step stops.
     {
         "$danie" --version &&
         "$danie" data generate --dataset synapse --out "$work/synapse" --size 256 &&
-        "$danie" train --config "$root/configs/demo.toml" --set "data.root=$work/synapse" \
-            --set data.image_size=224 --set data.batch_size=24 --set data.num_workers=8 \
-            --set model.preset=s --set train.iterations=$train_iters --set train.bf16=true \
-            --set train.device=cuda --set train.threads=0 --set train.checkpoint_every=0 \
-            --set "output.run_dir=$work/run" &&
-        "$danie" eval --config "$root/configs/demo.toml" --set "data.root=$work/synapse" \
-            --set data.image_size=224 --set model.preset=s --set train.device=cuda \
-            --set "output.run_dir=$work/run"
+        cli train "${train_sets[@]}" --set train.iterations=$train_iters --set "output.run_dir=$work/run" &&
+        cli eval --set "output.run_dir=$work/run"
     } > "$out/cli.log" 2>&1 && note "danie generate / train (bf16) / eval on $device: ok" \
         || { status=1; note "danie generate / train (bf16) / eval on $device FAILED (see cli.log)"; }
     # The same training with the step replayed from a CUDA graph (fewer iterations).
-    "$danie" train --config "$root/configs/demo.toml" --set "data.root=$work/synapse" \
-        --set data.image_size=224 --set data.batch_size=24 --set data.num_workers=8 \
-        --set model.preset=s --set train.iterations=$((train_iters < 120 ? train_iters : 120)) \
-        --set train.bf16=true --set train.device=cuda --set train.threads=0 \
-        --set train.checkpoint_every=0 --set train.cuda_graphs=true \
-        --set "output.run_dir=$work/run-graph" > "$out/cli-graph.log" 2>&1 \
+    cli train "${train_sets[@]}" --set train.iterations=$((train_iters < 120 ? train_iters : 120)) \
+        --set train.cuda_graphs=true --set "output.run_dir=$work/run-graph" > "$out/cli-graph.log" 2>&1 \
         && note "danie train with train.cuda_graphs = true (bf16) on $device: ok" \
         || { status=1; note "danie train with train.cuda_graphs = true FAILED (see cli-graph.log)"; }
     tail -3 "$out/cli-graph.log" >&2

@@ -125,11 +125,6 @@ impl CudaGraph {
         }
     }
 
-    /// Whether [`CudaGraph::capture`] has succeeded.
-    pub fn is_captured(&self) -> bool {
-        self.captured
-    }
-
     /// Runs `f` eagerly on the side stream (the warm-up before a capture): the side stream first
     /// waits for the work already queued, and the stream current before waits for `f`'s work.
     pub fn on_side_stream<T>(&self, f: impl FnOnce() -> T) -> Result<T, GraphError> {
