@@ -11,6 +11,7 @@ pub mod datasets;
 pub mod error;
 pub mod h5;
 pub mod image_io;
+pub mod limits;
 pub mod loader;
 pub mod nifti;
 pub mod npy;

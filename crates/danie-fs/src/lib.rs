@@ -1,0 +1,196 @@
+//! danie-fs: the one way danie writes a file.
+//!
+//! Every output (weights, checkpoints, NIfTI masks, tables, plots, configs) is written to a
+//! temporary file in the target folder and renamed onto its name once complete, so that:
+//! - a failure or a kill never leaves a half-written file, and never destroys the previous one;
+//! - the temporary has an unpredictable name and is created exclusively (`O_CREAT | O_EXCL`,
+//!   which never follows a symbolic link), so a link planted in an output folder cannot redirect
+//!   the write onto another file;
+//! - the final rename replaces a link at the target name rather than writing through it.
+//!
+//! [`tempfile`] does the exclusive creation and the rename; this crate adds the error messages
+//! (each names the file) and the two shapes of writer danie needs: one that fills an open file,
+//! and one for libraries that insist on opening a path themselves (HDF5).
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+/// An error writing `path`, naming it.
+#[derive(Debug)]
+pub struct WriteError {
+    /// The file that was being written.
+    pub path: PathBuf,
+    /// What went wrong.
+    pub error: std::io::Error,
+}
+
+impl std::fmt::Display for WriteError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "cannot write {}: {}", self.path.display(), self.error)
+    }
+}
+
+impl std::error::Error for WriteError {}
+
+impl From<WriteError> for std::io::Error {
+    fn from(e: WriteError) -> Self {
+        std::io::Error::new(e.error.kind(), e.to_string())
+    }
+}
+
+fn err(path: &Path, error: std::io::Error) -> WriteError {
+    WriteError {
+        path: path.to_path_buf(),
+        error,
+    }
+}
+
+/// The folder `path` goes into (`.` for a bare file name).
+fn parent_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// A new, exclusively created, uniquely named temporary file beside `path`.
+fn temp_beside(path: &Path) -> Result<tempfile::NamedTempFile, WriteError> {
+    let stem = path
+        .file_name()
+        .map(|n| format!(".{}.", n.to_string_lossy()))
+        .ok_or_else(|| {
+            err(
+                path,
+                std::io::Error::new(std::io::ErrorKind::InvalidInput, "no file name"),
+            )
+        })?;
+    tempfile::Builder::new()
+        .prefix(&stem)
+        .suffix(".tmp")
+        .tempfile_in(parent_of(path))
+        .map_err(|e| err(path, e))
+}
+
+/// Writes `path` through `fill`, atomically: the bytes go to a new temporary file beside it,
+/// are flushed and synced, and the temporary is renamed onto `path` (replacing a file or link
+/// there). On any failure the temporary is removed and `path` is untouched.
+pub fn write_atomic(
+    path: &Path,
+    fill: impl FnOnce(&mut BufWriter<&File>) -> std::io::Result<()>,
+) -> Result<(), WriteError> {
+    let tmp = temp_beside(path)?;
+    {
+        let mut w = BufWriter::with_capacity(1 << 20, tmp.as_file());
+        fill(&mut w)
+            .and_then(|()| w.flush())
+            .map_err(|e| err(path, e))?;
+    }
+    tmp.as_file().sync_all().map_err(|e| err(path, e))?;
+    tmp.persist(path).map_err(|e| err(path, e.error))?;
+    Ok(())
+}
+
+/// [`write_atomic`] of a byte string.
+pub fn write_bytes(path: &Path, bytes: impl AsRef<[u8]>) -> Result<(), WriteError> {
+    write_atomic(path, |w| w.write_all(bytes.as_ref()))
+}
+
+/// For writers that open a path themselves (HDF5, libtorch): `write` gets the path of a new,
+/// exclusively created, empty temporary file beside `path`, which is renamed onto `path` when
+/// `write` succeeds and removed when it fails. `E` carries `write`'s own error type.
+pub fn write_atomic_via_path<E>(
+    path: &Path,
+    write: impl FnOnce(&Path) -> Result<(), E>,
+) -> Result<(), AtomicError<E>> {
+    let tmp = temp_beside(path).map_err(AtomicError::Io)?;
+    // Keep the exclusive file in place (so the name stays ours) while `write` truncates it.
+    let tmp_path = tmp.into_temp_path();
+    write(&tmp_path).map_err(AtomicError::Write)?;
+    tmp_path
+        .persist(path)
+        .map_err(|e| AtomicError::Io(err(path, e.error)))?;
+    Ok(())
+}
+
+/// The error of [`write_atomic_via_path`]: the writer's own, or the file system's.
+#[derive(Debug)]
+pub enum AtomicError<E> {
+    /// The writer failed.
+    Write(E),
+    /// Creating or renaming the temporary failed.
+    Io(WriteError),
+}
+
+impl<E: std::fmt::Display> std::fmt::Display for AtomicError<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AtomicError::Write(e) => e.fmt(f),
+            AtomicError::Io(e) => e.fmt(f),
+        }
+    }
+}
+
+impl<E: std::fmt::Debug + std::fmt::Display> std::error::Error for AtomicError<E> {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_and_replaces_leaving_no_temporary() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("table.csv");
+        write_bytes(&p, "a\n").unwrap();
+        write_bytes(&p, "b\n").unwrap();
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "b\n");
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(names.len(), 1, "only the target remains");
+    }
+
+    #[test]
+    fn failure_keeps_the_old_file_and_removes_the_temporary() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("w.safetensors");
+        write_bytes(&p, "old").unwrap();
+        let e = write_atomic(&p, |w| {
+            w.write_all(b"partial")?;
+            Err(std::io::Error::other("disk full"))
+        })
+        .unwrap_err();
+        assert!(e.to_string().contains("w.safetensors"), "{e}");
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "old");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_planted_link_is_replaced_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim.txt");
+        std::fs::write(&victim, "precious").unwrap();
+        let p = dir.path().join("mask.nii.gz");
+        std::os::unix::fs::symlink(&victim, &p).unwrap();
+        write_bytes(&p, "mask").unwrap();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+        assert!(!std::fs::symlink_metadata(&p)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "mask");
+    }
+
+    #[test]
+    fn via_path_renames_on_success_and_cleans_up_on_failure() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("v.h5");
+        write_atomic_via_path(&p, |tmp| std::fs::write(tmp, "data")).unwrap();
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "data");
+        let r = write_atomic_via_path(&p, |tmp| {
+            std::fs::write(tmp, "half")?;
+            Err::<(), _>(std::io::Error::other("boom"))
+        });
+        assert!(matches!(r, Err(AtomicError::Write(_))));
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "data");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+}
