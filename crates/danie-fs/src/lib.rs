@@ -90,6 +90,90 @@ pub fn write_atomic(
     Ok(())
 }
 
+/// [`write_atomic`] for a `fill` with its own error type `E` (a format encoder's), kept as
+/// [`AtomicError::Write`]; flushing, syncing and renaming fail as [`AtomicError::Io`].
+pub fn write_atomic_with<E>(
+    path: &Path,
+    fill: impl FnOnce(&mut BufWriter<&File>) -> Result<(), E>,
+) -> Result<(), AtomicError<E>> {
+    let tmp = temp_beside(path).map_err(AtomicError::Io)?;
+    {
+        let mut w = BufWriter::with_capacity(1 << 20, tmp.as_file());
+        fill(&mut w).map_err(AtomicError::Write)?;
+        w.flush().map_err(|e| AtomicError::Io(err(path, e)))?;
+    }
+    tmp.as_file()
+        .sync_all()
+        .map_err(|e| AtomicError::Io(err(path, e)))?;
+    tmp.persist(path)
+        .map_err(|e| AtomicError::Io(err(path, e.error)))?;
+    Ok(())
+}
+
+/// Starts a file that grows while a run goes on (a log): `initial` is written to a new
+/// temporary beside `path`, which is renamed onto `path` (replacing a file or link there) and
+/// returned open, so that later writes go to that same file and never through a link planted
+/// at the name afterwards.
+pub fn start_file(path: &Path, initial: &[u8]) -> Result<File, WriteError> {
+    let mut tmp = temp_beside(path)?;
+    tmp.write_all(initial).map_err(|e| err(path, e))?;
+    tmp.persist(path).map_err(|e| err(path, e.error))
+}
+
+/// Opens `path` for writing without following a symbolic link at its name (`O_NOFOLLOW`):
+/// creating it if absent, then appending, or truncating it when `append` is false. For the
+/// files that must keep a fixed name between runs (a resumable download's `.part`).
+pub fn open_no_follow(path: &Path, append: bool) -> Result<File, WriteError> {
+    let mut o = std::fs::OpenOptions::new();
+    o.create(true).write(true).append(append).truncate(!append);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.custom_flags(libc::O_NOFOLLOW);
+    }
+    #[cfg(not(unix))]
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err(err(
+            path,
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, "is a symbolic link"),
+        ));
+    }
+    o.open(path).map_err(|e| {
+        // ELOOP: the name is a link; say so rather than "too many levels of links".
+        #[cfg(unix)]
+        if e.raw_os_error() == Some(libc::ELOOP) {
+            return err(
+                path,
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    "is a symbolic link: refusing to write through it",
+                ),
+            );
+        }
+        err(path, e)
+    })
+}
+
+/// Checks that `name` (read from a file: a list, a registry, an archive) can be used as one
+/// file name inside a folder: not empty, not `.` or `..`, no `/` or `\`, no NUL (so neither
+/// absolute nor climbing out). The error says what is wrong; the caller names the file and the line.
+pub fn check_file_name(name: &str) -> Result<(), String> {
+    let why = if name.is_empty() {
+        "is empty"
+    } else if name == "." || name == ".." {
+        "is `.` or `..`, not a file name"
+    } else if name.contains('\0') {
+        "holds a NUL byte"
+    } else if name.contains(['/', '\\']) {
+        "holds a path separator (a single name is expected, not a path)"
+    } else if name.contains(':') && cfg!(windows) {
+        "holds a drive or stream separator `:`"
+    } else {
+        return Ok(());
+    };
+    Err(format!("{name:?} {why}"))
+}
+
 /// [`write_atomic`] of a byte string.
 pub fn write_bytes(path: &Path, bytes: impl AsRef<[u8]>) -> Result<(), WriteError> {
     write_atomic(path, |w| w.write_all(bytes.as_ref()))
@@ -192,5 +276,83 @@ mod tests {
         assert!(matches!(r, Err(AtomicError::Write(_))));
         assert_eq!(std::fs::read_to_string(&p).unwrap(), "data");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn write_atomic_with_keeps_the_writers_error_and_the_old_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("t.csv");
+        write_bytes(&p, "old").unwrap();
+        let r = write_atomic_with(&p, |w| {
+            w.write_all(b"half").map_err(|e| e.to_string())?;
+            Err("encoder failed".to_string())
+        });
+        assert!(matches!(&r, Err(AtomicError::Write(m)) if m == "encoder failed"));
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "old");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        write_atomic_with(&p, |w| w.write_all(b"new").map_err(|e| e.to_string())).unwrap();
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "new");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_started_file_replaces_a_link_and_keeps_writing_to_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim.txt");
+        std::fs::write(&victim, "precious").unwrap();
+        let p = dir.path().join("log.csv");
+        std::os::unix::fs::symlink(&victim, &p).unwrap();
+        let mut f = start_file(&p, b"header\n").unwrap();
+        // A link planted after the start does not redirect later rows either.
+        std::fs::remove_file(&p).unwrap();
+        std::os::unix::fs::symlink(&victim, &p).unwrap();
+        f.write_all(b"row\n").unwrap();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+        drop(f);
+        std::fs::remove_file(&p).unwrap();
+        let mut f = start_file(&p, b"header\n").unwrap();
+        f.write_all(b"row\n").unwrap();
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "header\nrow\n");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn open_no_follow_refuses_a_link_and_appends_to_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim.txt");
+        std::fs::write(&victim, "precious").unwrap();
+        let link = dir.path().join("x.part");
+        std::os::unix::fs::symlink(&victim, &link).unwrap();
+        let e = open_no_follow(&link, true).unwrap_err();
+        assert!(
+            e.to_string().contains("x.part") && e.to_string().contains("symbolic link"),
+            "{e}"
+        );
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+        let p = dir.path().join("y.part");
+        open_no_follow(&p, true).unwrap().write_all(b"ab").unwrap();
+        open_no_follow(&p, true).unwrap().write_all(b"cd").unwrap();
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "abcd");
+        open_no_follow(&p, false).unwrap().write_all(b"e").unwrap();
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "e");
+    }
+
+    #[test]
+    fn file_names_from_files_stay_single_names() {
+        for ok in ["case0001", "patient001_frame01", "a.b", "..x", "x.."] {
+            assert!(check_file_name(ok).is_ok(), "{ok}");
+        }
+        for (bad, why) in [
+            ("", "empty"),
+            (".", "`.`"),
+            ("..", "`..`"),
+            ("../../etc/passwd", "separator"),
+            ("/abs", "separator"),
+            ("a\\b", "separator"),
+            ("a\0b", "NUL"),
+        ] {
+            let e = check_file_name(bad).unwrap_err();
+            assert!(e.contains(why), "{bad:?}: {e}");
+        }
     }
 }
