@@ -25,6 +25,7 @@ use crate::{DataError, Result};
 mod acdc;
 mod glas;
 mod isic;
+mod names;
 mod read;
 mod split_list;
 mod synapse;

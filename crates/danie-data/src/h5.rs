@@ -10,7 +10,7 @@ use hdf5::types::{FloatSize, IntSize, TypeDescriptor};
 use ndarray::{ArrayD, IxDyn};
 
 use crate::error::{DataError, Result};
-use crate::nifti::file_access::{input_file, write_atomically};
+use crate::nifti::file_access::{input_file, write_output_via_path};
 use crate::nifti::{with_array, Element, TypedArray};
 
 /// Opens `path` read-only without HDF5's file lock: reading needs no lock, and the lock would
@@ -89,7 +89,7 @@ fn put<T: Element + hdf5::H5Type>(file: &hdf5::File, key: &str, a: &ArrayD<T>) -
 /// Writes `datasets` (C order) into a new HDF5 file at `path`, replacing it atomically.
 pub fn write_datasets(path: impl AsRef<Path>, datasets: &[(&str, &TypedArray)]) -> Result<()> {
     let path = path.as_ref();
-    write_atomically(path, |tmp| {
+    write_output_via_path(path, |tmp| {
         let write = || -> hdf5::Result<()> {
             let file = hdf5::File::create(tmp)?;
             for (key, array) in datasets {

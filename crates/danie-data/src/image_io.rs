@@ -9,7 +9,7 @@ use image::{DynamicImage, ImageFormat};
 use ndarray::{Array2, Array3, ArrayD, Axis, IxDyn};
 
 use crate::error::{DataError, Result};
-use crate::nifti::file_access::{input_file, write_atomically};
+use crate::nifti::file_access::{input_file, write_output};
 use crate::nifti::{DType, TypedArray};
 
 fn open_image(path: &Path) -> Result<DynamicImage> {
@@ -133,8 +133,8 @@ pub fn write_png(path: impl AsRef<Path>, data: &TypedArray) -> Result<()> {
     };
     // PNG stores 16-bit samples big-endian; image's encoder takes native-endian bytes
     let bytes = data.to_bytes(crate::nifti::Endian::native(), false);
-    write_atomically(path, |tmp| {
-        image::save_buffer_with_format(tmp, &bytes, w as u32, h as u32, color, ImageFormat::Png)
+    write_output(path, |out| {
+        image::write_buffer_with_format(out, &bytes, w as u32, h as u32, color, ImageFormat::Png)
             .map_err(|e| DataError::invalid(path, format!("PNG write failed: {e}")))
     })
 }

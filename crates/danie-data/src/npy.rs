@@ -14,7 +14,7 @@ use ndarray_npy::{NpzWriter, WriteNpyExt};
 
 use crate::error::{DataError, Result};
 use crate::nifti::element_io::{read_array, ElementReadError};
-use crate::nifti::file_access::{input_file, write_atomically};
+use crate::nifti::file_access::{input_file, write_output};
 use crate::nifti::{with_array, DType, Endian, TypedArray};
 
 /// Reads a `.npy` file.
@@ -78,9 +78,8 @@ pub fn read_npz(path: impl AsRef<Path>) -> Result<Vec<(String, TypedArray)>> {
 /// Writes a `.npy` file (C order, native byte order), replacing `path` atomically.
 pub fn write_npy(path: impl AsRef<Path>, array: &TypedArray) -> Result<()> {
     let path = path.as_ref();
-    write_atomic(path, |file| {
-        let mut w = BufWriter::new(file);
-        with_array!(array, a => a.write_npy(&mut w)).map_err(|e| e.to_string())
+    write_atomic(path, |w| {
+        with_array!(array, a => a.write_npy(&mut *w)).map_err(|e| e.to_string())
     })
 }
 
@@ -92,11 +91,11 @@ pub fn write_npz(
     compressed: bool,
 ) -> Result<()> {
     let path = path.as_ref();
-    write_atomic(path, |file| {
+    write_atomic(path, |w| {
         let mut npz = if compressed {
-            NpzWriter::new_compressed(file)
+            NpzWriter::new_compressed(w)
         } else {
-            NpzWriter::new(file)
+            NpzWriter::new(w)
         };
         for (name, array) in arrays {
             with_array!(*array, a => npz.add_array(*name, a))
@@ -175,14 +174,14 @@ fn parse_descr(descr: &str) -> Option<(DType, Endian)> {
     Some((DType::from_numpy_kind(kind)?, endian))
 }
 
-/// Writes through `write` (given the open file) atomically; its error message is wrapped.
+/// Writes through `write` (given the open temporary) atomically, by `danie_fs`; its error
+/// message is wrapped.
 fn write_atomic(
     path: &Path,
-    write: impl FnOnce(File) -> std::result::Result<(), String>,
+    write: impl FnOnce(&mut BufWriter<&File>) -> std::result::Result<(), String>,
 ) -> Result<()> {
-    write_atomically(path, |tmp| {
-        let file = File::create(tmp).map_err(|e| DataError::io(path, e))?;
-        write(file).map_err(|m| DataError::invalid(path, format!("write failed: {m}")))
+    write_output(path, |w| {
+        write(w).map_err(|m| DataError::invalid(path, format!("write failed: {m}")))
     })
 }
 

@@ -8,7 +8,6 @@
 //! `(seed, dataset, case)`, so output is identical whatever the thread count.
 //!
 //! [`generate`] refuses to write into a non-empty folder unless [`SyntheticConfig::overwrite`].
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -178,7 +177,21 @@ fn mkdir(dir: &Path) -> Result<()> {
 }
 
 fn write_text(path: &Path, text: &str) -> Result<()> {
-    std::fs::write(path, text).map_err(|e| DataError::io(path, e))
+    danie_fs::write_bytes(path, text).map_err(|e| DataError::io(path, e.error))
+}
+
+/// Encodes `buf` in the format its extension names, through `danie_fs`.
+fn save_image<P>(path: &Path, buf: &image::ImageBuffer<P, Vec<u8>>) -> Result<()>
+where
+    P: image::PixelWithColorType<Subpixel = u8>,
+    [P::Subpixel]: image::EncodableLayout,
+{
+    let format = image::ImageFormat::from_path(path)
+        .map_err(|e| DataError::invalid(path, format!("writing image: {e}")))?;
+    crate::nifti::file_access::write_output(path, |w| {
+        buf.write_to(w, format)
+            .map_err(|e| DataError::invalid(path, format!("writing image: {e}")))
+    })
 }
 
 fn write_list(path: &Path, names: &[String]) -> Result<()> {
@@ -221,8 +234,7 @@ fn write_rgb(path: &Path, img: &Array3<u8>) -> Result<()> {
         .copied()
         .collect();
     let buf = image::RgbImage::from_raw(w as u32, h as u32, raw).expect("sized buffer");
-    buf.save(path)
-        .map_err(|e| DataError::invalid(path, format!("writing image: {e}")))
+    save_image(path, &buf)
 }
 
 /// Saves `(H, W)` 8-bit values as a grey BMP (GlaS annotations; PNG goes through
@@ -231,8 +243,7 @@ fn write_gray(path: &Path, img: &Array2<u8>) -> Result<()> {
     let (h, w) = img.dim();
     let buf = image::GrayImage::from_raw(w as u32, h as u32, img.iter().copied().collect())
         .expect("sized buffer");
-    buf.save(path)
-        .map_err(|e| DataError::invalid(path, format!("writing image: {e}")))
+    save_image(path, &buf)
 }
 
 /// Shared state of one generation run.
@@ -567,7 +578,6 @@ impl Generator<'_> {
             Ok(2)
         })?;
         let path = root.join("Grade.csv");
-        let mut csv = std::fs::File::create(&path).map_err(|e| DataError::io(&path, e))?;
         let mut text =
             String::from("name,patient ID,grade (GlaS),grade (Sirinukunwattana et al. 2015)\n");
         for (i, name) in items.iter().enumerate() {
@@ -578,8 +588,7 @@ impl Generator<'_> {
             };
             text.push_str(&format!("{name},{},{g},{s}\n", i / 2 + 1));
         }
-        csv.write_all(text.as_bytes())
-            .map_err(|e| DataError::io(&path, e))?;
+        write_text(&path, &text)?;
         let cases = vec![(Split::Train, parts[0]), (Split::Test, parts[1] + parts[2])];
         Ok(self.summary(cases, files + 1))
     }

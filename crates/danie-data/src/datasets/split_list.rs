@@ -29,9 +29,17 @@ pub(crate) fn parse_list(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// Reads a split list file; an empty list is an error naming the file.
+/// Reads a split list file; an empty list, or a name that is not a single file name (`..`,
+/// `a/b`, an absolute path), is an error naming the file (and the line).
 pub fn read_list(path: &Path) -> Result<Vec<String>> {
     let text = std::fs::read_to_string(path).map_err(|e| DataError::io(path, e))?;
+    // Every name becomes a path inside the dataset folder: check it where the line is known.
+    for (i, line) in text.lines().enumerate() {
+        let name = line.trim();
+        if !name.is_empty() && !name.starts_with('#') {
+            super::names::check_list_name(path, i + 1, name)?;
+        }
+    }
     let names = parse_list(&text);
     if names.is_empty() {
         return Err(DataError::invalid(path, "empty split list"));
@@ -69,5 +77,20 @@ mod tests {
         all.sort();
         all.dedup();
         assert_eq!(all.len(), 100);
+    }
+
+    #[test]
+    fn a_list_name_that_leaves_the_folder_is_an_error_naming_file_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("train.txt");
+        std::fs::write(&p, "# split\npatient001\n\n../../../etc/passwd\n").unwrap();
+        let e = read_list(&p).unwrap_err().to_string();
+        assert!(e.contains("train.txt") && e.contains("line 4"), "{e}");
+        assert!(e.contains("separator"), "{e}");
+        std::fs::write(&p, "patient001\n/abs/olute\n").unwrap();
+        let e = read_list(&p).unwrap_err().to_string();
+        assert!(e.contains("line 2"), "{e}");
+        std::fs::write(&p, "patient001\npatient002\n").unwrap();
+        assert_eq!(read_list(&p).unwrap(), ["patient001", "patient002"]);
     }
 }

@@ -1,8 +1,9 @@
 //! Opening inputs and replacing outputs safely, shared by every reader and writer: inputs are
-//! checked to be readable files (not folders), outputs are written under a temporary name in the
-//! target folder and renamed into place, so a failed write never leaves a partial file.
-use std::fs::Metadata;
-use std::path::{Path, PathBuf};
+//! checked to be readable files (not folders), outputs go through `danie_fs` (an exclusive, unpredictable
+//! temporary in the target folder, renamed into place), so a failed write never leaves a partial file.
+use std::fs::{File, Metadata};
+use std::io::BufWriter;
+use std::path::Path;
 
 use crate::error::{DataError, Result};
 
@@ -15,25 +16,28 @@ pub(crate) fn input_file(path: &Path) -> Result<Metadata> {
     Ok(meta)
 }
 
-/// `folder/.name.danie-tmp-PID-N`, unique within this process.
-fn temp_path(path: &Path) -> PathBuf {
-    static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    path.with_file_name(format!(".{name}.danie-tmp-{}-{n}", std::process::id()))
+/// Writes `path` through [`danie_fs`]: `fill` fills a new, exclusively created temporary
+/// beside it, which is renamed onto `path` (replacing a file or a planted link, never writing
+/// through it). On failure the temporary is removed and `path` is untouched.
+pub(crate) fn write_output(
+    path: &Path,
+    fill: impl FnOnce(&mut BufWriter<&File>) -> Result<()>,
+) -> Result<()> {
+    danie_fs::write_atomic_with(path, fill).map_err(|e| from_fs(path, e))
 }
 
-/// Runs `write` on a temporary path next to `path`, then renames it to `path` (replacing it).
-/// On failure the temporary file is removed and `path` is untouched.
-pub(crate) fn write_atomically(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
-    let tmp = temp_path(path);
-    let result =
-        write(&tmp).and_then(|()| std::fs::rename(&tmp, path).map_err(|e| DataError::io(path, e)));
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+/// [`write_output`] for writers that open a path themselves (HDF5): `write` gets the path of
+/// the exclusive temporary.
+pub(crate) fn write_output_via_path(
+    path: &Path,
+    write: impl FnOnce(&Path) -> Result<()>,
+) -> Result<()> {
+    danie_fs::write_atomic_via_path(path, write).map_err(|e| from_fs(path, e))
+}
+
+fn from_fs(path: &Path, e: danie_fs::AtomicError<DataError>) -> DataError {
+    match e {
+        danie_fs::AtomicError::Write(e) => e,
+        danie_fs::AtomicError::Io(e) => DataError::io(path, e.error),
     }
-    result
 }

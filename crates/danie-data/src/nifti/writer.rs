@@ -1,6 +1,5 @@
 //! Writing single-file NIfTI (`.nii`, `.nii.gz`) from a template header, atomically.
-use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::Path;
 
 use flate2::write::GzEncoder;
@@ -8,7 +7,7 @@ use flate2::Compression;
 use ndarray::ArrayViewD;
 
 use super::element_io::write_elements;
-use super::file_access::write_atomically;
+use super::file_access::write_output;
 use super::header::{encode_extensions, NiftiHeader};
 use super::typed_array::{with_array, Element, TypedArray};
 use crate::error::{DataError, Result};
@@ -19,9 +18,9 @@ use crate::error::{DataError, Result};
 /// `scl_slope`/`scl_inter` become 1/0 (values are stored as given), `cal_min`/`cal_max` are
 /// cleared (the template's display window rarely suits new data).
 ///
-/// The file is written to a temporary name in the same folder and renamed at the end: an
-/// interrupted or failed write never leaves a partial file at `path`. An existing `path` is
-/// replaced.
+/// The file is written to an exclusive temporary in the same folder and renamed at the end
+/// (`danie_fs`): an interrupted or failed write never leaves a partial file at `path`, and a
+/// link at `path` is replaced, not written through. An existing `path` is replaced.
 pub fn write(path: impl AsRef<Path>, template: &NiftiHeader, data: &TypedArray) -> Result<()> {
     with_array!(data, a => write_array(path, template, a.view()))
 }
@@ -61,7 +60,7 @@ pub fn write_array<T: Element>(
         ));
     }
     let header = output_header(template, data.shape(), T::DTYPE);
-    write_atomically(path, |tmp| write_file(tmp, &header, data, gz))
+    write_output(path, |w| write_file(path, w, &header, data, gz))
 }
 
 /// The template with dims, type, offset and scaling set for the new data.
@@ -80,24 +79,21 @@ fn output_header(template: &NiftiHeader, shape: &[usize], dtype: super::DType) -
 }
 
 fn write_file<T: Element>(
-    tmp: &Path,
+    path: &Path,
+    out: &mut impl Write,
     h: &NiftiHeader,
     data: ArrayViewD<T>,
     gz: bool,
 ) -> Result<()> {
-    let io_err = |e| DataError::io(tmp, e);
-    let file = BufWriter::with_capacity(1 << 20, File::create(tmp).map_err(io_err)?);
-    let file = if gz {
+    let io_err = |e| DataError::io(path, e);
+    if gz {
         // level 1, as nibabel's default: much faster, a little larger
-        let mut enc = GzEncoder::new(file, Compression::fast());
+        let mut enc = GzEncoder::new(out, Compression::fast());
         write_body(&mut enc, h, data).map_err(io_err)?;
-        enc.finish().map_err(io_err)?
+        enc.finish().map_err(io_err)?;
     } else {
-        let mut file = file;
-        write_body(&mut file, h, data).map_err(io_err)?;
-        file
-    };
-    file.into_inner().map_err(|e| io_err(e.into_error()))?;
+        write_body(out, h, data).map_err(io_err)?;
+    }
     Ok(())
 }
 
