@@ -110,8 +110,10 @@ pub fn read_tensors(path: &Path) -> Result<Vec<(String, Tensor)>, ModelError> {
     Ok(named)
 }
 
-/// Saves every variable (parameters and BatchNorm running statistics) to `.safetensors`,
-/// written to a temporary file first so a failure never leaves a half-written file.
+/// Saves every variable (parameters and BatchNorm running statistics) to `.safetensors`
+/// through `danie_fs`: libtorch writes an exclusive, unpredictable temporary beside `path`,
+/// renamed into place, so a failure never leaves a half-written file and a link at `path` is
+/// replaced, not written through.
 pub fn save_safetensors(vs: &VarStore, path: &Path) -> Result<(), ModelError> {
     if path.extension().and_then(|e| e.to_str()) != Some("safetensors") {
         return Err(ModelError::Weights(format!(
@@ -121,14 +123,37 @@ pub fn save_safetensors(vs: &VarStore, path: &Path) -> Result<(), ModelError> {
     }
     let mut named: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
     named.sort_by(|a, b| a.0.cmp(&b.0));
-    let tmp = path.with_extension("safetensors.tmp");
     let cpu: Vec<(String, Tensor)> = named
         .into_iter()
         .map(|(n, t)| (n, t.to_device(tch::Device::Cpu)))
         .collect();
-    Tensor::write_safetensors(&cpu, &tmp)
-        .and_then(|_| std::fs::rename(&tmp, path).map_err(Into::into))
+    danie_fs::write_atomic_via_path(path, |tmp| Tensor::write_safetensors(&cpu, tmp))
         .map_err(|e| ModelError::Weights(format!("{}: cannot write: {e}", path.display())))
+}
+
+#[cfg(all(test, unix))]
+mod save_tests {
+    use super::*;
+
+    #[test]
+    fn a_link_planted_at_the_weights_name_is_replaced_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim.txt");
+        std::fs::write(&victim, "precious").unwrap();
+        let p = dir.path().join("w.safetensors");
+        std::os::unix::fs::symlink(&victim, &p).unwrap();
+        let vs = VarStore::new(tch::Device::Cpu);
+        let _w = vs.root().zeros("w", &[2]);
+        save_safetensors(&vs, &p).unwrap();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+        assert!(!std::fs::symlink_metadata(&p)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(read_tensors(&p).unwrap().len(), 1);
+        // Only the weights and the victim: no temporary left behind.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
+    }
 }
 
 /// Loads a whole-model checkpoint (ours or a PyTorch `reference/` state_dict). With `strict`,

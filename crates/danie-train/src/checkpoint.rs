@@ -3,7 +3,7 @@
 //! `run_dir/checkpoints/epoch_NNNN/` holds `model.safetensors` (weights + the [`WeightsMeta`]
 //! that lets `danie predict` rebuild the model), `optimizer.safetensors` (momentum / moment
 //! buffers and step count) and `state.json` ([`TrainState`]: epochs done, iteration, seed,
-//! config hash). Each file is written to a temporary name and renamed; `checkpoints/latest.json`
+//! config hash). Each file is written through `danie_fs` (an exclusive temporary, renamed); `checkpoints/latest.json`
 //! is written last and names the newest complete checkpoint, so a crash at any point leaves the
 //! previous checkpoint usable. The two newest checkpoints are kept. `run_dir/model.safetensors`
 //! is a copy of the newest weights, the file `danie eval` and `danie predict` read by default.
@@ -17,7 +17,7 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use tch::Tensor;
 
-use crate::tensor_file::{atomic_write, read_tensors, write_tensors};
+use crate::tensor_file::{read_tensors, write_tensors};
 use crate::weights_meta::WeightsMeta;
 
 /// Progress of a run at a checkpoint.
@@ -77,13 +77,9 @@ pub fn save_checkpoint(
         &BTreeMap::new(),
     )?;
     let json = serde_json::to_vec_pretty(state)?;
-    atomic_write(&dir.join("state.json"), |f| {
-        std::io::Write::write_all(f, &json)
-    })?;
+    danie_fs::write_bytes(&dir.join("state.json"), &json)?;
     let latest = serde_json::to_vec(&Latest { dir: name.clone() })?;
-    atomic_write(&root.join("latest.json"), |f| {
-        std::io::Write::write_all(f, &latest)
-    })?;
+    danie_fs::write_bytes(&root.join("latest.json"), &latest)?;
     write_tensors(&run_dir.join("model.safetensors"), model, &meta_map)?;
     prune(&root, &name)?;
     Ok(dir)
@@ -185,5 +181,43 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let e = format!("{:#}", load_latest(dir.path()).err().unwrap());
         assert!(e.contains("no checkpoint to resume from"), "{e}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn links_planted_at_checkpoint_names_are_replaced_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = dir.path().join("run");
+        std::fs::create_dir_all(run.join("checkpoints/epoch_0001")).unwrap();
+        let victim = dir.path().join("victim.txt");
+        std::fs::write(&victim, "precious").unwrap();
+        let planted = [
+            run.join("model.safetensors"),
+            run.join("checkpoints/latest.json"),
+            run.join("checkpoints/epoch_0001/state.json"),
+            run.join("checkpoints/epoch_0001/optimizer.safetensors"),
+        ];
+        for p in &planted {
+            std::os::unix::fs::symlink(&victim, p).unwrap();
+        }
+        let w = vec![(
+            "w".to_string(),
+            Tensor::ones([2], (Kind::Float, Device::Cpu)),
+        )];
+        let state = TrainState {
+            epochs_done: 1,
+            iteration: 4,
+            seed: 1,
+            config_hash: fingerprint("x"),
+            last_epoch_loss: 0.5,
+            danie_version: "t".into(),
+        };
+        save_checkpoint(&run, &state, &w, &meta(), &[]).unwrap();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+        for p in &planted {
+            let t = std::fs::symlink_metadata(p).unwrap().file_type();
+            assert!(t.is_file(), "{} is still a link", p.display());
+        }
+        assert_eq!(load_latest(&run).unwrap().state, state);
     }
 }

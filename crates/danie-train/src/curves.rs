@@ -39,10 +39,7 @@ pub fn write_curves(run_dir: &Path) -> anyhow::Result<()> {
         x_label: "iteration".into(),
         y_label: "loss".into(),
     };
-    let p = run_dir.join("loss.png");
-    loss.render(720, 405)?
-        .save(&p)
-        .with_context(|| format!("cannot write {}", p.display()))?;
+    save_png(&run_dir.join("loss.png"), &loss.render(720, 405)?)?;
     let val: Vec<(f64, f64)> = rows
         .iter()
         .filter_map(|r| r.val_dice.map(|d| (r.epoch as f64 + 1.0, d)))
@@ -59,10 +56,13 @@ pub fn write_curves(run_dir: &Path) -> anyhow::Result<()> {
             x_label: "epoch".into(),
             y_label: "mean Dice".into(),
         };
-        let p = run_dir.join("val_dice.png");
-        plot.render(720, 405)?
-            .save(&p)
-            .with_context(|| format!("cannot write {}", p.display()))?;
+        save_png(&run_dir.join("val_dice.png"), &plot.render(720, 405)?)?;
     }
     Ok(())
+}
+
+/// Writes a plot through `danie_fs` (never through a link planted at its name).
+fn save_png(p: &Path, img: &image::RgbImage) -> anyhow::Result<()> {
+    danie_fs::write_atomic_with(p, |w| img.write_to(w, image::ImageFormat::Png))
+        .with_context(|| format!("cannot write {}", p.display()))
 }

@@ -154,11 +154,19 @@ fn score_volume(
     Ok(())
 }
 
+/// Writes `out_dir/overlays/<name>.png`. The case name comes from a file (a list, a file
+/// name): one that is not a single file name would put the overlay outside the folder.
 fn save_overlay(out_dir: &Path, name: &str, img: &image::RgbImage) -> anyhow::Result<()> {
     let dir = out_dir.join("overlays");
-    std::fs::create_dir_all(&dir)?;
+    danie_fs::check_file_name(name).map_err(|why| {
+        anyhow::anyhow!(
+            "cannot name an overlay in {} after case {why}",
+            dir.display()
+        )
+    })?;
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let p = dir.join(format!("{name}.png"));
-    img.save(&p)
+    danie_fs::write_atomic_with(&p, |w| img.write_to(w, image::ImageFormat::Png))
         .with_context(|| format!("cannot write {}", p.display()))
 }
 
@@ -247,6 +255,7 @@ pub fn evaluate_nifti_pairs(
     label_map: &BTreeMap<u32, u8>,
     opts: &EvalOptions,
 ) -> anyhow::Result<EvalReport> {
+    check_case_names(pairs)?;
     let seg = segmenter(loaded, &opts.predict);
     let mut metric = CumulativeMetric::new(metric_config(loaded, opts.convention));
     let bar = progress(pairs.len(), "volumes");
@@ -313,6 +322,24 @@ pub fn evaluate_nifti_pairs(
         EvalScores::Volumes(metric.aggregate()),
         opts,
     )
+}
+
+/// Cases are named after their image files: two of one name (`a/ct.nii.gz`, `b/ct.nii.gz`)
+/// would share a table row and an overlay file, the second silently replacing the first.
+fn check_case_names(pairs: &[(PathBuf, PathBuf)]) -> anyhow::Result<()> {
+    let mut seen: BTreeMap<String, &Path> = BTreeMap::new();
+    for (image, _) in pairs {
+        let name = case_name(image);
+        if let Some(first) = seen.insert(name.clone(), image) {
+            anyhow::bail!(
+                "{} and {} are both case `{name}`: their rows and overlays would be confused; \
+                 rename one of them",
+                first.display(),
+                image.display()
+            );
+        }
+    }
+    Ok(())
 }
 
 /// `ct.nii.gz` -> `ct`.
@@ -507,5 +534,64 @@ fn finish(
 }
 
 fn write_file(path: &Path, text: &str) -> anyhow::Result<()> {
-    crate::tensor_file::atomic_write(path, |f| std::io::Write::write_all(f, text.as_bytes()))
+    Ok(danie_fs::write_bytes(path, text)?)
+}
+
+#[cfg(test)]
+mod write_tests {
+    use super::*;
+
+    #[test]
+    fn overlay_names_that_would_leave_the_folder_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let img = image::RgbImage::new(3, 2);
+        for bad in ["../../escape", "/abs/x", "a/b", "..", "x\0y"] {
+            let e = save_overlay(dir.path(), bad, &img).unwrap_err().to_string();
+            assert!(e.contains("overlays") && e.contains("case"), "{bad:?}: {e}");
+        }
+        assert!(!dir.path().join("escape.png").exists());
+        save_overlay(dir.path(), "case0001", &img).unwrap();
+        assert_eq!(
+            image::open(dir.path().join("overlays/case0001.png"))
+                .unwrap()
+                .to_rgb8()
+                .dimensions(),
+            (3, 2)
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn links_planted_at_table_and_overlay_names_are_replaced_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim.txt");
+        std::fs::write(&victim, "precious").unwrap();
+        std::fs::create_dir(dir.path().join("overlays")).unwrap();
+        let table = dir.path().join("summary.md");
+        let overlay = dir.path().join("overlays/c1.png");
+        for p in [&table, &overlay] {
+            std::os::unix::fs::symlink(&victim, p).unwrap();
+        }
+        write_file(&table, "| a |\n").unwrap();
+        save_overlay(dir.path(), "c1", &image::RgbImage::new(2, 2)).unwrap();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+        assert_eq!(std::fs::read_to_string(&table).unwrap(), "| a |\n");
+        assert!(std::fs::symlink_metadata(&overlay)
+            .unwrap()
+            .file_type()
+            .is_file());
+    }
+
+    #[test]
+    fn two_cases_of_one_name_are_refused() {
+        let p = |a: &str| (PathBuf::from(a), PathBuf::from("ref.nii.gz"));
+        assert!(check_case_names(&[p("a/ct.nii.gz"), p("b/mr.nii.gz")]).is_ok());
+        let e = check_case_names(&[p("a/ct.nii.gz"), p("b/ct.nii")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("a/ct.nii.gz") && e.contains("b/ct.nii") && e.contains("`ct`"),
+            "{e}"
+        );
+    }
 }

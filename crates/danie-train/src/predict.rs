@@ -6,7 +6,8 @@
 //! for voxel `(i, j, k)`). Intensities are mapped as the weights' training data were (CT window
 //! for Synapse, min-max for ACDC). 2D masks hold the class id per pixel, except for two-class
 //! models whose masks are 0 / 255 as the ISIC ground truth. An existing output is an error
-//! unless `overwrite` is set.
+//! unless `overwrite` is set; two inputs with one output name (`x.png`, `x.bmp`) or an output
+//! that would replace an input are errors before anything is written.
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -69,65 +70,144 @@ fn output_name(input: &Path, kind: InputKind) -> PathBuf {
     }
 }
 
+/// The inputs of one `predict` and the output each is written to, checked before anything is
+/// written: no two inputs share an output name (`x.png` and `x.bmp` both give `x.png`), no
+/// output replaces an input, and (unless overwriting) no output exists yet.
+#[derive(Debug, Clone)]
+pub struct PredictPlan {
+    /// (input, output, kind), inputs sorted by name.
+    jobs: Vec<(PathBuf, PathBuf, InputKind)>,
+    /// The output folder to create, for a folder input.
+    out_dir: Option<PathBuf>,
+}
+
+impl PredictPlan {
+    /// Lists `input` (a file or a folder of files) and names each output in `output` (a file or
+    /// a folder), refusing collisions; nothing is written.
+    pub fn new(input: &Path, output: &Path, overwrite: bool) -> anyhow::Result<Self> {
+        let (jobs, out_dir) = if input.is_dir() {
+            let mut files: Vec<PathBuf> = std::fs::read_dir(input)
+                .with_context(|| format!("cannot list {}", input.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.is_file())
+                .collect();
+            files.sort();
+            let jobs: Vec<_> = files
+                .into_iter()
+                .filter_map(|f| {
+                    let k = input_kind(&f)?;
+                    let o = output.join(output_name(&f, k));
+                    Some((f, o, k))
+                })
+                .collect();
+            anyhow::ensure!(
+                !jobs.is_empty(),
+                "{} holds no .nii, .nii.gz, .png, .jpg or .bmp files",
+                input.display()
+            );
+            anyhow::ensure!(
+                !output.is_file(),
+                "the input is a folder, so the output {} must be a folder, not a file",
+                output.display()
+            );
+            (jobs, Some(output.to_path_buf()))
+        } else {
+            anyhow::ensure!(input.is_file(), "input {} does not exist", input.display());
+            let k = input_kind(input).with_context(|| {
+                format!(
+                    "{}: not a .nii, .nii.gz, .png, .jpg or .bmp file",
+                    input.display()
+                )
+            })?;
+            (vec![(input.to_path_buf(), output.to_path_buf(), k)], None)
+        };
+        check_collisions(&jobs)?;
+        if !overwrite {
+            if let Some((_, o, _)) = jobs.iter().find(|(_, o, _)| o.exists()) {
+                anyhow::bail!("{} exists: pass --overwrite to replace it", o.display());
+            }
+        }
+        Ok(Self { jobs, out_dir })
+    }
+
+    /// The (input, output) pairs, in the order they are predicted.
+    pub fn pairs(&self) -> impl Iterator<Item = (&Path, &Path)> {
+        self.jobs.iter().map(|(i, o, _)| (i.as_path(), o.as_path()))
+    }
+}
+
+/// `folder/name` with the folder resolved (links, `..`) but not the name itself: the entry a
+/// rename onto `path` replaces. `None` when the folder does not exist (nothing is there yet).
+fn entry_key(path: &Path) -> Option<PathBuf> {
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    Some(parent.canonicalize().ok()?.join(path.file_name()?))
+}
+
+/// Refuses two inputs with one output name, and an output that would replace an input (the
+/// input's own entry, or the file a link at its name points to).
+fn check_collisions(jobs: &[(PathBuf, PathBuf, InputKind)]) -> anyhow::Result<()> {
+    let mut by_output: std::collections::HashMap<&Path, &Path> = std::collections::HashMap::new();
+    for (i, o, _) in jobs {
+        if let Some(first) = by_output.insert(o.as_path(), i.as_path()) {
+            anyhow::bail!(
+                "{} and {} would both be written to {}: nothing was written; rename one of \
+                 them or predict them into separate folders",
+                first.display(),
+                i.display(),
+                o.display()
+            );
+        }
+    }
+    let mut inputs = std::collections::HashMap::new();
+    for (i, _, _) in jobs {
+        for key in [entry_key(i), i.canonicalize().ok()].into_iter().flatten() {
+            inputs.insert(key, i.as_path());
+        }
+    }
+    for (_, o, _) in jobs {
+        if let Some(input) = entry_key(o).and_then(|k| inputs.get(&k)) {
+            anyhow::bail!(
+                "the output {} would replace the input {}: nothing was written; choose another \
+                 output",
+                o.display(),
+                input.display()
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Predicts `input` (a file or a folder of files) into `output` (a file or a folder); returns
-/// the files written.
+/// the files written. Output names are checked first ([`PredictPlan`]).
 pub fn predict_path(
     loaded: &LoadedModel,
     input: &Path,
     output: &Path,
     opts: &PredictOptions,
 ) -> anyhow::Result<Vec<PathBuf>> {
-    let pairs: Vec<(PathBuf, PathBuf, InputKind)> = if input.is_dir() {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(input)
-            .with_context(|| format!("cannot list {}", input.display()))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.is_file() && input_kind(p).is_some())
-            .collect();
-        files.sort();
-        anyhow::ensure!(
-            !files.is_empty(),
-            "{} holds no .nii, .nii.gz, .png, .jpg or .bmp files",
-            input.display()
-        );
-        anyhow::ensure!(
-            !output.is_file(),
-            "the input is a folder, so the output {} must be a folder, not a file",
-            output.display()
-        );
-        files
-            .into_iter()
-            .map(|f| {
-                let k = input_kind(&f).expect("filtered");
-                let o = output.join(output_name(&f, k));
-                (f, o, k)
-            })
-            .collect()
-    } else {
-        anyhow::ensure!(input.is_file(), "input {} does not exist", input.display());
-        let k = input_kind(input).with_context(|| {
-            format!(
-                "{}: not a .nii, .nii.gz, .png, .jpg or .bmp file",
-                input.display()
-            )
-        })?;
-        vec![(input.to_path_buf(), output.to_path_buf(), k)]
-    };
-    if !opts.overwrite {
-        if let Some((_, o, _)) = pairs.iter().find(|(_, o, _)| o.exists()) {
-            anyhow::bail!("{} exists: pass --overwrite to replace it", o.display());
-        }
-    }
-    if input.is_dir() {
-        std::fs::create_dir_all(output)
-            .with_context(|| format!("cannot create {}", output.display()))?;
+    let plan = PredictPlan::new(input, output, opts.overwrite)?;
+    predict_plan(loaded, &plan, opts)
+}
+
+/// Runs a checked [`PredictPlan`]; returns the files written.
+pub fn predict_plan(
+    loaded: &LoadedModel,
+    plan: &PredictPlan,
+    opts: &PredictOptions,
+) -> anyhow::Result<Vec<PathBuf>> {
+    if let Some(dir) = &plan.out_dir {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
     let mut written = Vec::new();
-    for (i, o, k) in pairs {
+    for (i, o, k) in &plan.jobs {
         match k {
-            InputKind::Nifti => predict_nifti(loaded, &i, &o, opts)?,
-            InputKind::Image => predict_image(loaded, &i, &o, opts)?,
+            InputKind::Nifti => predict_nifti(loaded, i, o, opts)?,
+            InputKind::Image => predict_image(loaded, i, o, opts)?,
         }
-        written.push(o);
+        written.push(o.clone());
     }
     Ok(written)
 }
@@ -239,8 +319,74 @@ pub fn write_mask_png(mask: &Array2<u8>, num_classes: usize, output: &Path) -> a
     let scale = if num_classes == 2 { 255 } else { 1 };
     let raw: Vec<u8> = mask.iter().map(|&v| v.saturating_mul(scale)).collect();
     let png = image::GrayImage::from_raw(w as u32, h as u32, raw).expect("h * w pixels");
-    crate::tensor_file::atomic_write(output, |f| {
-        png.write_to(f, image::ImageFormat::Png)
-            .map_err(std::io::Error::other)
-    })
+    danie_fs::write_atomic_with(output, |f| png.write_to(f, image::ImageFormat::Png))
+        .with_context(|| format!("cannot write {}", output.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn touch(p: &Path) {
+        std::fs::write(p, b"x").unwrap();
+    }
+
+    #[test]
+    fn two_inputs_with_one_output_name_are_refused_before_anything_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let inputs = dir.path().join("in");
+        std::fs::create_dir(&inputs).unwrap();
+        touch(&inputs.join("x.png"));
+        touch(&inputs.join("x.bmp"));
+        touch(&inputs.join("y.jpg"));
+        let out = dir.path().join("out");
+        let e = PredictPlan::new(&inputs, &out, true)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("x.bmp") && e.contains("x.png") && e.contains("would both be written"),
+            "{e}"
+        );
+        assert!(!out.exists());
+        // Different stems are fine, and a NIfTI and an image never share a name.
+        std::fs::remove_file(inputs.join("x.bmp")).unwrap();
+        touch(&inputs.join("x.nii.gz"));
+        let plan = PredictPlan::new(&inputs, &out, false).unwrap();
+        let outs: Vec<_> = plan.pairs().map(|(_, o)| o.to_path_buf()).collect();
+        assert_eq!(
+            outs,
+            [out.join("x.nii.gz"), out.join("x.png"), out.join("y.png")]
+        );
+    }
+
+    #[test]
+    fn an_output_that_would_replace_an_input_is_refused_even_with_overwrite() {
+        let dir = tempfile::tempdir().unwrap();
+        touch(&dir.path().join("a.nii.gz"));
+        touch(&dir.path().join("b.png"));
+        let e = PredictPlan::new(dir.path(), dir.path(), true)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("would replace the input"), "{e}");
+        let a = dir.path().join("a.nii.gz");
+        let e = PredictPlan::new(&a, &a, true).unwrap_err().to_string();
+        assert!(e.contains("would replace the input"), "{e}");
+        // Into a subfolder: fine.
+        assert!(PredictPlan::new(dir.path(), &dir.path().join("masks"), false).is_ok());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_link_planted_at_a_mask_name_is_replaced_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim.png");
+        std::fs::write(&victim, "precious").unwrap();
+        let out = dir.path().join("mask.png");
+        std::os::unix::fs::symlink(&victim, &out).unwrap();
+        write_mask_png(&Array2::<u8>::ones((4, 5)), 2, &out).unwrap();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+        let img = image::open(&out).unwrap().to_luma8();
+        assert_eq!(img.dimensions(), (5, 4));
+        assert!(img.pixels().all(|p| p.0 == [255]));
+    }
 }

@@ -80,16 +80,18 @@ impl RunLog {
                 .collect(),
             _ => Vec::new(),
         };
-        let create = |p: &Path| {
-            std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))
-        };
-        let mut csv = create(&csv_path)?;
-        let mut jsonl = create(&jsonl_path)?;
-        writeln!(csv, "{CSV_HEADER}")?;
+        let mut csv_text = format!("{CSV_HEADER}\n");
+        let mut jsonl_text = String::new();
         for r in &kept {
-            writeln!(csv, "{}", r.to_csv())?;
-            writeln!(jsonl, "{}", serde_json::to_string(r)?)?;
+            csv_text.push_str(&r.to_csv());
+            csv_text.push('\n');
+            jsonl_text.push_str(&serde_json::to_string(r)?);
+            jsonl_text.push('\n');
         }
+        // Each log starts as a new file renamed into place and stays open: rows never go
+        // through a link planted at its name, before the run or during it.
+        let csv = danie_fs::start_file(&csv_path, csv_text.as_bytes())?;
+        let jsonl = danie_fs::start_file(&jsonl_path, jsonl_text.as_bytes())?;
         Ok(Self {
             csv,
             jsonl,
@@ -157,5 +159,26 @@ mod tests {
         let csv = std::fs::read_to_string(dir.path().join("log.csv")).unwrap();
         assert_eq!(csv.lines().count(), 5);
         assert!(csv.starts_with("kind,epoch"));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn links_planted_at_the_log_names_are_replaced_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim.txt");
+        std::fs::write(&victim, "precious").unwrap();
+        for name in ["log.csv", "log.jsonl"] {
+            std::os::unix::fs::symlink(&victim, dir.path().join(name)).unwrap();
+        }
+        let mut log = RunLog::open(dir.path(), None).unwrap();
+        log.write(&row("iter", 1)).unwrap();
+        drop(log);
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+        assert_eq!(read_rows(&dir.path().join("log.jsonl")).unwrap().len(), 1);
+        let csv = std::fs::read_to_string(dir.path().join("log.csv")).unwrap();
+        assert!(
+            csv.starts_with(CSV_HEADER) && csv.lines().count() == 2,
+            "{csv}"
+        );
     }
 }

@@ -1,4 +1,5 @@
-//! Named tensors in a `.safetensors` file with a string metadata map, written atomically.
+//! Named tensors in a `.safetensors` file with a string metadata map, written atomically
+//! through `danie_fs`.
 //!
 //! tch writes safetensors without metadata, and the weights file must carry the model config so
 //! that `danie predict --weights W` needs nothing else. The format is small: an 8-byte
@@ -27,8 +28,9 @@ fn dtype_name(kind: Kind) -> anyhow::Result<&'static str> {
     })
 }
 
-/// Writes `tensors` and `metadata` to `path` through a temporary file in the same folder,
-/// renamed into place, so a crash never leaves a half-written file under the final name.
+/// Writes `tensors` and `metadata` to `path` through `danie_fs` (an exclusive temporary in the
+/// same folder, renamed into place), so a crash never leaves a half-written file under the
+/// final name and a link planted there is replaced, not written through.
 pub fn write_tensors(
     path: &Path,
     tensors: &[(String, Tensor)],
@@ -62,14 +64,15 @@ pub fn write_tensors(
     while (8 + head.len()) % 8 != 0 {
         head.push(b' ');
     }
-    atomic_write(path, |f| {
+    danie_fs::write_atomic(path, |f| {
         f.write_all(&(head.len() as u64).to_le_bytes())?;
         f.write_all(&head)?;
         for b in &blobs {
             f.write_all(b)?;
         }
         Ok(())
-    })
+    })?;
+    Ok(())
 }
 
 /// Named tensors, in file order or sorted by name.
@@ -103,28 +106,6 @@ fn read_metadata_from(bytes: &[u8]) -> anyhow::Result<BTreeMap<String, String>> 
         Some(m) => serde_json::from_value(m.clone()).context("__metadata__ is not a string map")?,
         None => BTreeMap::new(),
     })
-}
-
-/// Writes through `path.tmp` and renames onto `path` (atomic on one filesystem).
-pub fn atomic_write(
-    path: &Path,
-    fill: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> std::io::Result<()>,
-) -> anyhow::Result<()> {
-    let name = path
-        .file_name()
-        .with_context(|| format!("{} has no file name", path.display()))?;
-    let tmp = path.with_file_name(format!(".{}.tmp", name.to_string_lossy()));
-    let file =
-        std::fs::File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
-    let mut w = std::io::BufWriter::new(file);
-    fill(&mut w)
-        .and_then(|()| w.flush())
-        .and_then(|()| w.get_ref().sync_all())
-        .with_context(|| format!("cannot write {}", tmp.display()))?;
-    drop(w);
-    std::fs::rename(&tmp, path)
-        .with_context(|| format!("cannot move {} to {}", tmp.display(), path.display()))?;
-    Ok(())
 }
 
 #[cfg(test)]

@@ -230,8 +230,7 @@ pub fn train(cfg: &RunConfig, opts: &TrainOptions) -> anyhow::Result<TrainOutcom
     if prefers_channels_last(device) {
         vars_channels_last(&vs);
     }
-    std::fs::write(run_dir.join("config.toml"), toml::to_string_pretty(cfg)?)
-        .with_context(|| format!("cannot write {}", run_dir.join("config.toml").display()))?;
+    danie_fs::write_bytes(&run_dir.join("config.toml"), toml::to_string_pretty(cfg)?)?;
     write_split_list(run_dir, "train", train_set.as_ref())?;
     if let Some(val) = &val_set {
         write_split_list(run_dir, "val", val.as_ref())?;
@@ -497,5 +496,5 @@ fn write_split_list(run_dir: &Path, name: &str, set: &dyn SliceDataset) -> anyho
         text.push('\n');
     }
     let path = dir.join(format!("{name}.txt"));
-    std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))
+    Ok(danie_fs::write_bytes(&path, text)?)
 }
