@@ -134,9 +134,9 @@ pub fn run(danie: &Path, ab: Ablation, args: &Args) -> Result<()> {
             r["minutes"].as_f64().unwrap_or(f64::NAN),
         );
     }
-    std::fs::write(run.path().join("ablation.md"), &md)?;
-    std::fs::write(
-        run.path().join("ablation.json"),
+    danie_fs::write_bytes(&run.path().join("ablation.md"), &md)?;
+    danie_fs::write_bytes(
+        &run.path().join("ablation.json"),
         serde_json::to_string_pretty(
             &serde_json::json!({"ablation": ab.as_str(), "config": config, "rows": rows}),
         )?,

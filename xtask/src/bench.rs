@@ -80,9 +80,9 @@ pub fn run(args: &Args) -> Result<()> {
         sections.push(throughput(&python, &bins, args, threads, &run)?);
     }
     let report = render(&python, threads, &sections, args.quick);
-    std::fs::write(&args.out, &report)
+    danie_fs::write_bytes(&args.out, &report)
         .with_context(|| format!("writing {}", args.out.display()))?;
-    std::fs::write(run.path().join("performance.md"), &report)?;
+    danie_fs::write_bytes(&run.path().join("performance.md"), &report)?;
     println!("{report}");
     eprintln!(
         "==> wrote {} (raw outputs in {})",
@@ -253,7 +253,7 @@ fn other_scripts(
             .output()
             .with_context(|| format!("running {}", s.display()))?;
         let text = String::from_utf8_lossy(&o.stdout).into_owned();
-        std::fs::write(run.path().join(format!("{name}.md")), &text)?;
+        danie_fs::write_bytes(&run.path().join(format!("{name}.md")), &text)?;
         let body = if o.status.success() {
             text
         } else {

@@ -75,7 +75,7 @@ pub fn run(args: &Args) -> Result<()> {
                 verified.what
             ),
             Outcome::Fetched => eprintln!(
-                "    {} (verified: {}; sha256 {})",
+                "    {} (verified by: {}; sha256 {})",
                 path.display(),
                 verified.what,
                 verified.sha256
@@ -125,29 +125,34 @@ fn convert(entry: &Entry, src: &Path) -> Result<()> {
         .map(PathBuf::from)
         .unwrap_or_else(|| repo_root().join(".venv/bin/python"));
     let script = repo_root().join("reference/convert_weights.py");
-    let tmp = out.with_extension("safetensors.part");
-    let mut cmd = Command::new(&python);
-    cmd.arg(&script)
-        .arg("--in")
-        .arg(src)
-        .arg("--out")
-        .arg(&tmp)
-        .arg("--prefix")
-        .arg(&entry.key_prefix);
-    for d in &entry.drop_prefixes {
-        cmd.arg("--drop").arg(d);
-    }
-    // Its JSON summary goes to stderr: stdout carries only the destination folder.
-    cmd.stdout(std::process::Stdio::from(std::io::stderr()));
-    run_checked(&mut cmd).with_context(|| {
+    // Python writes into an exclusive temporary beside `out` (danie_fs), renamed on success.
+    danie_fs::write_atomic_via_path(&out, |tmp| {
+        let mut cmd = Command::new(&python);
+        cmd.arg(&script)
+            .arg("--in")
+            .arg(src)
+            .arg("--out")
+            .arg(tmp)
+            .arg("--prefix")
+            .arg(&entry.key_prefix);
+        for d in &entry.drop_prefixes {
+            cmd.arg("--drop").arg(d);
+        }
+        // Its JSON summary goes to stderr: stdout carries only the destination folder.
+        cmd.stdout(std::process::Stdio::from(std::io::stderr()));
+        run_checked(&mut cmd)
+    })
+    .map_err(|e| match e {
+        danie_fs::AtomicError::Write(e) => e,
+        danie_fs::AtomicError::Io(e) => e.into(),
+    })
+    .with_context(|| {
         format!(
             "converting {} to safetensors with {} (set DANIE_PYTHON to a Python with torch and safetensors, or run `cargo xtask setup --test-deps`)",
             src.display(),
             python.display()
         )
     })?;
-    std::fs::rename(&tmp, &out)
-        .with_context(|| format!("renaming {} to {}", tmp.display(), out.display()))?;
     eprintln!("    converted to {}", out.display());
     Ok(())
 }

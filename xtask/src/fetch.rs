@@ -5,8 +5,15 @@
 //! file is checked against the registry's size and sha256 (or sha256 prefix); a mismatch moves it
 //! to `FILE.bad` (never overwriting an earlier one) and is an error. A file that is already there
 //! and verifies is not fetched again. When the registry knows no hash, the first download's
-//! sha256 is pinned in `FILE.sha256` and later runs verify against it.
-use std::fs::{File, OpenOptions};
+//! sha256 is pinned in `FILE.sha256` and later runs verify against it; the run says so loudly
+//! (trust on first use) and prints the sha256 for the user to compare with another source. The
+//! same holds for a file found in place with neither a published hash nor a pin.
+//!
+//! A server never sends more than it should: with a registry size, reading stops one byte past
+//! it and the download is an error. `FILE.part` keeps its name between runs (to resume), so it
+//! is opened without following a link planted at that name; the final file is renamed into
+//! place and the pin written through `danie_fs`.
+use std::fs::File;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -29,16 +36,27 @@ pub enum Outcome {
 pub struct Verified {
     pub sha256: String,
     pub what: String,
+    /// Nothing published or pinned checked it: it is trusted on first use (and pinned now).
+    pub first_use: bool,
 }
 
 /// Fetches `file` from `url` into `dest_dir`, verified.
 pub fn fetch(file: &RemoteFile, url: &str, dest_dir: &Path) -> Result<(Outcome, Verified)> {
+    let name = file.local_name();
+    danie_fs::check_file_name(&name)
+        .map_err(|why| anyhow::anyhow!("cannot name a local file after {url}: {why}"))?;
     std::fs::create_dir_all(dest_dir)
         .with_context(|| format!("creating {}", dest_dir.display()))?;
-    let target = dest_dir.join(file.local_name());
+    let target = dest_dir.join(name);
     if target.exists() {
         match verify(file, &target) {
-            Ok(v) => return Ok((Outcome::AlreadyPresent, v)),
+            Ok(v) => {
+                if v.first_use {
+                    pin(file, &target, &v)?;
+                    trust_on_first_use(url, &target, &v.sha256);
+                }
+                return Ok((Outcome::AlreadyPresent, v));
+            }
             Err(e) => {
                 let bad = set_apart(&target)?;
                 eprintln!(
@@ -56,6 +74,9 @@ pub fn fetch(file: &RemoteFile, url: &str, dest_dir: &Path) -> Result<(Outcome, 
             std::fs::rename(&part, &target)
                 .with_context(|| format!("renaming {} to {}", part.display(), target.display()))?;
             pin(file, &target, &v)?;
+            if v.first_use {
+                trust_on_first_use(url, &target, &v.sha256);
+            }
             Ok((Outcome::Fetched, v))
         }
         Err(e) => {
@@ -68,9 +89,38 @@ pub fn fetch(file: &RemoteFile, url: &str, dest_dir: &Path) -> Result<(Outcome, 
     }
 }
 
-/// Appends to `part` from its current length to the end of `url`.
+/// Says that `target` was trusted on first use, and how to check it.
+fn trust_on_first_use(url: &str, target: &Path, sha256: &str) {
+    let pin = pin_path(target).unwrap_or_default();
+    eprintln!(
+        "warning: nobody published a sha256 for {url}, so {} is TRUSTED ON FIRST USE:\n\
+         \x20   its sha256 is {sha256}\n\
+         \x20   pinned in {}: later runs verify the file against it.\n\
+         \x20   Verify it yourself: compare that sha256 with one from another source (the \
+         publisher's page or a copy downloaded elsewhere, `sha256sum {}`). If they differ, \
+         delete both files and download again.",
+        target.display(),
+        pin.display(),
+        target.display()
+    );
+}
+
+/// Appends to `part` from its current length to the end of `url`; with an `expected_size`,
+/// never reads more than one byte past it.
 fn download_into(url: &str, part: &Path, expected_size: u64) -> Result<()> {
-    let have = part.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut have = std::fs::symlink_metadata(part)
+        .map(|m| m.len())
+        .unwrap_or(0);
+    if expected_size > 0 && have > expected_size {
+        // Longer than the whole file can be: not a prefix of it.
+        let bad = set_apart(part)?;
+        eprintln!(
+            "warning: {} is longer than the registry's {expected_size} bytes; moved to {} and starting again",
+            part.display(),
+            bad.display()
+        );
+        have = 0;
+    }
     let agent = ureq::AgentBuilder::new()
         .timeout_connect(Duration::from_secs(30))
         .timeout_read(Duration::from_secs(120))
@@ -99,13 +149,12 @@ fn download_into(url: &str, part: &Path, expected_size: u64) -> Result<()> {
         (None, _) if expected_size > 0 => Some(expected_size),
         (None, _) => None,
     };
-    let mut out = OpenOptions::new()
-        .create(true)
-        .write(true)
-        .append(resuming)
-        .truncate(!resuming)
-        .open(part)
-        .with_context(|| format!("opening {}", part.display()))?;
+    if let (Some(t), true) = (total, expected_size > 0) {
+        if t > expected_size {
+            bail!("{url} announces {t} bytes, but the registry says the file has {expected_size}: refusing to download it");
+        }
+    }
+    let mut out = danie_fs::open_no_follow(part, resuming)?;
     let bar = match total {
         Some(t) => indicatif::ProgressBar::new(t),
         None => indicatif::ProgressBar::new_spinner(),
@@ -117,7 +166,13 @@ fn download_into(url: &str, part: &Path, expected_size: u64) -> Result<()> {
         .expect("static template"),
     );
     bar.set_position(if resuming { have } else { 0 });
-    let mut body = resp.into_reader();
+    // One byte past the expected size is enough to know the server sends too much.
+    let limit = if expected_size > 0 {
+        (expected_size + 1).saturating_sub(if resuming { have } else { 0 })
+    } else {
+        u64::MAX
+    };
+    let mut body = resp.into_reader().take(limit);
     let mut buf = vec![0u8; 1 << 16];
     loop {
         let n = match body.read(&mut buf) {
@@ -141,6 +196,13 @@ fn download_into(url: &str, part: &Path, expected_size: u64) -> Result<()> {
     out.flush()?;
     bar.finish_and_clear();
     let got = part.metadata()?.len();
+    if expected_size > 0 && got > expected_size {
+        let bad = set_apart(part)?;
+        bail!(
+            "{url} sent more than the registry's {expected_size} bytes: stopped reading at {got}; the bytes are kept apart in {}",
+            bad.display()
+        );
+    }
     if let Some(t) = total {
         if got < t {
             bail!(
@@ -181,8 +243,9 @@ pub fn verify(file: &RemoteFile, path: &Path) -> Result<Verified> {
     } else if !file.sha256_prefix.is_empty() {
         (file.sha256_prefix.to_ascii_lowercase(), "sha256 prefix")
     } else {
-        (String::new(), "nothing (no published hash; pinned now)")
+        (String::new(), "nothing: trusted on first use, pinned now")
     };
+    let first_use = want.is_empty();
     if !got.starts_with(&want) {
         bail!(
             "{} has sha256 {got}, expected {}{want}",
@@ -198,7 +261,11 @@ pub fn verify(file: &RemoteFile, path: &Path) -> Result<Verified> {
     if file.size > 0 {
         what = format!("size and {what}");
     }
-    Ok(Verified { sha256: got, what })
+    Ok(Verified {
+        sha256: got,
+        what,
+        first_use,
+    })
 }
 
 /// Writes `FILE.sha256` when the registry has no full hash, so later runs verify against it.
@@ -206,11 +273,10 @@ fn pin(file: &RemoteFile, target: &Path, v: &Verified) -> Result<()> {
     if !file.sha256.is_empty() {
         return Ok(());
     }
-    let p = pin_path(target).expect("target has a file name");
+    let p = pin_path(target).with_context(|| format!("{} has no file name", target.display()))?;
     if !p.exists() {
         let name = target.file_name().unwrap_or_default().to_string_lossy();
-        std::fs::write(&p, format!("{}  {name}\n", v.sha256))
-            .with_context(|| format!("writing {}", p.display()))?;
+        danie_fs::write_bytes(&p, format!("{}  {name}\n", v.sha256))?;
     }
     Ok(())
 }
@@ -243,7 +309,8 @@ fn set_apart(path: &Path) -> Result<PathBuf> {
     let base = name.strip_suffix(".part").unwrap_or(&name).to_string();
     let mut bad = path.with_file_name(format!("{base}.bad"));
     let mut i = 2;
-    while bad.exists() {
+    // symlink_metadata: a dangling link at a name counts as taken too.
+    while std::fs::symlink_metadata(&bad).is_ok() {
         bad = path.with_file_name(format!("{base}.bad.{i}"));
         i += 1;
     }

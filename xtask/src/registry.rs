@@ -113,6 +113,10 @@ impl Registry {
             if e.name.is_empty() {
                 bail!("entry {i} has no name");
             }
+            // The name is the folder the files go into (DEST/NAME/): one plain name.
+            if let Err(why) = danie_fs::check_file_name(&e.name) {
+                bail!("entry {i}: the name {why}");
+            }
             if self
                 .entries
                 .iter()
@@ -152,8 +156,15 @@ impl Registry {
                     bail!("{}: sha256 and sha256_prefix disagree", e.name);
                 }
                 let name = f.local_name();
-                if name.is_empty() || name.contains(['/', '\\']) || name.starts_with('.') {
-                    bail!("{}: cannot name a local file after {}", e.name, f.url);
+                if let Err(why) = danie_fs::check_file_name(&name) {
+                    bail!(
+                        "{}: cannot name a local file after {}: {why}",
+                        e.name,
+                        f.url
+                    );
+                }
+                if name.starts_with('.') {
+                    bail!("{}: the local file name {name:?} would be hidden", e.name);
                 }
             }
         }
@@ -206,6 +217,21 @@ mod tests {
             }
         }
         assert!(reg.find(Kind::Dataset, "synapse").unwrap().manual.is_some());
+        // Hugging Face serves any commit: its URLs name one, never the moving `main`.
+        for f in reg.entries.iter().flat_map(|e| &e.files) {
+            if f.url.contains("huggingface.co/") {
+                let rev = f
+                    .url
+                    .split("/resolve/")
+                    .nth(1)
+                    .and_then(|r| r.split('/').next());
+                assert!(
+                    rev.is_some_and(|r| r.len() == 40 && r.chars().all(|c| c.is_ascii_hexdigit())),
+                    "{} does not name a commit",
+                    f.url
+                );
+            }
+        }
     }
 
     #[test]
@@ -226,6 +252,19 @@ mod tests {
         let err = parse(&format!("{base}[[entry.files]]\nurl = \"ftp://h/x\"\n")).unwrap_err();
         assert!(err.to_string().contains("http"), "{err}");
         assert!(parse(&format!("{base}colour = 1\n")).is_err());
+        // Names become paths: an entry name or file name that leaves DEST is refused.
+        let files = "[[entry.files]]\nurl = \"http://h/x.bin\"\n";
+        for name in ["../../outside", "a/b", "..", "/abs"] {
+            let reg =
+                format!("[[entry]]\nname = {name:?}\nkind = \"weights\"\nlicence = \"l\"\n{files}");
+            let err = parse(&reg).unwrap_err();
+            assert!(err.to_string().contains("the name"), "{name}: {err}");
+        }
+        // TOML strings as written in a registry (\u0000: a NUL byte).
+        for file_name in ["\"../x.bin\"", "\"a/x.bin\"", "\"..\"", "\"x\\u0000y\""] {
+            let err = parse(&format!("{base}{files}file_name = {file_name}\n")).unwrap_err();
+            assert!(err.to_string().contains("local file"), "{file_name}: {err}");
+        }
     }
 
     #[test]

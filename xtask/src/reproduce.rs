@@ -135,8 +135,8 @@ pub fn run(args: &Args) -> Result<()> {
             "(demo: synthetic phantoms, not CT; the published rows are real Synapse results and are shown for layout only, not for comparison)"
         );
     }
-    std::fs::write(
-        run.path().join("reproduce.json"),
+    danie_fs::write_bytes(
+        &run.path().join("reproduce.json"),
         serde_json::to_string_pretty(&serde_json::json!({
             "command": std::env::args().collect::<Vec<_>>(),
             "config": config,
@@ -256,7 +256,7 @@ pub fn write_config(d: Option<Dataset>, root: &Path, args: &Args, run: &Path) ->
         }
     }
     let path = run.join("config.toml");
-    std::fs::write(
+    danie_fs::write_bytes(
         &path,
         format!(
             "# configs/{name}.toml as `cargo xtask reproduce` ran it\n{}",

@@ -220,7 +220,7 @@ fn ensure_test_deps(py: &Path) -> Result<()> {
             .arg(&req),
     )
     .context("pip could not install the test references")?;
-    std::fs::write(&stamp, wanted)?;
+    danie_fs::write_bytes(&stamp, wanted)?;
     Ok(())
 }
 

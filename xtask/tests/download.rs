@@ -274,6 +274,15 @@ fn an_unhashed_file_is_pinned_on_first_download() {
     assert!(o.status.success(), "{}", stderr(&o));
     let pin = std::fs::read_to_string(dest.join("toy/u.zip.sha256")).unwrap();
     assert!(pin.starts_with(&sha256_hex(&body)), "{pin}");
+    // It says it trusted the file on first use, and gives the hash to compare elsewhere.
+    let err = stderr(&o);
+    assert!(
+        err.contains("TRUSTED ON FIRST USE")
+            && err.contains(&sha256_hex(&body))
+            && err.contains("u.zip.sha256")
+            && err.contains("compare"),
+        "{err}"
+    );
 
     // The file changes on disk: the pin catches it, the file is set apart and fetched again.
     std::fs::write(dest.join("toy/u.zip"), b"tampered").unwrap();
@@ -428,4 +437,143 @@ fn weights_are_converted_to_safetensors_on_arrival() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stderr(&o).contains("already converted"), "{}", stderr(&o));
     assert_eq!(server.hits("/tiny-abcd.pth"), 1);
+}
+
+#[test]
+fn a_file_found_in_place_without_hash_or_pin_is_pinned_with_a_trust_on_first_use_notice() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = registry(dir.path(), "dataset", "toy", "here.zip", "", 0, "");
+    let dest = dir.path().join("d");
+    std::fs::create_dir_all(dest.join("toy")).unwrap();
+    let body = generated(3_000, 6);
+    std::fs::write(dest.join("toy/here.zip"), &body).unwrap();
+    let server = Server::start();
+    let o = xtask_download(&["dataset", "toy"], &reg, &dest, &server.base_url);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("TRUSTED ON FIRST USE") && err.contains(&sha256_hex(&body)),
+        "{err}"
+    );
+    assert_eq!(
+        server.hits("/here.zip"),
+        0,
+        "a file in place is not fetched"
+    );
+    let pin = std::fs::read_to_string(dest.join("toy/here.zip.sha256")).unwrap();
+    assert!(pin.starts_with(&sha256_hex(&body)), "{pin}");
+    // From now on it is checked against the pin: a changed file no longer passes unnoticed.
+    std::fs::write(dest.join("toy/here.zip"), b"changed").unwrap();
+    let o = xtask_download(&["dataset", "toy"], &reg, &dest, &server.base_url);
+    assert!(stderr(&o).contains("does not verify"), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read(dest.join("toy/here.zip.bad")).unwrap(),
+        b"changed"
+    );
+}
+
+#[test]
+fn a_server_that_sends_more_than_the_registry_size_is_cut_off() {
+    let server = Server::start();
+    // No Content-Length: only the registry's size can stop the transfer.
+    let body = generated(2_000_000, 7);
+    server.put(
+        "/big.bin",
+        Served {
+            body: body.clone(),
+            no_length: true,
+            ..Default::default()
+        },
+    );
+    // Announced larger than the registry's size: refused before any byte is stored.
+    server.put(
+        "/told.bin",
+        Served {
+            body: body.clone(),
+            ..Default::default()
+        },
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("d");
+    let reg = registry(dir.path(), "dataset", "toy", "big.bin", "", 10_000, "");
+    let o = xtask_download(&["dataset", "toy"], &reg, &dest, &server.base_url);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(err.contains("more than") && err.contains("10000"), "{err}");
+    assert_eq!(
+        std::fs::metadata(dest.join("toy/big.bin.bad"))
+            .unwrap()
+            .len(),
+        10_001,
+        "reading stops one byte past the expected size"
+    );
+    assert!(!dest.join("toy/big.bin").exists());
+
+    let reg = registry(dir.path(), "dataset", "toy2", "told.bin", "", 10_000, "");
+    let o = xtask_download(&["dataset", "toy2"], &reg, &dest, &server.base_url);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("announces 2000000 bytes"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!dest.join("toy2/told.bin").exists());
+    assert!(!dest.join("toy2/told.bin.part").exists());
+}
+
+#[cfg(unix)]
+#[test]
+fn a_link_planted_at_the_partial_download_is_not_written_through() {
+    let server = Server::start();
+    let body = generated(4_000, 8);
+    server.put(
+        "/p.bin",
+        Served {
+            body: body.clone(),
+            ..Default::default()
+        },
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let victim = dir.path().join("victim.txt");
+    std::fs::write(&victim, "precious").unwrap();
+    let dest = dir.path().join("d");
+    std::fs::create_dir_all(dest.join("toy")).unwrap();
+    std::os::unix::fs::symlink(&victim, dest.join("toy/p.bin.part")).unwrap();
+    let reg = registry(
+        dir.path(),
+        "dataset",
+        "toy",
+        "p.bin",
+        &sha256_hex(&body),
+        body.len(),
+        "",
+    );
+    let o = xtask_download(&["dataset", "toy"], &reg, &dest, &server.base_url);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("p.bin.part") && stderr(&o).contains("symbolic link"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+}
+
+#[test]
+fn registry_names_that_would_leave_the_destination_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = registry(dir.path(), "dataset", "../../escape", "x.bin", "", 0, "");
+    let dest = dir.path().join("a/b/d");
+    let o = xtask_download(
+        &["dataset", "../../escape"],
+        &reg,
+        &dest,
+        "http://127.0.0.1:9",
+    );
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("registry.toml") && stderr(&o).contains("separator"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!dir.path().join("escape").exists());
 }

@@ -13,6 +13,8 @@ pub struct Served {
     pub cut_after: Option<usize>,
     /// Answer 200 with the whole body even to a Range request.
     pub ignore_range: bool,
+    /// Send no Content-Length: the body ends when the connection closes.
+    pub no_length: bool,
 }
 
 /// What the server saw.
@@ -113,10 +115,10 @@ fn serve(
         _ => ("200 OK", 0),
     };
     let body = &s.body[start..];
-    let mut head = format!(
-        "HTTP/1.1 {status}\r\nContent-Length: {}\r\nAccept-Ranges: bytes\r\nConnection: close\r\n",
-        body.len()
-    );
+    let mut head = format!("HTTP/1.1 {status}\r\nAccept-Ranges: bytes\r\nConnection: close\r\n");
+    if !s.no_length {
+        head += &format!("Content-Length: {}\r\n", body.len());
+    }
     if start > 0 {
         head += &format!("Content-Range: bytes {start}-{}/{len}\r\n", len - 1);
     }
