@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use danie_data::datasets::{DatasetKind, Split};
 use danie_data::synthetic::{generate, SyntheticConfig};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -141,7 +141,7 @@ fn check(a: CheckArgs) -> anyhow::Result<()> {
     print_report(&report);
     if let Some(path) = &a.json {
         let text = serde_json::to_string_pretty(&report)?;
-        std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
+        danie_fs::write_bytes(path, text)?;
     }
     let problems: usize = report.splits.iter().map(|s| s.problems.len()).sum();
     if problems > 0 {

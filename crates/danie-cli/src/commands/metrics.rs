@@ -328,8 +328,7 @@ fn warn_about_labels(cases: &[CaseMetrics]) {
 pub fn run(args: Args) -> Result<()> {
     let summary = evaluate(&args)?;
     if let Some(csv) = &args.csv {
-        std::fs::write(csv, summary.cases_csv())
-            .with_context(|| format!("writing {}", csv.display()))?;
+        danie_fs::write_bytes(csv, summary.cases_csv())?;
     }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);

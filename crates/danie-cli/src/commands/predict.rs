@@ -3,7 +3,7 @@ use std::path::PathBuf;
 
 use danie_train::device_spec::DeviceSpec;
 use danie_train::model_io::load_model;
-use danie_train::predict::{predict_path, PredictOptions};
+use danie_train::predict::{predict_plan, PredictOptions, PredictPlan};
 
 /// Arguments of `danie predict`.
 #[derive(clap::Args)]
@@ -38,11 +38,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let device = DeviceSpec::parse(&args.device)
         .map_err(|e| anyhow::anyhow!("--device: {e}"))?
         .resolve()?;
+    // Output names first: a collision fails before the weights are read or anything written.
+    let plan = PredictPlan::new(&args.input, &args.output, args.overwrite)?;
     let loaded = load_model(&args.weights, device)?;
-    let written = predict_path(
+    let written = predict_plan(
         &loaded,
-        &args.input,
-        &args.output,
+        &plan,
         &PredictOptions {
             tta: args.tta,
             overwrite: args.overwrite,
