@@ -351,7 +351,10 @@ fn parity(o: &Opts, vs: &mut VarStore, model: &Danie) -> Result<()> {
     let y = with_precision(o.device, o.precision, || model.forward_t(&x, false)) // (B, K, H, W)
         .to_kind(Kind::Float)
         .to_device(Device::Cpu);
-    Tensor::write_safetensors(&[("y", &y)], out).with_context(|| format!("writing {out}"))?;
+    danie_fs::write_atomic_via_path(std::path::Path::new(out), |tmp| {
+        Tensor::write_safetensors(&[("y", &y)], tmp)
+    })
+    .with_context(|| format!("writing {out}"))?;
     println!(
         "{}",
         serde_json::json!({"impl": "danie", "mode": "parity", "output": out})
