@@ -468,7 +468,9 @@ impl EpochLoader {
             return DataError::invalid("loader", format!("stopped after an error: {f}"));
         }
         let why = match self.worker.take().map(JoinHandle::join) {
-            Some(Err(payload)) => format!("its thread panicked: {}", panic_message(payload.as_ref())),
+            Some(Err(payload)) => {
+                format!("its thread panicked: {}", panic_message(payload.as_ref()))
+            }
             _ => "its thread ended without finishing the epoch".into(),
         };
         let message = format!("epoch {epoch} has batches left, but {why}");

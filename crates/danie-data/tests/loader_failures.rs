@@ -28,7 +28,7 @@ struct Faulty {
 }
 
 impl Faulty {
-    fn new(len: usize, bad: usize, fault: Fault, on_call: usize) -> Arc<dyn SliceDataset> {
+    fn dataset(len: usize, bad: usize, fault: Fault, on_call: usize) -> Arc<dyn SliceDataset> {
         Arc::new(Self {
             len,
             bad,
@@ -93,9 +93,15 @@ fn single_epoch_error(ds: Arc<dyn SliceDataset>, threads: usize) -> String {
     let items: Vec<Result<_>> = loader.collect();
     assert!(items.len() <= total, "{} items of {total}", items.len());
     let (last, good) = items.split_last().expect("the stream is not empty");
-    assert!(good.iter().all(|b| b.is_ok()), "an error before the last item");
+    assert!(
+        good.iter().all(|b| b.is_ok()),
+        "an error before the last item"
+    );
     match last {
-        Ok(_) => panic!("the stream ended without an error ({} of {total} batches)", items.len()),
+        Ok(_) => panic!(
+            "the stream ended without an error ({} of {total} batches)",
+            items.len()
+        ),
         Err(e) => e.to_string(),
     }
 }
@@ -103,7 +109,7 @@ fn single_epoch_error(ds: Arc<dyn SliceDataset>, threads: usize) -> String {
 #[test]
 fn a_panicking_sample_is_an_error_naming_it_not_an_early_end() {
     for threads in [0, 1, 3] {
-        let e = single_epoch_error(Faulty::new(10, 7, Fault::Panic, 1), threads);
+        let e = single_epoch_error(Faulty::dataset(10, 7, Fault::Panic, 1), threads);
         assert!(
             e.contains("slice007") && e.contains("panicked") && e.contains("simulated bad axis"),
             "threads {threads}: {e}"
@@ -113,7 +119,7 @@ fn a_panicking_sample_is_an_error_naming_it_not_an_early_end() {
 
 #[test]
 fn a_sample_returning_an_error_is_served_in_its_place() {
-    let e = single_epoch_error(Faulty::new(10, 4, Fault::Error, 1), 2);
+    let e = single_epoch_error(Faulty::dataset(10, 4, Fault::Error, 1), 2);
     assert!(
         e.contains("slice004.npz") && e.contains("simulated unreadable file"),
         "{e}"
@@ -123,7 +129,8 @@ fn a_sample_returning_an_error_is_served_in_its_place() {
 #[test]
 fn a_failure_in_a_later_epoch_fails_that_epoch_and_every_one_after() {
     for fault in [Fault::Panic, Fault::Error] {
-        let mut loader = EpochLoader::new(Faulty::new(10, 2, fault, 2), config(2), 0..4).unwrap();
+        let mut loader =
+            EpochLoader::new(Faulty::dataset(10, 2, fault, 2), config(2), 0..4).unwrap();
         let n = loader.batches_per_epoch();
         // Epoch 0 reads sample 2 for the first time: whole.
         let e0: Vec<_> = loader.next_epoch().collect();
@@ -132,13 +139,17 @@ fn a_failure_in_a_later_epoch_fails_that_epoch_and_every_one_after() {
         // Epoch 1 fails at the batch holding sample 2 and stops there.
         let e1: Vec<_> = loader.next_epoch().collect();
         assert!(e1.len() <= n);
-        let err = e1.last().unwrap().as_ref().err().expect("epoch 1 ends in an error");
+        let err = e1
+            .last()
+            .unwrap()
+            .as_ref()
+            .expect_err("epoch 1 ends in an error");
         assert!(err.to_string().contains("slice002"), "{err}");
         assert!(e1[..e1.len() - 1].iter().all(|b| b.is_ok()));
         // The next epoch is not silently empty: it repeats the failure.
         let e2: Vec<_> = loader.next_epoch().collect();
         assert_eq!(e2.len(), 1);
-        let again = e2[0].as_ref().err().expect("epoch 2 is an error").to_string();
+        let again = e2[0].as_ref().expect_err("epoch 2 is an error").to_string();
         assert!(again.contains("slice002"), "{again}");
     }
 }
@@ -147,7 +158,8 @@ fn a_failure_in_a_later_epoch_fails_that_epoch_and_every_one_after() {
 fn a_failure_in_an_epoch_the_consumer_left_early_is_still_reported() {
     // Sample 0 fails on its second read (epoch 1); the consumer takes one batch of epoch 1
     // only, and the failure surfaces in epoch 2 rather than vanishing with the skipped batches.
-    let mut loader = EpochLoader::new(Faulty::new(9, 0, Fault::Error, 2), config(1), 0..3).unwrap();
+    let mut loader =
+        EpochLoader::new(Faulty::dataset(9, 0, Fault::Error, 2), config(1), 0..3).unwrap();
     assert!(loader.next_epoch().all(|b| b.is_ok()));
     let first = loader.next_epoch().next().unwrap();
     let rest: Vec<_> = loader.next_epoch().collect();
@@ -224,7 +236,7 @@ fn config_bounds_are_errors_naming_the_field() {
     .unwrap();
     // An invalid config never starts a thread.
     assert!(EpochLoader::new(
-        Faulty::new(4, 9, Fault::Error, 1),
+        Faulty::dataset(4, 9, Fault::Error, 1),
         LoaderConfig {
             threads: 100_000_000,
             ..config(0)

@@ -115,9 +115,15 @@ fn a_bad_slice_fails_the_run_before_any_weights_are_written() {
             e.contains(&stem(&slice)) && e.contains("training stopped"),
             "{how:?}: {e}"
         );
-        assert!(e.contains("no checkpoint had been written yet"), "{how:?}: {e}");
+        assert!(
+            e.contains("no checkpoint had been written yet"),
+            "{how:?}: {e}"
+        );
         let run = &cfg.output.run_dir;
-        assert!(!run.join("model.safetensors").exists(), "{how:?}: weights written");
+        assert!(
+            !run.join("model.safetensors").exists(),
+            "{how:?}: weights written"
+        );
         assert!(!run.join("checkpoints/latest.json").exists(), "{how:?}");
     }
 }
@@ -149,19 +155,28 @@ fn a_slice_damaged_after_epoch_1_fails_epoch_2_keeps_the_checkpoint_and_resumes(
             resume: true,
             ..Default::default()
         };
-        let e = format!("{:#}", train(&cfg, &resume).expect_err("epoch 2 reads the bad slice"));
+        let e = format!(
+            "{:#}",
+            train(&cfg, &resume).expect_err("epoch 2 reads the bad slice")
+        );
         assert!(e.contains(&stem(&slice)), "{how:?}: {e}");
         assert!(
             e.contains("epoch 1") && e.contains("the last good checkpoint (epoch 1) is kept"),
             "{how:?}: {e}"
         );
         // Nothing written after the failure: the weights and the checkpoint are epoch 1's.
-        assert_eq!(std::fs::read(run.join("model.safetensors")).unwrap(), weights);
+        assert_eq!(
+            std::fs::read(run.join("model.safetensors")).unwrap(),
+            weights
+        );
         assert_eq!(
             std::fs::read(run.join("checkpoints/epoch_0001/model.safetensors")).unwrap(),
             ckpt
         );
-        assert_eq!(std::fs::read(run.join("checkpoints/latest.json")).unwrap(), latest);
+        assert_eq!(
+            std::fs::read(run.join("checkpoints/latest.json")).unwrap(),
+            latest
+        );
         assert!(!run.join("checkpoints/epoch_0002").exists(), "{how:?}");
         assert_eq!(load_latest(&run).unwrap().state.epochs_done, 1);
 
@@ -170,6 +185,9 @@ fn a_slice_damaged_after_epoch_1_fails_epoch_2_keeps_the_checkpoint_and_resumes(
         let done = train(&cfg, &resume).unwrap();
         assert_eq!(done.epochs_done, 2);
         assert!(done.iteration > first.iteration);
-        assert_ne!(std::fs::read(run.join("model.safetensors")).unwrap(), weights);
+        assert_ne!(
+            std::fs::read(run.join("model.safetensors")).unwrap(),
+            weights
+        );
     }
 }
