@@ -59,9 +59,10 @@ pub struct LoaderConfig {
     pub seed: u64,
     /// Drop the last batch when it has fewer than `batch_size` samples.
     pub drop_last: bool,
-    /// Batches built ahead of the consumer (at least 1).
+    /// Batches built ahead of the consumer (1 to [`MAX_PREFETCH`]); the batches in flight must
+    /// fit in [`max_decoded_bytes`].
     pub prefetch: usize,
-    /// Worker threads building samples; 0 uses rayon's global pool.
+    /// Worker threads building samples (at most [`MAX_THREADS`]); 0 uses rayon's global pool.
     pub threads: usize,
 }
 

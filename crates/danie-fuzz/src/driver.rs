@@ -129,10 +129,16 @@ pub fn fuzz(opts: &Options) -> anyhow::Result<Vec<Finding>> {
         "give --cases or --seconds"
     );
     let exe = std::env::current_exe().context("locating the fuzz binary")?;
-    let work = std::env::temp_dir().join(format!("danie-fuzz-{}", std::process::id()));
+    // A private folder of a fresh random name: the per-case files are written plainly (an
+    // fsync'd atomic write per case would slow the run tenfold) where no one else can plant
+    // a link.
+    let work = tempfile::Builder::new()
+        .prefix("danie-fuzz-")
+        .tempdir()
+        .context("creating a scratch folder")?;
     let mut all = Vec::new();
     for t in targets {
-        let scratch = work.join(t.name);
+        let scratch = work.path().join(t.name);
         std::fs::create_dir_all(&scratch)
             .with_context(|| format!("cannot create {}", scratch.display()))?;
         let started = Instant::now();
@@ -150,7 +156,6 @@ pub fn fuzz(opts: &Options) -> anyhow::Result<Vec<Finding>> {
         );
         all.extend(found);
     }
-    let _ = std::fs::remove_dir_all(&work);
     Ok(all)
 }
 
@@ -342,10 +347,9 @@ fn save(
 ) -> anyhow::Result<PathBuf> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let file = dir.join(format!("{}-{case}.{}", kind.as_str(), t.ext));
-    std::fs::write(&file, bytes).with_context(|| format!("cannot write {}", file.display()))?;
+    danie_fs::write_bytes(&file, bytes)?;
     let note = dir.join(format!("{}-{case}.txt", kind.as_str()));
-    std::fs::write(&note, format!("{} {}: {message}\n", t.name, kind.as_str()))
-        .with_context(|| format!("cannot write {}", note.display()))?;
+    danie_fs::write_bytes(&note, format!("{} {}: {message}\n", t.name, kind.as_str()))?;
     Ok(file)
 }
 
@@ -511,12 +515,14 @@ pub fn reproduce(target_name: &str, file: &Path) -> anyhow::Result<Option<(Strin
     let t = target(target_name).with_context(|| format!("unknown target {target_name}"))?;
     quiet_panics();
     // readers pick the format by extension: run a copy with the target's
-    let tmp =
-        std::env::temp_dir().join(format!("danie-fuzz-repro-{}.{}", std::process::id(), t.ext));
-    std::fs::copy(file, &tmp).with_context(|| format!("cannot copy {}", file.display()))?;
-    let r = run_case(t, &tmp);
-    let _ = std::fs::remove_file(&tmp);
-    Ok(r)
+    let dir = tempfile::Builder::new()
+        .prefix("danie-fuzz-repro-")
+        .tempdir()
+        .context("creating a scratch folder")?;
+    let tmp = dir.path().join(format!("case.{}", t.ext));
+    let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    danie_fs::write_bytes(&tmp, bytes)?;
+    Ok(run_case(t, &tmp))
 }
 
 #[cfg(test)]
