@@ -37,7 +37,8 @@ pub struct Options {
     pub findings: PathBuf,
     /// A case running longer than this is a finding (a hang).
     pub case_timeout: Duration,
-    /// RLIMIT_AS of the child, in bytes.
+    /// Address space a child may map beyond what it maps at start (libtorch), in bytes
+    /// (RLIMIT_AS).
     pub mem_limit: u64,
     /// Stop each target at its first finding (the CI run: fail fast, bounded time).
     pub stop_at_first: bool,
@@ -421,6 +422,18 @@ pub fn limit_memory(bytes: u64) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// This process's mapped address space (VmSize), 0 where /proc does not say.
+fn mapped_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            let line = s.lines().find(|l| l.starts_with("VmSize:"))?;
+            let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+            kib.checked_mul(1024)
+        })
+        .unwrap_or(0)
+}
+
 /// What the child is asked to do.
 pub struct ChildArgs {
     pub target: String,
@@ -437,7 +450,9 @@ pub fn child(a: &ChildArgs) -> anyhow::Result<()> {
     let t = target(&a.target).with_context(|| format!("unknown target {}", a.target))?;
     let seeds = seeds(t, &a.scratch);
     anyhow::ensure!(!seeds.is_empty(), "target {} has no seeds", t.name);
-    limit_memory(a.mem_limit)?;
+    // The limit counts from what the process already maps: libtorch (with CUDA, more than
+    // a gigabyte of libraries) must not eat the allowance of the cases.
+    limit_memory(mapped_bytes().saturating_add(a.mem_limit))?;
     quiet_panics();
     let path = a.scratch.join(format!("case.{}", t.ext));
     let mut out = std::io::stdout().lock();

@@ -93,7 +93,7 @@ fn real_main(args: &[String]) -> anyhow::Result<i32> {
                     .get::<PathBuf>("findings")?
                     .unwrap_or_else(|| PathBuf::from("fuzz-findings")),
                 case_timeout: Duration::from_millis(f.get("timeout-ms")?.unwrap_or(10_000)),
-                mem_limit: f.get("mem-limit")?.unwrap_or(4 << 30),
+                mem_limit: f.get("mem-limit")?.unwrap_or(1 << 30),
                 stop_at_first: f.flags.iter().any(|k| k == "stop-at-first"),
             };
             let found = fuzz(&opts)?;
