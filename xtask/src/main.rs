@@ -8,6 +8,7 @@ mod ablation;
 mod bench;
 mod download;
 mod fetch;
+mod fuzz;
 mod process;
 mod registry;
 mod reproduce;
@@ -38,6 +39,8 @@ enum Task {
     Download(download::Args),
     /// Run the criterion benches and the side-by-side comparisons with the Python references.
     Bench(bench::Args),
+    /// Fuzz every file reader for a while (docs/fuzzing.md); the short run is part of `test`.
+    Fuzz(fuzz::Args),
 }
 
 fn main() {
@@ -48,6 +51,7 @@ fn main() {
         Task::Reproduce(a) => reproduce::run(&a),
         Task::Download(a) => download::run(&a),
         Task::Bench(a) => bench::run(&a),
+        Task::Fuzz(a) => fuzz::run(&a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

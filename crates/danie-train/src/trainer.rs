@@ -283,6 +283,7 @@ pub fn train(cfg: &RunConfig, opts: &TrainOptions) -> anyhow::Result<TrainOutcom
         let mut window = (Instant::now(), 0usize);
         let mut pending = Vec::new();
         let mut batches = loader.next_epoch();
+        let mut served = 0usize;
         loop {
             let next = if iteration < max_iter {
                 batches.next()
@@ -291,7 +292,20 @@ pub fn train(cfg: &RunConfig, opts: &TrainOptions) -> anyhow::Result<TrainOutcom
             };
             let done = next.is_none();
             if let Some(batch) = next {
-                let batch = batch.context("reading a training batch")?;
+                // A sample that cannot be read or prepared fails the run here: training on
+                // the rest would give weights that look like a result and are not one.
+                let batch = match batch {
+                    Ok(b) => b,
+                    Err(e) => {
+                        bar.abandon();
+                        return Err(anyhow::Error::new(e).context(format!(
+                            "reading a training batch of epoch {epoch} failed: training stopped; {}{}",
+                            kept_checkpoint(last_ckpt, run_dir),
+                            resume_hint(last_ckpt)
+                        )));
+                    }
+                };
+                served += 1;
                 let (x, y) = batch_tensors(&batch, device);
                 let lr = schedule.lr_at(iteration);
                 let prec = precision(t.bf16);
@@ -364,13 +378,32 @@ pub fn train(cfg: &RunConfig, opts: &TrainOptions) -> anyhow::Result<TrainOutcom
                 break;
             }
         }
+        // The loader serves every batch or an error; an epoch cut short any other way is a bug
+        // that must not pass for a trained epoch.
+        if iteration < max_iter && served < loader.batches_per_epoch() {
+            bar.abandon();
+            anyhow::bail!(
+                "epoch {epoch} ended after {served} of {} batches: training stopped; {}{}",
+                loader.batches_per_epoch(),
+                kept_checkpoint(last_ckpt, run_dir),
+                resume_hint(last_ckpt)
+            );
+        }
         epoch += 1;
         let last = epoch >= epochs
             || iteration >= max_iter
             || opts.stop_after_epochs.is_some_and(|s| epoch >= s);
         let val_dice = match &val_set {
             Some(v) if epoch % t.val_every == 0 || last => {
-                let d = validate_dice(&model, v.clone(), cfg, device)?;
+                let d = validate_dice(&model, v.clone(), cfg, device).with_context(|| {
+                    bar.abandon();
+                    format!(
+                        "validating after epoch {}: training stopped; {}{}",
+                        epoch - 1,
+                        kept_checkpoint(last_ckpt, run_dir),
+                        resume_hint(last_ckpt)
+                    )
+                })?;
                 last_val = Some(d);
                 Some(d)
             }
@@ -456,20 +489,33 @@ fn non_finite(
     last_ckpt: Option<usize>,
     run_dir: &std::path::Path,
 ) -> anyhow::Error {
-    let kept = match last_ckpt {
+    NonFinite {
+        what,
+        iteration,
+        epoch,
+        kept: kept_checkpoint(last_ckpt, run_dir),
+    }
+    .into()
+}
+
+/// How to continue a run stopped by bad data, where a checkpoint exists.
+fn resume_hint(last_ckpt: Option<usize>) -> &'static str {
+    if last_ckpt.is_some() {
+        " (fix the data, then continue with --resume)"
+    } else {
+        ""
+    }
+}
+
+/// Which checkpoint a stopped run leaves, for its error message.
+fn kept_checkpoint(last_ckpt: Option<usize>, run_dir: &Path) -> String {
+    match last_ckpt {
         Some(e) => format!(
             "the last good checkpoint (epoch {e}) is kept in {}",
             run_dir.join("checkpoints").display()
         ),
         None => "no checkpoint had been written yet".into(),
-    };
-    NonFinite {
-        what,
-        iteration,
-        epoch,
-        kept,
     }
-    .into()
 }
 
 /// Softmax probabilities of the model for a batch, in eval mode, without gradients.
