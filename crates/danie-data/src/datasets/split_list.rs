@@ -36,7 +36,22 @@ pub fn read_list(path: &Path) -> Result<Vec<String>> {
     if names.is_empty() {
         return Err(DataError::invalid(path, "empty split list"));
     }
+    // Names become paths under the dataset folder: they must stay inside it.
+    if let Some(bad) = names.iter().find(|n| !is_plain_name(n)) {
+        return Err(DataError::invalid(
+            path,
+            format!(
+                "`{bad}` is not a plain file or folder name (no `/`, `\\`, `..` or absolute \
+                 paths in a split list)"
+            ),
+        ));
+    }
     Ok(names)
+}
+
+/// A name that joined to a folder stays in it: no separators, not `.` or `..`.
+fn is_plain_name(name: &str) -> bool {
+    !name.contains(['/', '\\', '\0']) && name != "." && name != ".."
 }
 
 /// The first of `candidates` that exists, read as a list; `None` when none exists.
@@ -54,6 +69,19 @@ pub(crate) fn first_list(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_leaving_the_dataset_folder_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let list = dir.path().join("train.txt");
+        for bad in ["../../etc/passwd", "/etc/passwd", "..", "a/b"] {
+            std::fs::write(&list, format!("case0001\n{bad}\n")).unwrap();
+            let e = read_list(&list).unwrap_err().to_string();
+            assert!(e.contains("train.txt") && e.contains(bad), "{e}");
+        }
+        std::fs::write(&list, "case0001_slice000\npatient001\n").unwrap();
+        assert_eq!(read_list(&list).unwrap().len(), 2);
+    }
 
     #[test]
     fn shipped_lists_have_published_sizes() {
