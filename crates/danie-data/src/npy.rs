@@ -207,18 +207,57 @@ enum Storage {
     Compressed(u64),
 }
 
-/// A reader that counts the bytes read through it (the npy header's length).
-struct Counting<R> {
-    inner: R,
-    count: u64,
-}
+/// The longest npy header accepted (numpy itself refuses more than 10000 bytes by default).
+const MAX_HEADER_LEN: usize = 1 << 16;
+/// The deepest bracket nesting accepted in an npy header (a shape tuple is 1 deep; the parser
+/// recurses per level, so a header of nested brackets would overflow the stack).
+const MAX_HEADER_DEPTH: usize = 16;
 
-impl<R: Read> Read for Counting<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.count += n as u64;
-        Ok(n)
+/// Reads the npy header's bytes (magic, version, length, the dictionary), checking the length
+/// and the nesting before the dictionary is parsed.
+fn header_bytes(reader: &mut impl Read, path: &Path, what: &str) -> Result<Vec<u8>> {
+    let bad = |m: String| DataError::invalid(path, format!("{what}not a valid .npy: {m}"));
+    let mut head = vec![0u8; 8];
+    reader
+        .read_exact(&mut head)
+        .map_err(|e| bad(format!("{e}")))?;
+    if !head.starts_with(b"\x93NUMPY") {
+        return Err(bad("no \\x93NUMPY magic string".into()));
     }
+    let len_bytes = if head[6] == 1 { 2 } else { 4 }; // versions 2 and 3 have a u32 length
+    let mut len = vec![0u8; len_bytes];
+    reader
+        .read_exact(&mut len)
+        .map_err(|e| bad(format!("{e}")))?;
+    let header_len = len
+        .iter()
+        .rev()
+        .fold(0usize, |acc, &b| (acc << 8) | b as usize);
+    if header_len > MAX_HEADER_LEN {
+        return Err(bad(format!(
+            "header of {header_len} bytes (at most {MAX_HEADER_LEN} accepted)"
+        )));
+    }
+    head.extend(len);
+    let start = head.len();
+    head.resize(start + header_len, 0);
+    reader
+        .read_exact(&mut head[start..])
+        .map_err(|e| bad(format!("{e}")))?;
+    let mut depth = 0usize;
+    for &b in &head[start..] {
+        match b {
+            b'(' | b'[' | b'{' => depth += 1,
+            b')' | b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        if depth > MAX_HEADER_DEPTH {
+            return Err(bad(format!(
+                "header nests brackets deeper than {MAX_HEADER_DEPTH}"
+            )));
+        }
+    }
+    Ok(head)
 }
 
 /// Parses an npy header and its data from `reader`; `what` prefixes error messages. The size
@@ -230,14 +269,10 @@ fn read_npy_stream(
     what: &str,
     storage: Storage,
 ) -> Result<TypedArray> {
-    let mut counting = Counting {
-        inner: reader,
-        count: 0,
-    };
-    let header = Header::from_reader(&mut counting)
+    let head = header_bytes(reader, path, what)?;
+    let header_len = head.len() as u64;
+    let header = Header::from_reader(&mut head.as_slice())
         .map_err(|e| DataError::invalid(path, format!("{what}not a valid .npy: {e}")))?;
-    let header_len = counting.count;
-    let reader = counting.inner;
     let descr = header.type_descriptor.as_string().ok_or_else(|| {
         DataError::invalid(
             path,

@@ -472,3 +472,32 @@ fn image_declaring_huge_dimensions() {
     std::fs::write(&p, png_declaring(1, 1)).unwrap();
     assert_eq!(image_io::read_image(&p).unwrap().shape(), &[1, 1, 1]);
 }
+
+#[test]
+fn npy_header_too_long_or_too_deeply_nested() {
+    let dir = tempfile::tempdir().unwrap();
+    // a version-2 header claiming 4 GiB of dictionary
+    let mut bytes = b"\x93NUMPY\x02\x00".to_vec();
+    bytes.extend(u32::MAX.to_le_bytes());
+    bytes.extend(b"{'descr': '<f4'");
+    let p = dir.path().join("long.npy");
+    std::fs::write(&p, &bytes).unwrap();
+    assert_error(npy::read_npy(&p), &p, &["header of 4294967295 bytes"]);
+    // a shape nested 50000 deep: refused before the recursive parser sees it
+    let shape = format!("{}1{}", "(".repeat(50_000), ")".repeat(50_000));
+    let p = dir.path().join("deep.npy");
+    let deep = npy_bytes("<f4", &shape, &[]);
+    assert!(deep.len() < 1 << 17);
+    // (the v1 length field holds at most 65535: use version 2 for this header)
+    let mut v2 = b"\x93NUMPY\x02\x00".to_vec();
+    let dict = &deep[10..];
+    v2.extend((dict.len() as u32).to_le_bytes());
+    v2.extend(dict);
+    std::fs::write(&p, &v2).unwrap();
+    assert_error(npy::read_npy(&p), &p, &["not a valid .npy"]);
+    // the same nesting within the length limit
+    let shape = format!("{}1{}", "(".repeat(10_000), ")".repeat(10_000));
+    let p = dir.path().join("deep2.npy");
+    std::fs::write(&p, npy_bytes("<f4", &shape, &[])).unwrap();
+    assert_error(npy::read_npy(&p), &p, &["deeper than 16"]);
+}
