@@ -6,10 +6,13 @@
 //! version, so data cross as flat vectors plus a shape.
 use std::path::Path;
 
+use hdf5::filters::Filter;
+use hdf5::plist::dataset_create::Layout;
 use hdf5::types::{FloatSize, IntSize, TypeDescriptor};
 use ndarray::{ArrayD, IxDyn};
 
 use crate::error::{DataError, Result};
+use crate::limits::{check_decoded, check_stored, element_count, human_bytes};
 use crate::nifti::file_access::{input_file, write_output_via_path};
 use crate::nifti::{with_array, Element, TypedArray};
 
@@ -45,14 +48,16 @@ pub fn read_dataset(path: impl AsRef<Path>, key: &str) -> Result<TypedArray> {
     let bad = |e: hdf5::Error| DataError::invalid(path, format!("dataset `{key}`: {e}"));
     let descriptor = ds.dtype().and_then(|t| t.to_descriptor()).map_err(bad)?;
     let shape = ds.shape();
+    check_storage(path, key, &ds, &shape, descriptor.size())?;
     fn get<T: Element + hdf5::H5Type>(
         ds: &hdf5::Dataset,
         shape: &[usize],
     ) -> hdf5::Result<TypedArray> {
         let values = ds.read_raw::<T>()?;
-        Ok(ArrayD::from_shape_vec(IxDyn(shape), values)
-            .expect("HDF5 size matches shape")
-            .into())
+        let got = values.len();
+        ArrayD::from_shape_vec(IxDyn(shape), values)
+            .map(TypedArray::from)
+            .map_err(|_| format!("read {got} values for shape {shape:?}").into())
     }
     match descriptor {
         TypeDescriptor::Unsigned(IntSize::U1) => get::<u8>(&ds, &shape),
@@ -65,10 +70,11 @@ pub fn read_dataset(path: impl AsRef<Path>, key: &str) -> Result<TypedArray> {
         TypeDescriptor::Integer(IntSize::U8) => get::<i64>(&ds, &shape),
         TypeDescriptor::Float(FloatSize::U4) => get::<f32>(&ds, &shape),
         TypeDescriptor::Float(FloatSize::U8) => get::<f64>(&ds, &shape),
-        TypeDescriptor::Boolean => ds.read_raw::<bool>().map(|v| {
+        TypeDescriptor::Boolean => ds.read_raw::<bool>().and_then(|v| {
+            let got = v.len();
             ArrayD::from_shape_vec(IxDyn(&shape), v.into_iter().map(u8::from).collect())
-                .expect("size")
-                .into()
+                .map(TypedArray::from)
+                .map_err(|_| format!("read {got} values for shape {shape:?}").into())
         }),
         other => {
             return Err(DataError::invalid(
@@ -78,6 +84,79 @@ pub fn read_dataset(path: impl AsRef<Path>, key: &str) -> Result<TypedArray> {
         }
     }
     .map_err(bad)
+}
+
+/// The most a compressed HDF5 chunk can expand: deflate's own limit is 1032:1.
+const MAX_FILTER_RATIO: u64 = 1100;
+
+/// Checks the size dataset `key` declares against what the file really holds, before any
+/// buffer is allocated: a 1 KB file can declare a terabyte. Without a compressing filter the
+/// allocated storage must cover the data (and lie in the file); with one, the data may be at
+/// most [`MAX_FILTER_RATIO`] times the storage and must fit the decoded-size budget. Storage
+/// that was never written (HDF5 would hand back fill values) is refused for the same reason.
+fn check_storage(
+    path: &Path,
+    key: &str,
+    ds: &hdf5::Dataset,
+    shape: &[usize],
+    element_size: usize,
+) -> Result<()> {
+    let what = format!("dataset `{key}` (shape {shape:?})");
+    let declared = element_count(path, shape)
+        .ok()
+        .and_then(|n| (n as u64).checked_mul(element_size as u64))
+        .ok_or_else(|| DataError::invalid(path, format!("{what} is too large")))?;
+    if declared == 0 {
+        return Ok(());
+    }
+    let file_len = input_file(path)?.len();
+    let layout = ds.layout();
+    if !matches!(
+        layout,
+        Layout::Compact | Layout::Contiguous | Layout::Chunked
+    ) {
+        return Err(DataError::invalid(
+            path,
+            format!("{what} has {layout:?} storage (data in other files): not supported"),
+        ));
+    }
+    let storage = ds.storage_size();
+    let compressed = ds
+        .filters()
+        .iter()
+        .any(|f| !matches!(f, Filter::Shuffle | Filter::Fletcher32));
+    if compressed {
+        check_decoded(path, &what, declared)?;
+        if declared > storage.saturating_mul(MAX_FILTER_RATIO) {
+            return Err(DataError::invalid(
+                path,
+                format!(
+                    "{what} declares {} from {} of compressed storage, more than its filters \
+                     can expand to ({MAX_FILTER_RATIO}:1): damaged file, or chunks never written",
+                    human_bytes(declared),
+                    human_bytes(storage)
+                ),
+            ));
+        }
+    } else if storage < declared {
+        return Err(DataError::invalid(
+            path,
+            format!(
+                "{what} declares {} of data but only {} of storage is allocated in the file \
+                 (damaged file, or data never written)",
+                human_bytes(declared),
+                human_bytes(storage)
+            ),
+        ));
+    }
+    // Contiguous data sit at one offset: they must end inside the file; other storage is
+    // made of pieces whose sum cannot exceed the file either.
+    match ds.offset() {
+        Some(offset) if layout == Layout::Contiguous => {
+            check_stored(path, &what, offset, storage.min(declared), file_len)
+        }
+        _ => check_stored(path, &what, 0, storage, file_len),
+    }
 }
 
 fn put<T: Element + hdf5::H5Type>(file: &hdf5::File, key: &str, a: &ArrayD<T>) -> hdf5::Result<()> {

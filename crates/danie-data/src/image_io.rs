@@ -5,10 +5,11 @@
 //! back as their RGB(A) colours (Pillow would give palette indices). Masks: [`read_mask`].
 use std::path::Path;
 
-use image::{DynamicImage, ImageFormat};
+use image::{DynamicImage, ImageDecoder, ImageFormat};
 use ndarray::{Array2, Array3, ArrayD, Axis, IxDyn};
 
 use crate::error::{DataError, Result};
+use crate::limits::{check_decoded, human_bytes, max_decoded_bytes};
 use crate::nifti::file_access::{input_file, write_output};
 use crate::nifti::{DType, TypedArray};
 
@@ -17,13 +18,39 @@ fn open_image(path: &Path) -> Result<DynamicImage> {
     if meta.len() == 0 {
         return Err(DataError::invalid(path, "file is empty (0 bytes)"));
     }
-    image::ImageReader::open(path)
+    let cannot =
+        |e: image::ImageError| DataError::invalid(path, format!("cannot decode image: {e}"));
+    let mut reader = image::ImageReader::open(path)
         .map_err(|e| DataError::io(path, e))?
         .with_guessed_format()
-        .map_err(|e| DataError::io(path, e))?
-        .decode()
-        .map_err(|e| DataError::invalid(path, format!("cannot decode image: {e}")))
+        .map_err(|e| DataError::io(path, e))?;
+    // The decoders allocate what the header declares: hold them to the decoded-size budget.
+    let mut limits = image::Limits::default();
+    limits.max_alloc = Some(max_decoded_bytes());
+    reader.limits(limits);
+    let decoder = reader.into_decoder().map_err(cannot)?;
+    let (w, h) = decoder.dimensions();
+    let bytes = decoder.total_bytes();
+    let what = format!("the {w} x {h} image ({:?})", decoder.color_type());
+    check_decoded(path, &what, bytes)?;
+    // PNG deflates, JPEG and BMP RLE code blocks and runs: none comes near this ratio, so a
+    // header declaring more pixels than the file can hold is refused before decoding.
+    if bytes > meta.len().saturating_mul(MAX_IMAGE_RATIO) {
+        return Err(DataError::invalid(
+            path,
+            format!(
+                "{what} would take {} from a file of {} bytes, more than any image coding \
+                 expands to ({MAX_IMAGE_RATIO}:1): damaged or hostile header",
+                human_bytes(bytes),
+                meta.len()
+            ),
+        ));
+    }
+    DynamicImage::from_decoder(decoder).map_err(cannot)
 }
+
+/// The most decoded bytes per byte of an image file accepted (deflate's limit is 1032:1).
+const MAX_IMAGE_RATIO: u64 = 1100;
 
 /// Reads an image as `(H, W, C)`, `uint8` (or `uint16` for 16-bit PNG).
 pub fn read_image(path: impl AsRef<Path>) -> Result<TypedArray> {
@@ -32,31 +59,37 @@ pub fn read_image(path: impl AsRef<Path>) -> Result<TypedArray> {
     let (w, h) = (img.width() as usize, img.height() as usize);
     let c = img.color().channel_count() as usize;
     let shape = IxDyn(&[h, w, c]);
+    let shape_error = |e: ndarray::ShapeError| {
+        DataError::invalid(
+            path,
+            format!("decoded pixels do not fill {w} x {h} x {c}: {e}"),
+        )
+    };
     Ok(match img {
         DynamicImage::ImageLuma8(b) => ArrayD::from_shape_vec(shape, b.into_raw())
-            .expect("size")
-            .into(),
+            .map(TypedArray::from)
+            .map_err(shape_error)?,
         DynamicImage::ImageLumaA8(b) => ArrayD::from_shape_vec(shape, b.into_raw())
-            .expect("size")
-            .into(),
+            .map(TypedArray::from)
+            .map_err(shape_error)?,
         DynamicImage::ImageRgb8(b) => ArrayD::from_shape_vec(shape, b.into_raw())
-            .expect("size")
-            .into(),
+            .map(TypedArray::from)
+            .map_err(shape_error)?,
         DynamicImage::ImageRgba8(b) => ArrayD::from_shape_vec(shape, b.into_raw())
-            .expect("size")
-            .into(),
+            .map(TypedArray::from)
+            .map_err(shape_error)?,
         DynamicImage::ImageLuma16(b) => ArrayD::from_shape_vec(shape, b.into_raw())
-            .expect("size")
-            .into(),
+            .map(TypedArray::from)
+            .map_err(shape_error)?,
         DynamicImage::ImageLumaA16(b) => ArrayD::from_shape_vec(shape, b.into_raw())
-            .expect("size")
-            .into(),
+            .map(TypedArray::from)
+            .map_err(shape_error)?,
         DynamicImage::ImageRgb16(b) => ArrayD::from_shape_vec(shape, b.into_raw())
-            .expect("size")
-            .into(),
+            .map(TypedArray::from)
+            .map_err(shape_error)?,
         DynamicImage::ImageRgba16(b) => ArrayD::from_shape_vec(shape, b.into_raw())
-            .expect("size")
-            .into(),
+            .map(TypedArray::from)
+            .map_err(shape_error)?,
         other => {
             return Err(DataError::invalid(
                 path,
@@ -72,7 +105,12 @@ pub fn read_rgb(path: impl AsRef<Path>) -> Result<Array3<u8>> {
     let path = path.as_ref();
     let rgb = open_image(path)?.to_rgb8();
     let (w, h) = (rgb.width() as usize, rgb.height() as usize);
-    Ok(Array3::from_shape_vec((h, w, 3), rgb.into_raw()).expect("size"))
+    Array3::from_shape_vec((h, w, 3), rgb.into_raw()).map_err(|e| {
+        DataError::invalid(
+            path,
+            format!("decoded pixels do not fill {w} x {h} x 3: {e}"),
+        )
+    })
 }
 
 /// Reads a mask as `(H, W)` `uint8`: one grey channel, or colour channels that agree on every
@@ -86,7 +124,9 @@ pub fn read_mask(path: impl AsRef<Path>) -> Result<Array2<u8>> {
             "mask is 16-bit; expected 8-bit label values",
         ));
     };
-    let a: Array3<u8> = a.into_dimensionality().expect("(H, W, C)");
+    let a: Array3<u8> = a
+        .into_dimensionality()
+        .map_err(|e| DataError::invalid(path, format!("not an (H, W, C) image: {e}")))?;
     let colour = if a.shape()[2] <= 2 { 1 } else { 3 }; // channels that must agree
     for ((r, col, ch), &v) in a.indexed_iter() {
         if ch > 0 && ch < colour && v != a[[r, col, 0]] {

@@ -390,3 +390,78 @@ fn missing_dataset_folder_and_unknown_split() {
         .to_string();
     assert!(msg.contains("no val split"), "{msg}");
 }
+
+/// Replaces `root/folder/<name of sample 0>.npz` with `img` and `label` arrays of `shape`.
+fn replace_acdc_npz(root: &Path, folder: &str, name: &str, shape: &[usize]) -> std::path::PathBuf {
+    let path = root.join(folder).join(format!("{name}.npz"));
+    let mut npz = NpzWriter::new(std::fs::File::create(&path).unwrap());
+    let a = ndarray::ArrayD::<f32>::zeros(shape);
+    npz.add_array("img", &a).unwrap();
+    npz.add_array("label", &a).unwrap();
+    npz.finish().unwrap();
+    path
+}
+
+#[test]
+fn acdc_npz_trailing_singletons_empty_and_wrong_shapes() {
+    let d = tempfile::tempdir().unwrap();
+    let cfg = SyntheticConfig {
+        cases: Some(3),
+        size: 24,
+        slices: Some(2),
+        ..Default::default()
+    };
+    generate(DatasetKind::AcdcNpz, d.path(), &cfg).unwrap();
+    let ds = DatasetKind::AcdcNpz
+        .open_slices(d.path(), Split::Train)
+        .unwrap();
+    let name = ds.name(0);
+    // (H, W, 1) is a 2D slice with a trailing axis of size 1: read as (H, W)
+    replace_acdc_npz(d.path(), "train", &name, &[24, 20, 1]);
+    let s = ds.sample(0).unwrap();
+    assert_eq!((s.image.dim(), s.label.dim()), ((1, 24, 20), (24, 20)));
+    for (shape, what) in [
+        (vec![0, 0], "empty axis"),
+        (vec![24, 0, 1], "empty axis"),
+        (vec![24, 20, 2], "expected 2-D data but it is 3-D"),
+        (vec![24], "expected 2-D data but it is 1-D"),
+    ] {
+        let path = replace_acdc_npz(d.path(), "train", &name, &shape);
+        let msg = ds.sample(0).unwrap_err().to_string();
+        assert_names(&msg, &path.display().to_string(), what);
+    }
+    // the 3D test volumes: (D, H, W, 1) reads, an empty axis does not
+    let vols = DatasetKind::AcdcNpz
+        .open_volumes(d.path(), Split::Test)
+        .unwrap();
+    let name = vols.name(0);
+    replace_acdc_npz(d.path(), "test", &name, &[2, 24, 20, 1]);
+    assert_eq!(vols.volume(0).unwrap().image.dim(), (2, 24, 20));
+    let path = replace_acdc_npz(d.path(), "test", &name, &[0, 24, 20]);
+    let msg = vols.volume(0).unwrap_err().to_string();
+    assert_names(&msg, &path.display().to_string(), "empty axis");
+    let path = replace_acdc_npz(d.path(), "test", &name, &[24, 20]);
+    let msg = vols.volume(0).unwrap_err().to_string();
+    assert_names(
+        &msg,
+        &path.display().to_string(),
+        "expected 3-D data but it is 2-D",
+    );
+}
+
+#[test]
+fn synapse_slices_with_trailing_singletons_read_as_two_d() {
+    let d = tempfile::tempdir().unwrap();
+    synapse(d.path());
+    let ds = DatasetKind::Synapse
+        .open_slices(d.path(), Split::Train)
+        .unwrap();
+    let path = d.path().join(format!("train_npz/{}.npz", ds.name(0)));
+    let mut npz = NpzWriter::new(std::fs::File::create(&path).unwrap());
+    let a = ndarray::ArrayD::<f32>::zeros(&[24, 20, 1][..]);
+    npz.add_array("image", &a).unwrap();
+    npz.add_array("label", &a).unwrap();
+    npz.finish().unwrap();
+    let s = ds.sample(0).unwrap();
+    assert_eq!((s.image.dim(), s.label.dim()), ((1, 24, 20), (24, 20)));
+}

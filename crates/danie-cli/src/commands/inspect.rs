@@ -1,6 +1,7 @@
 //! `danie inspect FILE [--json]`: shape, dtype, voxel spacing, affine, intensity range and label
 //! values of a NIfTI (.nii, .nii.gz, .hdr/.img), numpy (.npy, .npz), HDF5 (.h5) or image (.png,
 //! .jpg, .bmp) file. For .npz and .h5 every array is reported (or only `--key`).
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -80,7 +81,14 @@ fn format_of(path: &Path) -> Option<&'static str> {
     })
 }
 
-fn report(name: Option<String>, data: &TypedArray, max_labels: usize) -> ArrayReport {
+/// The report of `data`, its statistics of `raw * slope + inter` when `scaling` is given.
+fn report(
+    name: Option<String>,
+    data: &TypedArray,
+    scaling: Option<(f64, f64)>,
+    max_labels: usize,
+) -> ArrayReport {
+    let (stats, labels) = data.summary(scaling, max_labels);
     ArrayReport {
         name,
         shape: data.shape().to_vec(),
@@ -88,8 +96,8 @@ fn report(name: Option<String>, data: &TypedArray, max_labels: usize) -> ArrayRe
         spacing: None,
         affine: None,
         nifti: None,
-        stats: data.stats(),
-        labels: data.label_values(max_labels),
+        stats,
+        labels,
     }
 }
 
@@ -107,10 +115,8 @@ fn inspect(args: &Args) -> anyhow::Result<Inspection> {
             let img = nifti::read(path)?;
             let h = &img.header;
             let (slope, inter) = h.scaling().unwrap_or((1.0, 0.0));
-            // scaled values only when the header scales (a f64 copy of a CT is 200 MB)
-            let scaled = h.scaling().map(|_| TypedArray::from(img.fdata()));
-            let mut r = report(None, scaled.as_ref().unwrap_or(&img.data), args.max_labels);
-            r.dtype = img.data.dtype().name().to_string();
+            // statistics of the scaled values, computed on the fly (no f64 copy of the volume)
+            let mut r = report(None, &img.data, h.scaling(), args.max_labels);
             r.spacing = Some(img.spacing());
             r.affine = Some(img.affine()?);
             r.nifti = Some(NiftiFacts {
@@ -126,18 +132,20 @@ fn inspect(args: &Args) -> anyhow::Result<Inspection> {
             });
             vec![r]
         }
-        "npy" => vec![report(None, &npy::read_npy(path)?, args.max_labels)],
-        "npz" => npy::npz_names(path)?
-            .into_iter()
-            .filter(|n| wanted(n))
-            .map(|n| {
-                Ok(report(
-                    Some(n.clone()),
-                    &npy::read_npz_array(path, &n)?,
-                    args.max_labels,
-                ))
-            })
-            .collect::<anyhow::Result<_>>()?,
+        "npy" => vec![report(None, &npy::read_npy(path)?, None, args.max_labels)],
+        "npz" => {
+            // the archive opened and indexed once; one array in memory at a time
+            let mut reports = Vec::new();
+            npy::for_each_npz_array(
+                path,
+                |n| wanted(n),
+                |n, a| {
+                    reports.push(report(Some(n.to_string()), &a, None, args.max_labels));
+                    Ok(())
+                },
+            )?;
+            reports
+        }
         "h5" => h5::dataset_names(path)?
             .into_iter()
             .filter(|n| wanted(n))
@@ -145,11 +153,17 @@ fn inspect(args: &Args) -> anyhow::Result<Inspection> {
                 Ok(report(
                     Some(n.clone()),
                     &h5::read_dataset(path, &n)?,
+                    None,
                     args.max_labels,
                 ))
             })
             .collect::<anyhow::Result<_>>()?,
-        _ => vec![report(None, &image_io::read_image(path)?, args.max_labels)],
+        _ => vec![report(
+            None,
+            &image_io::read_image(path)?,
+            None,
+            args.max_labels,
+        )],
     };
     if arrays.is_empty() {
         anyhow::bail!(
@@ -175,17 +189,21 @@ fn num(v: f64) -> String {
     }
 }
 
-fn print_text(ins: &Inspection) {
-    println!("{:<9} {}", "file", ins.file.display());
-    println!("{:<9} {}", "format", ins.format);
+/// The table `inspect` prints.
+fn render_text(ins: &Inspection) -> Result<String, std::fmt::Error> {
+    use std::fmt::Write;
+    let mut out = String::new();
+    writeln!(out, "{:<9} {}", "file", ins.file.display())?;
+    writeln!(out, "{:<9} {}", "format", ins.format)?;
     for a in &ins.arrays {
         if let Some(name) = &a.name {
-            println!("\n[{name}]");
+            writeln!(out, "\n[{name}]")?;
         }
         let shape: Vec<String> = a.shape.iter().map(|s| s.to_string()).collect();
-        println!("{:<9} {}", "shape", shape.join(" x "));
+        writeln!(out, "{:<9} {}", "shape", shape.join(" x "))?;
         match &a.nifti {
-            Some(n) => println!(
+            Some(n) => writeln!(
+                out,
                 "{:<9} {} ({}-endian, NIfTI-{}, scl_slope {}, scl_inter {})",
                 "dtype",
                 a.dtype,
@@ -193,27 +211,30 @@ fn print_text(ins: &Inspection) {
                 n.version,
                 num(n.scl_slope),
                 num(n.scl_inter)
-            ),
-            None => println!("{:<9} {}", "dtype", a.dtype),
+            )?,
+            None => writeln!(out, "{:<9} {}", "dtype", a.dtype)?,
         }
         if let Some(s) = &a.spacing {
             let s: Vec<String> = s.iter().map(|v| num(*v)).collect();
-            println!("{:<9} {}", "spacing", s.join(" x "));
+            writeln!(out, "{:<9} {}", "spacing", s.join(" x "))?;
         }
         if let (Some(aff), Some(n)) = (&a.affine, &a.nifti) {
-            println!(
+            writeln!(
+                out,
                 "{:<9} (qform_code {}, sform_code {})",
                 "affine", n.qform_code, n.sform_code
-            );
+            )?;
             for row in aff {
-                println!(
+                writeln!(
+                    out,
                     "          {:>12.6} {:>12.6} {:>12.6} {:>12.6}",
                     row[0], row[1], row[2], row[3]
-                );
+                )?;
             }
         }
         let s = &a.stats;
-        println!(
+        writeln!(
+            out,
             "{:<9} min {}  max {}  mean {}  (NaN: {} of {})",
             "values",
             num(s.min),
@@ -221,20 +242,33 @@ fn print_text(ins: &Inspection) {
             num(s.mean),
             s.nan_count,
             s.count
-        );
+        )?;
         if let Some(l) = &a.labels {
             let l: Vec<String> = l.iter().map(|v| v.to_string()).collect();
-            println!("{:<9} {} values: {}", "labels", l.len(), l.join(", "));
+            writeln!(out, "{:<9} {} values: {}", "labels", l.len(), l.join(", "))?;
         }
     }
+    Ok(out)
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let ins = inspect(&args)?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&ins)?);
+    let mut text = if args.json {
+        serde_json::to_string_pretty(&ins)?
     } else {
-        print_text(&ins);
+        render_text(&ins)?
+    };
+    if !text.ends_with('\n') {
+        text.push('\n');
     }
-    Ok(())
+    // A reader that stops early (`danie inspect f | head`) closes the pipe: that is the end
+    // of the output, not an error (println! would panic on it).
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
 }

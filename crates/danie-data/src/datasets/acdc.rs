@@ -14,7 +14,9 @@ use std::path::{Path, PathBuf};
 
 use ndarray::{Ix2, Ix3};
 
-use super::read::{check_label_range, read_pair, require_files, PairFile};
+use super::read::{
+    check_label_range, not_nd, read_pair, require_files, require_not_empty, PairFile,
+};
 use super::split_list::{first_list, parse_list, shipped};
 use super::{Sample2d, SliceDataset, Split, Volume, VolumeDataset};
 use crate::error::require_no_nan;
@@ -129,20 +131,21 @@ impl VolumeDataset for AcdcVolumes {
         let data = img.fdata_f32();
         require_no_nan(&f.image, data.view())?;
         let ids = check_label_range(&f.label, lab.labels()?, NUM_CLASSES)?;
+        require_not_empty(&f.image, img.shape())?;
         // (x, y, z) -> (z, y, x)
         let mut image = data
             .reversed_axes()
             .as_standard_layout()
             .to_owned()
             .into_dimensionality::<Ix3>()
-            .expect("3D");
+            .map_err(not_nd(&f.image, 3))?;
         minmax_normalise(&mut image);
         let label = ids
             .reversed_axes()
             .as_standard_layout()
             .to_owned()
             .into_dimensionality::<Ix3>()
-            .expect("3D");
+            .map_err(not_nd(&f.label, 3))?;
         let sp = img.spacing();
         Ok(Volume {
             name: f.name.clone(),
@@ -214,11 +217,16 @@ impl SliceDataset for AcdcNpzSlices {
     fn sample(&self, index: usize) -> Result<Sample2d> {
         let path = self.dir.join(format!("{}.npz", self.names[index]));
         let (image, label) = read_pair(&path, PairFile::Npz("img", "label"), 2, NUM_CLASSES)?;
-        let (h, w) = (label.shape()[0], label.shape()[1]);
+        let label = label
+            .into_dimensionality::<Ix2>()
+            .map_err(not_nd(&path, 2))?;
+        let (h, w) = label.dim();
         Ok(Sample2d {
             // (H, W) -> (1, H, W)
-            image: image.into_shape_with_order((1, h, w)).expect("2D"),
-            label: label.into_dimensionality::<Ix2>().expect("2D"),
+            image: image
+                .into_shape_with_order((1, h, w))
+                .map_err(not_nd(&path, 2))?,
+            label,
             name: self.names[index].clone(),
         })
     }
@@ -250,8 +258,12 @@ impl VolumeDataset for AcdcNpzVolumes {
         let (image, label) = read_pair(&path, PairFile::Npz("img", "label"), 3, NUM_CLASSES)?;
         Ok(Volume {
             name: self.names[index].clone(),
-            image: image.into_dimensionality::<Ix3>().expect("3D"),
-            label: label.into_dimensionality::<Ix3>().expect("3D"),
+            image: image
+                .into_dimensionality::<Ix3>()
+                .map_err(not_nd(&path, 3))?,
+            label: label
+                .into_dimensionality::<Ix3>()
+                .map_err(not_nd(&path, 3))?,
             spacing: [1.0; 3],
             source: None,
         })

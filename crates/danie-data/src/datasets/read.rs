@@ -35,6 +35,9 @@ pub(crate) fn read_pair(
     };
     check_same_shape(path, image.shape(), label.shape())?;
     require_ndim(path, image.shape(), ndim)?;
+    require_not_empty(path, image.shape())?;
+    // trailing axes of size 1 dropped: callers get exactly `ndim` axes
+    let shape = image.shape().get(..ndim).unwrap_or_default().to_vec();
     let image = standard(match image {
         TypedArray::F32(a) => a,
         other => other.to_f32(),
@@ -43,7 +46,33 @@ pub(crate) fn read_pair(
         require_no_nan(path, image.view())?;
     }
     let label = standard(label_ids(path, &label, num_classes)?);
-    Ok((image, label))
+    let reshape_error = |e: ndarray::ShapeError| {
+        DataError::invalid(path, format!("cannot read as shape {shape:?}: {e}"))
+    };
+    Ok((
+        image
+            .into_shape_with_order(shape.clone())
+            .map_err(reshape_error)?,
+        label
+            .into_shape_with_order(shape.clone())
+            .map_err(reshape_error)?,
+    ))
+}
+
+/// An error-maker for an array of `path` that is not `ndim`-D where it must be.
+pub(crate) fn not_nd(path: &Path, ndim: usize) -> impl Fn(ndarray::ShapeError) -> DataError + '_ {
+    move |e| DataError::invalid(path, format!("expected {ndim}-D data: {e}"))
+}
+
+/// Errors, naming `path`, when an axis of `shape` has size 0 (nothing to train or test on).
+pub(crate) fn require_not_empty(path: &Path, shape: &[usize]) -> Result<()> {
+    if shape.contains(&0) {
+        return Err(DataError::invalid(
+            path,
+            format!("image and label have an empty axis (shape {shape:?})"),
+        ));
+    }
+    Ok(())
 }
 
 /// Whether `f` holds for every element, over the raw memory when the array is contiguous. The
@@ -148,10 +177,10 @@ pub(crate) fn require_files(source: &Path, files: &[PathBuf]) -> Result<()> {
 /// # Shapes
 /// -> `(3, H, W)`
 pub(crate) fn rgb_image(path: &Path) -> Result<Array3<f32>> {
+    let rgb = image_io::read_rgb(path)?;
+    require_not_empty(path, rgb.shape())?;
     // (H, W, 3) -> (3, H, W)
-    Ok(image_io::read_rgb(path)?
-        .permuted_axes([2, 0, 1])
-        .mapv(|v| v as f32 / 255.0))
+    Ok(rgb.permuted_axes([2, 0, 1]).mapv(|v| v as f32 / 255.0))
 }
 
 /// Reads a mask or instance map whose size must match its `(H, W)` image.

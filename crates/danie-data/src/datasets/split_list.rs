@@ -64,6 +64,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn names_leaving_the_dataset_folder_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let list = dir.path().join("train.txt");
+        for bad in ["../../etc/passwd", "/etc/passwd", "..", "a/b"] {
+            std::fs::write(&list, format!("case0001\n{bad}\n")).unwrap();
+            let e = read_list(&list).unwrap_err().to_string();
+            assert!(e.contains("train.txt") && e.contains(bad), "{e}");
+        }
+        std::fs::write(&list, "case0001_slice000\npatient001\n").unwrap();
+        assert_eq!(read_list(&list).unwrap().len(), 2);
+    }
+
+    #[test]
     fn shipped_lists_have_published_sizes() {
         assert_eq!(parse_list(shipped::SYNAPSE_TRAIN).len(), 18);
         assert_eq!(parse_list(shipped::SYNAPSE_TEST).len(), 12);

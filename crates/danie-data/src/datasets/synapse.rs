@@ -20,7 +20,9 @@ use std::path::{Path, PathBuf};
 
 use ndarray::{Array3, Ix2, Ix3};
 
-use super::read::{check_label_range, check_same_shape, read_pair, require_files, PairFile};
+use super::read::{
+    check_label_range, check_same_shape, not_nd, read_pair, require_files, PairFile,
+};
 use super::split_list::{first_list, parse_list, shipped};
 use super::{Sample2d, SliceDataset, Split, Volume, VolumeDataset};
 use crate::error::require_no_nan;
@@ -187,21 +189,25 @@ pub fn synapse_volume_axes(
         ));
     }
     let sh = image.shape().to_vec();
-    let to3 = |a: ndarray::ArrayD<f32>| a.into_dimensionality::<Ix3>().expect("3D");
-    let to3u = |a: ndarray::ArrayD<u8>| a.into_dimensionality::<Ix3>().expect("3D");
+    let image = image
+        .into_dimensionality::<Ix3>()
+        .map_err(not_nd(path, 3))?;
+    let label = label
+        .into_dimensionality::<Ix3>()
+        .map_err(not_nd(path, 3))?;
     if sh[0] <= sh[1] && sh[0] <= sh[2] {
-        Ok((to3(image), to3u(label)))
+        Ok((image, label))
     } else if sh[2] < sh[0] && sh[2] < sh[1] {
         eprintln!(
             "note: {}: shape {sh:?} read as (H, W, Z) and transposed to (Z, H, W)",
             path.display()
         );
         // (H, W, Z) -> (Z, H, W)
-        let img = to3(image)
+        let img = image
             .permuted_axes([2, 0, 1])
             .as_standard_layout()
             .to_owned();
-        let lab = to3u(label)
+        let lab = label
             .permuted_axes([2, 0, 1])
             .as_standard_layout()
             .to_owned();
@@ -319,12 +325,13 @@ impl VolumeDataset for SynapseRawVolumes {
             .reversed_axes()
             .mapv(|v| ct_window(v, -125.0, 275.0))
             .into_dimensionality::<Ix3>()
-            .expect("3D");
+            .map_err(not_nd(&img_path, 3))?;
+        // check_label_range kept every id below the table's length
         let label = ids
             .reversed_axes()
-            .mapv(|v| SYNAPSE_BTCV_TO_8[v as usize])
+            .mapv(|v| SYNAPSE_BTCV_TO_8.get(v as usize).copied().unwrap_or(0))
             .into_dimensionality::<Ix3>()
-            .expect("3D");
+            .map_err(not_nd(&lab_path, 3))?;
         let sp = img.spacing();
         Ok(Volume {
             name: self.name(index),

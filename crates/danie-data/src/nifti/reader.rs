@@ -3,15 +3,20 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
-use flate2::read::MultiGzDecoder;
+use flate2::bufread::MultiGzDecoder;
 
 use super::dtype::{DType, Endian};
-use super::element_io::{read_array, read_fully, ElementReadError};
+use super::element_io::{read_array, ElementReadError};
 use super::file_access::input_file;
 use super::header::{detect, parse_extensions, NiftiHeader};
 use super::image::NiftiImage;
 use super::typed_array::TypedArray;
 use crate::error::{DataError, Result};
+use crate::limits::{check_decoded, check_stored, human_bytes};
+
+/// The most decompressed bytes accepted after the image data of a `.nii.gz` (nibabel writes
+/// none; a writer that pads stays far below).
+const TRAILING_LIMIT: u64 = 1 << 20;
 
 /// An open file, transparently gunzipped, that names itself in errors.
 pub(crate) struct Source {
@@ -29,7 +34,9 @@ impl Source {
     pub fn open(path: &Path) -> Result<Source> {
         let meta = input_file(path)?;
         let file = File::open(path).map_err(|e| DataError::io(path, e))?;
-        let mut buf = BufReader::with_capacity(1 << 16, file);
+        // One buffer, shared by the file and the gzip decoder (read::MultiGzDecoder would add
+        // a second, smaller one).
+        let mut buf = BufReader::with_capacity(1 << 18, file);
         let head = buf.fill_buf().map_err(|e| DataError::io(path, e))?;
         if head.is_empty() {
             return Err(DataError::invalid(path, "file is empty (0 bytes)"));
@@ -58,13 +65,24 @@ impl Source {
         }
     }
 
-    /// Reads up to `n` bytes (fewer only at the end of the stream).
-    pub fn take(&mut self, n: usize) -> Result<Vec<u8>> {
-        let mut buf = vec![0u8; n];
-        let got = read_fully(&mut self.reader, &mut buf).map_err(|e| self.read_error(e))?;
-        buf.truncate(got);
-        self.pos += got as u64;
+    /// Reads up to `n` bytes (fewer only at the end of the stream). The buffer grows as bytes
+    /// arrive: `n` comes from a header and may be far larger than the file.
+    pub fn take(&mut self, n: u64) -> Result<Vec<u8>> {
+        let mut buf = Vec::new();
+        (&mut self.reader)
+            .take(n)
+            .read_to_end(&mut buf)
+            .map_err(|e| self.read_error(e))?;
+        self.pos += buf.len() as u64;
         Ok(buf)
+    }
+
+    /// Skips `n` bytes without keeping them; returns how many there were.
+    fn skip(&mut self, n: u64) -> Result<u64> {
+        let got = io::copy(&mut (&mut self.reader).take(n), &mut io::sink())
+            .map_err(|e| self.read_error(e))?;
+        self.pos += got;
+        Ok(got)
     }
 
     /// Reads what is left of the stream, refusing more than `limit` bytes.
@@ -87,7 +105,7 @@ impl Source {
     /// Reads exactly `n` bytes; `what` names them in the error if the file ends first.
     pub fn take_exact(&mut self, n: usize, what: &str) -> Result<Vec<u8>> {
         let start = self.pos;
-        let buf = self.take(n)?;
+        let buf = self.take(n as u64)?;
         if buf.len() < n {
             let hint = if self.gz {
                 " (truncated gzip file?)"
@@ -106,9 +124,25 @@ impl Source {
         Ok(buf)
     }
 
-    /// Reads to the end, so gzip checks its CRC and length trailer.
+    /// Reads a gzip stream to its end, so that gzip checks its CRC and length trailer; more
+    /// than [`TRAILING_LIMIT`] bytes after the image are an error, not minutes of decompressing
+    /// data nobody asked for. A plain file has nothing to check.
     pub fn finish(&mut self) -> Result<()> {
-        io::copy(&mut self.reader, &mut io::sink()).map_err(|e| self.read_error(e))?;
+        if !self.gz {
+            return Ok(());
+        }
+        let end = self.pos;
+        let extra = self.skip(TRAILING_LIMIT + 1)?;
+        if extra > TRAILING_LIMIT {
+            return Err(DataError::invalid(
+                &self.path,
+                format!(
+                    "the decompressed file goes on for more than {} past the image the header \
+                     declares (which ends at byte {end}): damaged file, or dim / datatype wrong",
+                    human_bytes(TRAILING_LIMIT)
+                ),
+            ));
+        }
         Ok(())
     }
 
@@ -126,7 +160,19 @@ impl Source {
             .ok_or_else(|| {
                 DataError::invalid(&self.path, format!("shape {shape:?} is too large"))
             })?;
-        if !self.gz && self.file_len < self.pos + want {
+        // Checked before anything is allocated: plain data cannot outgrow the file, compressed
+        // data must fit the decoded-size budget.
+        if self.gz {
+            check_decoded(
+                &self.path,
+                &format!("the image data (shape {shape:?} of {dtype})"),
+                want,
+            )?;
+        } else if self
+            .pos
+            .checked_add(want)
+            .is_none_or(|end| end > self.file_len)
+        {
             return Err(self.short_data(self.file_len.saturating_sub(self.pos), want, shape));
         }
         let start = self.pos;
@@ -186,8 +232,9 @@ fn header_and_image_paths(path: &Path) -> (PathBuf, Option<PathBuf>) {
 /// Reads the header and extensions, leaving `src` at the first data byte for single files.
 fn read_header_from(src: &mut Source) -> Result<NiftiHeader> {
     let first = src.take_exact(4, "NIfTI header")?;
-    let (version, _) = detect(first[..4].try_into().expect("4 bytes")).ok_or_else(|| {
-        let v = i32::from_le_bytes(first[..4].try_into().expect("4 bytes"));
+    let first4 = [first[0], first[1], first[2], first[3]]; // take_exact gave 4 bytes
+    let (version, _) = detect(first4).ok_or_else(|| {
+        let v = i32::from_le_bytes(first4);
         DataError::invalid(
             &src.path,
             format!(
@@ -201,8 +248,17 @@ fn read_header_from(src: &mut Source) -> Result<NiftiHeader> {
     let mut header = NiftiHeader::parse(&bytes, &src.path)?;
     let region = if header.single_file {
         // nibabel: the 4-byte extension flag, then extensions up to vox_offset
-        let to_data = header.vox_offset.saturating_sub(src.pos) as usize;
-        src.take_exact(to_data, "header extensions before vox_offset")?
+        let to_data = header.vox_offset.saturating_sub(src.pos);
+        let what = format!(
+            "the header extensions before vox_offset {}",
+            header.vox_offset
+        );
+        if src.gz {
+            check_decoded(&src.path, &what, to_data)?;
+        } else {
+            check_stored(&src.path, &what, src.pos, to_data, src.file_len)?;
+        }
+        src.take_exact(to_data as usize, "header extensions before vox_offset")?
     } else {
         // a .hdr holds the header, the extension flag and the extensions, nothing else
         src.take_rest(1 << 26, "header extensions")?
@@ -236,7 +292,25 @@ pub fn read(path: impl AsRef<Path>) -> Result<NiftiImage> {
             ));
         };
         src = Source::open(&img_path)?;
-        src.take_exact(header.vox_offset as usize, "bytes before vox_offset")?;
+        if !src.gz {
+            check_stored(
+                &src.path,
+                "the bytes before vox_offset",
+                0,
+                header.vox_offset,
+                src.file_len,
+            )?;
+        }
+        let skipped = src.skip(header.vox_offset)?;
+        if skipped < header.vox_offset {
+            return Err(DataError::invalid(
+                &src.path,
+                format!(
+                    "file ends at byte {skipped}, before vox_offset {}",
+                    header.vox_offset
+                ),
+            ));
+        }
     }
     let dtype = header.dtype().map_err(|m| DataError::invalid(path, m))?;
     let data = src.read_array(dtype, &header.shape(), true, header.endian)?;
