@@ -120,6 +120,19 @@ pub fn load_model(path: &Path, device: Device) -> anyhow::Result<LoadedModel> {
     );
     let (tensors, metadata) = read_tensors(path)?;
     let meta = WeightsMeta::from_metadata(&metadata, path)?;
+    // The network must be about as large as the values the file holds (every variable is
+    // copied from it): a config within the ranges but far larger than the file is refused
+    // before it is allocated.
+    let stored: f64 = tensors.iter().map(|(_, t)| t.numel() as f64).sum();
+    let wanted = meta.model.estimated_params();
+    anyhow::ensure!(
+        wanted <= 2.0 * stored + 1e6,
+        "{}: the `danie` metadata describes a model of about {:.0} values but the file holds \
+         only {:.0}: the metadata does not belong to these weights",
+        path.display(),
+        wanted,
+        stored
+    );
     let vs = VarStore::new(device);
     let model = Danie::try_new(vs.root(), &meta.model)
         .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
