@@ -611,7 +611,11 @@ mod tests {
             ("hap", "reduction = 0", "hap.reduction"),
             ("jp", "dim = 100000", "jp.dim"),
             ("jp", "eh_reduction = 100000", "jp.eh_reduction"),
-            ("decoder", "channels = [16, 16, 16, 0]", "decoder.channels[3]"),
+            (
+                "decoder",
+                "channels = [16, 16, 16, 0]",
+                "decoder.channels[3]",
+            ),
         ];
         for (table, body, field) in cases {
             let e = DanieConfig::from_toml_with_preset("tiny", &format!("[{table}]\n{body}"))
@@ -641,6 +645,9 @@ mod tests {
         )
         .unwrap_err()
         .to_string();
-        assert!(e.contains("billion parameters") && e.contains("sap.embed_dim = 4096"), "{e}");
+        assert!(
+            e.contains("billion parameters") && e.contains("sap.embed_dim = 4096"),
+            "{e}"
+        );
     }
 }

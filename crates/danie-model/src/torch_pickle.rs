@@ -885,7 +885,9 @@ mod tests {
     fn bad_views_are_errors_before_libtorch() {
         let dir = tempfile::tempdir().unwrap();
         let big = 1i64 << 62;
-        let cases: [(&str, i64, &[i64], &[i64], &str); 8] = [
+        // (name, offset, size, stride, expected message)
+        type Case<'a> = (&'a str, i64, &'a [i64], &'a [i64], &'a str);
+        let cases: [Case; 8] = [
             ("zero_stride", 0, &[1_000_000_000], &[0], "stride 0"),
             ("negative_stride", 0, &[2, 3], &[3, -1], "negative"),
             ("negative_size", 0, &[-2, 3], &[3, 1], "negative"),
@@ -940,7 +942,11 @@ mod tests {
     /// (the `budget_probe` test below) and returns its output.
     fn budget_child(p: &Path, budget: &str) -> String {
         let out = std::process::Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "torch_pickle::tests::budget_probe", "--nocapture"])
+            .args([
+                "--exact",
+                "torch_pickle::tests::budget_probe",
+                "--nocapture",
+            ])
             .env(MAX_DECODED_BYTES_ENV, budget)
             .env("DANIE_PROBE_FILE", p)
             .output()

@@ -170,9 +170,18 @@ pub fn read_safetensors(path: &Path) -> Result<NamedTensorsWithMeta, ModelError>
             .iter()
             .map(|&d| i64::try_from(d))
             .collect::<Result<Vec<i64>, _>>()
-            .map_err(|_| err(format!("tensor `{name}`: shape {:?} too large", view.shape())))?;
-        let kind = kind_of(view.dtype())
-            .ok_or_else(|| err(format!("tensor `{name}`: dtype {:?} unsupported", view.dtype())))?;
+            .map_err(|_| {
+                err(format!(
+                    "tensor `{name}`: shape {:?} too large",
+                    view.shape()
+                ))
+            })?;
+        let kind = kind_of(view.dtype()).ok_or_else(|| {
+            err(format!(
+                "tensor `{name}`: dtype {:?} unsupported",
+                view.dtype()
+            ))
+        })?;
         let t = Tensor::f_from_data_size(view.data(), &shape, kind)
             .map_err(|e| err(format!("tensor `{name}`: {e}")))?;
         named.push((name, t));
@@ -496,7 +505,10 @@ mod tests {
         .unwrap();
         for cut in 0..good.len() {
             std::fs::write(d.join("cut.safetensors"), &good[..cut]).unwrap();
-            assert!(read_safetensors(&d.join("cut.safetensors")).is_err(), "{cut}");
+            assert!(
+                read_safetensors(&d.join("cut.safetensors")).is_err(),
+                "{cut}"
+            );
         }
     }
 }

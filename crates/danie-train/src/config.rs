@@ -338,7 +338,9 @@ impl RunConfig {
         // (set_num_threads takes an i32) cannot overflow, and a typo cannot start a thread storm.
         let count = |key: &str, v: usize, lo: usize, hi: usize| {
             if v < lo || v > hi {
-                Err(format!("{key} = {v} is outside the supported range {lo}..={hi}"))
+                Err(format!(
+                    "{key} = {v} is outside the supported range {lo}..={hi}"
+                ))
             } else {
                 Ok(())
             }
@@ -359,7 +361,12 @@ impl RunConfig {
         .map_err(|e| format!("{e} (at most 8 per CPU core, and {MAX_WORKERS})"))?;
         count("train.threads", t.threads, 0, MAX_THREADS)?;
         count("train.warmup_iters", t.warmup_iters, 0, MAX_ITERATIONS)?;
-        count("train.checkpoint_every", t.checkpoint_every, 0, MAX_ITERATIONS)?;
+        count(
+            "train.checkpoint_every",
+            t.checkpoint_every,
+            0,
+            MAX_ITERATIONS,
+        )?;
         count("train.val_every", t.val_every, 0, MAX_ITERATIONS)?;
         count("train.log_every", t.log_every, 0, MAX_ITERATIONS)?;
         count("eval.slice_batch", self.eval.slice_batch, 1, MAX_BATCH)?;
@@ -392,10 +399,9 @@ impl RunConfig {
         if !(t.eps > 0.0 && t.eps.is_finite()) {
             return Err(format!("train.eps = {} must be positive", t.eps));
         }
-        if !(t.ce_weight >= 0.0 && t.dice_weight >= 0.0)
-            || !(t.ce_weight + t.dice_weight).is_finite()
-            || t.ce_weight + t.dice_weight == 0.0
-        {
+        let loss_total = t.ce_weight + t.dice_weight;
+        let weights_ok = t.ce_weight >= 0.0 && t.dice_weight >= 0.0 && loss_total.is_finite();
+        if !weights_ok || loss_total == 0.0 {
             return Err(
                 "train.ce_weight and train.dice_weight must be finite and >= 0, not both 0".into(),
             );
@@ -685,7 +691,10 @@ mod tests {
             ("data.batch_size=1000000000", "data.batch_size"),
             ("train.epochs=1000000000000000000", "train.epochs"),
             ("train.iterations=1000000000000000000", "train.iterations"),
-            ("train.warmup_iters=1000000000000000000", "train.warmup_iters"),
+            (
+                "train.warmup_iters=1000000000000000000",
+                "train.warmup_iters",
+            ),
             ("eval.slice_batch=0", "eval.slice_batch"),
             ("train.lr=nan", "train.lr"),
             ("train.eps=0", "train.eps"),

@@ -190,11 +190,17 @@ mod tests {
                     as fn(&mut serde_json::Value),
                 "sap.embed_dim",
             ),
-            (|v| v["model"]["sap"]["depth"] = 1_000_000.into(), "sap.depth"),
+            (
+                |v| v["model"]["sap"]["depth"] = 1_000_000.into(),
+                "sap.depth",
+            ),
             (|v| v["model"]["img_size"] = 1.into(), "img_size"),
             (|v| v["image_size"] = 128.into(), "image_size = 128"),
             (|v| v["model"]["num_classes"] = 4.into(), "class_names"),
-            (|v| v["class_names"] = serde_json::json!(["a"]), "class_names"),
+            (
+                |v| v["class_names"] = serde_json::json!(["a"]),
+                "class_names",
+            ),
             (|v| v["model"]["in_channels"] = 3.into(), "in_channels"),
             (
                 |v| v["intensity"] = serde_json::json!({"kind": "ct_window", "lo": 5.0, "hi": 5.0}),
@@ -202,7 +208,10 @@ mod tests {
             ),
         ] {
             let e = check(edit);
-            assert!(e.contains("w.safetensors") && e.contains(needle), "{needle}: {e}");
+            assert!(
+                e.contains("w.safetensors") && e.contains(needle),
+                "{needle}: {e}"
+            );
         }
     }
 }
