@@ -82,7 +82,9 @@ fn weights_metadata_out_of_range_is_refused_before_the_network_is_built() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     type Edit = fn(&mut serde_json::Value);
-    let cases: [(&str, Edit, &str); 9] = [
+    // One CLI run per kind of fault (each run starts libtorch); the library tests of
+    // danie-model and danie-train cover every field.
+    let cases: [(&str, Edit, &str); 5] = [
         (
             "embed",
             |m| m["model"]["sap"]["embed_dim"] = 1_048_576.into(),
@@ -94,34 +96,10 @@ fn weights_metadata_out_of_range_is_refused_before_the_network_is_built() {
             "sap.depth",
         ),
         (
-            "img0",
-            |m| {
-                m["model"]["img_size"] = 0.into();
-                m["image_size"] = 0.into();
-            },
-            "img_size",
-        ),
-        (
             "img1",
             |m| {
                 m["model"]["img_size"] = 1.into();
                 m["image_size"] = 1.into();
-            },
-            "img_size",
-        ),
-        (
-            "img_patch",
-            |m| {
-                m["model"]["img_size"] = 72.into();
-                m["image_size"] = 72.into();
-            },
-            "img_size",
-        ),
-        (
-            "img_huge",
-            |m| {
-                m["model"]["img_size"] = (1i64 << 40).into();
-                m["image_size"] = (1i64 << 40).into();
             },
             "img_size",
         ),
@@ -130,11 +108,6 @@ fn weights_metadata_out_of_range_is_refused_before_the_network_is_built() {
             "classes",
             |m| m["model"]["num_classes"] = 1_000_000.into(),
             "num_classes",
-        ),
-        (
-            "heads",
-            |m| m["model"]["sap"]["num_heads"] = 3.into(),
-            "sap.num_heads",
         ),
     ];
     for (name, edit, field) in cases {
@@ -288,35 +261,16 @@ fn config_values_without_bounds_are_errors_naming_file_and_key() {
             "data.image_size",
         ),
         (
-            "batch.toml",
-            "batch_size = 1000000000",
-            "",
-            "data.batch_size",
-        ),
-        (
             "epochs.toml",
             "",
             "[train]\nepochs = 1000000000000000000",
             "train.epochs",
         ),
         (
-            "slices.toml",
-            "",
-            "[eval]\nslice_batch = 1000000000000",
-            "eval.slice_batch",
-        ),
-        ("lr.toml", "", "[train]\nlr = inf", "train.lr"),
-        (
             "model.toml",
             "",
             "[model]\npreset = \"tiny\"\n[model.overrides.sap]\nembed_dim = 100000000",
             "sap.embed_dim",
-        ),
-        (
-            "model_depth.toml",
-            "",
-            "[model]\npreset = \"tiny\"\n[model.overrides.sap]\ndepth = 1000000",
-            "sap.depth",
         ),
     ];
     for (name, data_extra, extra, key) in cases {
@@ -447,7 +401,6 @@ fn a_closed_stdout_ends_danie_quietly() {
     for args in [
         vec!["inspect", scan.to_str().unwrap()],
         vec!["info", "--model", "tiny"],
-        vec!["--version"],
     ] {
         let (code, signal, err) = closed_stdout(&args);
         assert!(
@@ -463,7 +416,7 @@ fn a_closed_stdout_ends_danie_quietly() {
 
 #[test]
 fn info_size_out_of_range_is_an_error() {
-    for size in ["9223372036854775792", "16400", "-16", "0", "40"] {
+    for size in ["9223372036854775792", "40"] {
         let o = run(&["info", "--model", "tiny", "--size", size], &[]);
         o.assert_clean_failure(&["--size"], baseline_plus(64 * MIB));
     }
