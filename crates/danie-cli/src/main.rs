@@ -47,6 +47,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    restore_sigpipe();
     let cli = Cli::parse();
     let Some(command) = cli.command else {
         println!("{}", version::long_version());
@@ -73,3 +74,20 @@ fn main() -> ExitCode {
         }
     }
 }
+
+/// Rust starts programs with SIGPIPE ignored, so writing to a closed pipe (`danie inspect f |
+/// head`) fails with EPIPE and `println!` panics. Restoring the default disposition makes danie
+/// end quietly there, as `cat` and `ls` do (the shell sees status 141 and prints nothing). One
+/// call covers the output of every command, and loses nothing: each file danie writes goes
+/// through a temporary renamed into place, so being ended mid-run never leaves a partial file.
+#[cfg(unix)]
+fn restore_sigpipe() {
+    // SAFETY: the first statement of main, before any thread or pipe exists; SIG_DFL is a
+    // valid disposition for SIGPIPE.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+#[cfg(not(unix))]
+fn restore_sigpipe() {}

@@ -44,6 +44,10 @@ pub enum MetricsError {
         /// The case's convention.
         got: String,
     },
+    /// Images that do not share a finite voxel grid (a damaged or mismatched affine or
+    /// spacing); the message names the file.
+    #[error("{0}")]
+    Geometry(String),
     /// A percentile outside [0, 100].
     #[error("percentile {0} is outside [0, 100]")]
     BadPercentile(f64),

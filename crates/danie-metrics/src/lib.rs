@@ -23,6 +23,7 @@ pub mod convention;
 pub mod cumulative;
 pub mod edt;
 pub mod error;
+pub mod geometry;
 pub mod glas;
 pub mod label;
 mod label_scan;

@@ -281,29 +281,118 @@ impl DanieConfig {
         self.streams != Streams::Sap
     }
 
-    /// Checks the config for values the network cannot be built with.
+    /// A close estimate of the number of variables (parameters and BatchNorm statistics) the
+    /// network has, from the config alone: cheap, and computed before anything is allocated.
+    /// Within a few percent of the built model for every preset (tested); f64, so a huge config
+    /// cannot overflow it.
+    pub fn estimated_params(&self) -> f64 {
+        let f = |x: i64| x as f64;
+        let mut n = 0.0;
+        let s = &self.sap;
+        let d = f(s.embed_dim);
+        if self.has_sap() {
+            let hidden = s.mlp_ratio * d;
+            let grid = f(self.img_size / s.patch_size.max(1));
+            n += f(self.in_channels) * f(s.patch_size).powi(2) * d + d; // patch embedding
+            n += (grid * grid + 1.0) * d + d; // position embedding, class token
+            n += f(s.depth) * (4.0 * d * d + 2.0 * d * hidden + hidden + 9.0 * d); // blocks
+            n += 2.0 * d; // final norm
+        }
+        // hap_channels() in f64: this runs on unchecked configs too.
+        let (w, e) = (f(self.hap.width), f(self.hap.block.expansion()));
+        let hc = [w, w * e, 2.0 * w * e, 4.0 * w * e];
+        if self.has_hap() {
+            let h = &self.hap;
+            let e = f(h.block.expansion());
+            n += f(self.in_channels) * 49.0 * f(h.width) + 4.0 * f(h.width); // stem
+            let mut c_in = f(h.width);
+            for (i, &blocks) in h.layers.iter().enumerate() {
+                let planes = f(h.width) * f(1 << i);
+                let c_out = planes * e;
+                let block = |c_in: f64| match h.block {
+                    ResBlock::Basic => 9.0 * c_in * planes + 9.0 * planes * planes + 8.0 * planes,
+                    ResBlock::Bottleneck => {
+                        c_in * planes + 9.0 * planes * planes + planes * c_out + 12.0 * planes
+                    }
+                };
+                n += block(c_in) + c_in * c_out + 4.0 * c_out; // first block, downsample
+                n += (f(blocks) - 1.0).max(0.0) * block(c_out);
+                let hidden = (c_out / f(h.reduction)).max(1.0);
+                n += 2.0 * c_out * hidden + hidden + c_out; // channel attention
+                n += 2.0 * f(h.spatial_kernel).powi(2); // spatial attention
+                if h.calibration {
+                    let ch = (c_out / f(h.reduction)).max(8.0);
+                    n += 4.0 * c_out * ch + ch + 2.0 * c_out;
+                }
+                c_in = c_out;
+            }
+        }
+        let (c16, dim) = (hc[3], f(self.jp.dim));
+        let jp = self.jp.fusion == Fusion::Jp;
+        if jp && self.has_sap() {
+            n += 4.0 * d * d + 6.0 * d; // ES
+        }
+        if jp && self.has_hap() {
+            let ci = c16 / f(self.jp.eh_reduction.max(1));
+            n += 4.0 * c16 * ci + 4.0 * c16; // EH
+        }
+        let conv_block = 9.0 * dim * dim + 4.0 * dim;
+        if self.has_sap() {
+            n += d * dim + dim + if jp { conv_block } else { 0.0 };
+        }
+        if self.has_hap() {
+            n += c16 * dim + dim + if jp { conv_block } else { 0.0 };
+        }
+        if self.has_sap() && self.has_hap() && self.jp.fusion == Fusion::Concat {
+            n += 18.0 * dim * dim + 4.0 * dim;
+        }
+        let c = self.decoder.channels.map(f);
+        let skips = if self.has_hap() {
+            [hc[2], hc[1], hc[0], 0.0]
+        } else {
+            [0.0; 4]
+        };
+        let ins = [dim, c[0], c[1], c[2]];
+        for i in 0..4 {
+            n += 9.0 * (ins[i] + skips[i]) * c[i] + 9.0 * c[i] * c[i] + 8.0 * c[i];
+        }
+        n += c[3] * f(self.num_classes) + f(self.num_classes);
+        n
+    }
+
+    /// Checks the config for values the network cannot be built with, and for sizes no real
+    /// model has: a config may come from a file (a weights file's metadata, a TOML), and a
+    /// crafted one must be an error naming the field, not an allocation of terabytes or a
+    /// libtorch abort. The ranges admit every preset and the paper's settings with room.
     pub fn validate(&self) -> Result<(), ModelError> {
         let bad = |m: String| Err(ModelError::Config(m));
+        let range = |field: &str, v: i64, lo: i64, hi: i64| {
+            if v < lo || v > hi {
+                Err(ModelError::Config(format!(
+                    "{field} = {v} is outside the supported range {lo}..={hi}"
+                )))
+            } else {
+                Ok(())
+            }
+        };
         let s = &self.sap;
-        if self.in_channels < 1 || self.num_classes < 1 {
-            return bad(format!(
-                "in_channels ({}) and num_classes ({}) must be positive",
-                self.in_channels, self.num_classes
-            ));
-        }
+        range("in_channels", self.in_channels, 1, MAX_IN_CHANNELS)?;
+        range("num_classes", self.num_classes, 1, MAX_CLASSES)?;
         if s.patch_size != 16 {
             return bad(format!(
                 "sap.patch_size must be 16 (the decoder upsamples 1/16 features 4 times), got {}",
                 s.patch_size
             ));
         }
-        if self.img_size < 16 || self.img_size % 16 != 0 {
+        if self.img_size < 16 || self.img_size > MAX_IMG_SIZE || self.img_size % 16 != 0 {
             return bad(format!(
-                "img_size must be a positive multiple of 16, got {}",
+                "img_size must be a multiple of 16 in 16..={MAX_IMG_SIZE}, got {}",
                 self.img_size
             ));
         }
-        if s.embed_dim < 1 || s.num_heads < 1 || s.embed_dim % s.num_heads != 0 {
+        range("sap.embed_dim", s.embed_dim, 1, MAX_WIDTH)?;
+        range("sap.num_heads", s.num_heads, 1, s.embed_dim)?;
+        if s.embed_dim % s.num_heads != 0 {
             return bad(format!(
                 "sap.num_heads ({}) must divide sap.embed_dim ({})",
                 s.num_heads, s.embed_dim
@@ -315,39 +404,70 @@ impl DanieConfig {
                 self.jp.es_heads, s.embed_dim
             ));
         }
-        if s.depth < 0 || s.mlp_ratio <= 0.0 {
-            return bad("sap.depth must be >= 0 and sap.mlp_ratio > 0".into());
-        }
-        let h = &self.hap;
-        if h.width < 1 || h.layers.iter().any(|&n| n < 1) || h.reduction < 1 {
+        range("sap.depth", s.depth, 0, MAX_DEPTH)?;
+        if !(s.mlp_ratio > 0.0 && s.mlp_ratio <= 16.0) {
             return bad(format!(
-                "hap.width ({}), hap.layers ({:?}) and hap.reduction ({}) must be positive",
-                h.width, h.layers, h.reduction
+                "sap.mlp_ratio = {} must be in (0, 16]",
+                s.mlp_ratio
             ));
         }
-        if h.spatial_kernel < 1 || h.spatial_kernel % 2 == 0 {
+        if !(s.norm_eps > 0.0 && s.norm_eps < 1.0) {
+            return bad(format!("sap.norm_eps = {} must be in (0, 1)", s.norm_eps));
+        }
+        let h = &self.hap;
+        range("hap.width", h.width, 1, MAX_HAP_WIDTH)?;
+        for (i, &n) in h.layers.iter().enumerate() {
+            range(&format!("hap.layers[{i}]"), n, 1, MAX_DEPTH)?;
+        }
+        range("hap.reduction", h.reduction, 1, MAX_WIDTH)?;
+        if h.spatial_kernel < 1 || h.spatial_kernel > 31 || h.spatial_kernel % 2 == 0 {
             return bad(format!(
-                "hap.spatial_kernel must be odd, got {}",
+                "hap.spatial_kernel must be odd, in 1..=31, got {}",
                 h.spatial_kernel
             ));
         }
-        if self.jp.dim < 1
-            || self.jp.eh_reduction < 1
-            || self.hap_channels()[3] / self.jp.eh_reduction < 1
-        {
-            return bad(
-                "jp.dim and jp.eh_reduction must be positive (eh_reduction <= HAP channels)".into(),
-            );
+        range("jp.dim", self.jp.dim, 1, MAX_WIDTH)?;
+        range(
+            "jp.eh_reduction",
+            self.jp.eh_reduction,
+            1,
+            self.hap_channels()[3],
+        )?;
+        for (i, &c) in self.decoder.channels.iter().enumerate() {
+            range(&format!("decoder.channels[{i}]"), c, 1, MAX_WIDTH)?;
         }
-        if self.decoder.channels.iter().any(|&c| c < 1) {
+        let params = self.estimated_params();
+        if params > MAX_PARAMS {
             return bad(format!(
-                "decoder.channels must be positive, got {:?}",
-                self.decoder.channels
+                "the config describes a network of about {:.1} billion parameters, over the \
+                 limit of {:.1} billion (sap.embed_dim = {}, sap.depth = {}, hap.width = {}, \
+                 hap.layers = {:?})",
+                params / 1e9,
+                MAX_PARAMS / 1e9,
+                s.embed_dim,
+                s.depth,
+                h.width,
+                h.layers
             ));
         }
         Ok(())
     }
 }
+
+/// Most input channels (RGB is 3; multi-sequence MRI a few).
+pub const MAX_IN_CHANNELS: i64 = 16;
+/// Most output classes.
+pub const MAX_CLASSES: i64 = 1000;
+/// Largest model input side: SAP's attention is quadratic in (img_size / 16)^2 tokens.
+pub const MAX_IMG_SIZE: i64 = 1024;
+/// Widest token, projection or decoder channel count (ViT-H is 1280).
+pub const MAX_WIDTH: i64 = 4096;
+/// Widest HAP stem (torchvision's ResNets: 64; wide ResNets 128).
+pub const MAX_HAP_WIDTH: i64 = 512;
+/// Most transformer blocks, and most residual blocks per HAP stage (resnet152: 36).
+pub const MAX_DEPTH: i64 = 64;
+/// Most parameters (4 GB of float32 weights; the `l` preset has about 0.1 billion).
+pub const MAX_PARAMS: f64 = 1e9;
 
 fn sap(embed_dim: i64, depth: i64, num_heads: i64, cls_token: bool) -> SapConfig {
     SapConfig {
@@ -439,5 +559,95 @@ mod tests {
         assert_eq!(cfg.num_classes, 4);
         let e = DanieConfig::from_file(&dir.path().join("missing.toml")).unwrap_err();
         assert!(e.to_string().contains("missing.toml"), "{e}");
+    }
+
+    #[test]
+    fn estimated_params_are_close_to_the_built_model() {
+        let mut cfgs: Vec<DanieConfig> = PRESETS
+            .iter()
+            .map(|p| DanieConfig::preset(p).unwrap())
+            .collect();
+        let tiny = DanieConfig::preset("tiny").unwrap();
+        for over in [
+            "[jp]\nfusion = \"concat\"",
+            "[jp]\nfusion = \"add\"",
+            "streams = \"sap\"",
+            "streams = \"hap\"\n[hap]\nblock = \"bottleneck\"\ncalibration = false",
+        ] {
+            cfgs.push(DanieConfig::from_toml_with_preset("tiny", over).unwrap());
+        }
+        cfgs.push(DanieConfig {
+            img_size: 512,
+            ..tiny
+        });
+        for cfg in cfgs {
+            let vs = tch::nn::VarStore::new(tch::Device::Cpu);
+            let _m = crate::Danie::new(vs.root(), &cfg);
+            let real: i64 = vs.variables().values().map(|t| t.numel() as i64).sum();
+            let est = cfg.estimated_params();
+            let ratio = est / real as f64;
+            assert!(
+                (0.95..1.05).contains(&ratio),
+                "{} {:?} {:?}: estimated {est}, built {real}",
+                cfg.name,
+                cfg.streams,
+                cfg.jp.fusion
+            );
+        }
+    }
+
+    #[test]
+    fn out_of_range_values_name_their_field() {
+        let cases = [
+            ("sap", "embed_dim = 1048576\nnum_heads = 1", "sap.embed_dim"),
+            ("sap", "depth = 100000", "sap.depth"),
+            ("sap", "depth = -1", "sap.depth"),
+            ("sap", "mlp_ratio = nan", "sap.mlp_ratio"),
+            ("sap", "mlp_ratio = 1e300", "sap.mlp_ratio"),
+            ("sap", "norm_eps = inf", "sap.norm_eps"),
+            ("hap", "width = 9223372036854775807", "hap.width"),
+            ("hap", "layers = [1, 1, 100000]", "hap.layers[2]"),
+            ("hap", "spatial_kernel = 1001", "hap.spatial_kernel"),
+            ("hap", "reduction = 0", "hap.reduction"),
+            ("jp", "dim = 100000", "jp.dim"),
+            ("jp", "eh_reduction = 100000", "jp.eh_reduction"),
+            (
+                "decoder",
+                "channels = [16, 16, 16, 0]",
+                "decoder.channels[3]",
+            ),
+        ];
+        for (table, body, field) in cases {
+            let e = DanieConfig::from_toml_with_preset("tiny", &format!("[{table}]\n{body}"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(field), "{body}: {e}");
+        }
+        for (body, field) in [
+            ("img_size = 0", "img_size"),
+            ("img_size = 1", "img_size"),
+            ("img_size = 40", "img_size"),
+            ("img_size = 4096", "img_size"),
+            ("img_size = -224", "img_size"),
+            ("num_classes = 0", "num_classes"),
+            ("num_classes = 1000000", "num_classes"),
+            ("in_channels = 100", "in_channels"),
+        ] {
+            let e = DanieConfig::from_toml_with_preset("tiny", body)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(field), "{body}: {e}");
+        }
+        // Each field in range, together far too large: refused by the parameter estimate.
+        let e = DanieConfig::from_toml_with_preset(
+            "tiny",
+            "[sap]\nembed_dim = 4096\nnum_heads = 16\ndepth = 64\n[jp]\nes_heads = 16",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("billion parameters") && e.contains("sap.embed_dim = 4096"),
+            "{e}"
+        );
     }
 }

@@ -5,11 +5,12 @@
 //! Every load returns a [`LoadReport`] (loaded, missing, unused keys); a shape mismatch is an
 //! error naming the key and both shapes. BatchNorm's `num_batches_tracked` (PyTorch bookkeeping
 //! that tch does not keep) is skipped silently.
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 
+use safetensors::{Dtype, SafeTensors};
 use tch::nn::VarStore;
-use tch::{IndexOp, Tensor};
+use tch::{IndexOp, Kind, Tensor};
 
 use crate::error::ModelError;
 use crate::torch_pickle::read_torch_file;
@@ -86,12 +87,7 @@ pub fn read_tensors(path: &Path) -> Result<Vec<(String, Tensor)>, ModelError> {
         .unwrap_or("")
         .to_ascii_lowercase();
     let mut named = match ext.as_str() {
-        "safetensors" => Tensor::read_safetensors(path).map_err(|e| {
-            ModelError::Weights(format!(
-                "{}: not a readable safetensors file: {e}",
-                path.display()
-            ))
-        })?,
+        "safetensors" => read_safetensors(path)?.0,
         "pt" | "pth" | "bin" | "ckpt" => read_torch_file(path)?,
         _ => {
             return Err(ModelError::Weights(format!(
@@ -108,6 +104,109 @@ pub fn read_tensors(path: &Path) -> Result<Vec<(String, Tensor)>, ModelError> {
         }
     }
     Ok(named)
+}
+
+/// Named tensors (on the CPU, sorted by name) and the string metadata map of a `.safetensors`
+/// file.
+///
+/// Nothing the header claims is trusted: the header length must lie inside the file, every
+/// tensor's `data_offsets` inside the data that follows it, and (the `safetensors` crate's
+/// validation) offsets must tile the data exactly with each span equal to shape x dtype size,
+/// all in checked arithmetic; shapes must fit libtorch's `i64`. Memory: the file plus the
+/// tensors it really holds.
+pub fn read_safetensors(path: &Path) -> Result<NamedTensorsWithMeta, ModelError> {
+    let err = |m: String| {
+        ModelError::Weights(format!(
+            "{}: not a valid safetensors file: {m}",
+            path.display()
+        ))
+    };
+    let bytes = std::fs::read(path)
+        .map_err(|e| ModelError::Weights(format!("cannot read {}: {e}", path.display())))?;
+    let (len_bytes, rest) = bytes
+        .split_first_chunk::<8>()
+        .ok_or_else(|| err("shorter than the 8-byte header length".into()))?;
+    let n = u64::from_le_bytes(*len_bytes);
+    let header = usize::try_from(n)
+        .ok()
+        .and_then(|n| rest.get(..n))
+        .ok_or_else(|| {
+            err(format!(
+                "header length {n} runs past the end of the file ({} bytes)",
+                bytes.len()
+            ))
+        })?;
+    let data_len = (rest.len() - header.len()) as u64;
+    let header: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(header)
+        .map_err(|e| err(format!("the header is not a JSON object: {e}")))?;
+    let mut metadata = BTreeMap::new();
+    for (name, info) in &header {
+        if name == "__metadata__" {
+            metadata = serde_json::from_value(info.clone())
+                .map_err(|e| err(format!("__metadata__ is not a map of strings: {e}")))?;
+            continue;
+        }
+        // The crate adds the last offset to the header length unchecked: bound them first.
+        let offsets = info
+            .get("data_offsets")
+            .and_then(|o| o.as_array())
+            .map(|o| o.iter().map(|v| v.as_u64()).collect::<Vec<_>>());
+        match offsets.as_deref() {
+            Some([Some(s), Some(e)]) if s <= e && *e <= data_len => {}
+            _ => {
+                return Err(err(format!(
+                    "tensor `{name}`: data_offsets {} do not lie within the {data_len} data bytes",
+                    info.get("data_offsets")
+                        .map_or("(missing)".to_string(), |o| o.to_string())
+                )))
+            }
+        }
+    }
+    let st = SafeTensors::deserialize(&bytes).map_err(|e| err(format!("{e:?}")))?;
+    let mut named = Vec::with_capacity(st.len());
+    for (name, view) in st.tensors() {
+        let shape = view
+            .shape()
+            .iter()
+            .map(|&d| i64::try_from(d))
+            .collect::<Result<Vec<i64>, _>>()
+            .map_err(|_| {
+                err(format!(
+                    "tensor `{name}`: shape {:?} too large",
+                    view.shape()
+                ))
+            })?;
+        let kind = kind_of(view.dtype()).ok_or_else(|| {
+            err(format!(
+                "tensor `{name}`: dtype {:?} unsupported",
+                view.dtype()
+            ))
+        })?;
+        let t = Tensor::f_from_data_size(view.data(), &shape, kind)
+            .map_err(|e| err(format!("tensor `{name}`: {e}")))?;
+        named.push((name, t));
+    }
+    named.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok((named, metadata))
+}
+
+/// Named tensors with a file's string metadata.
+pub type NamedTensorsWithMeta = (Vec<(String, Tensor)>, BTreeMap<String, String>);
+
+fn kind_of(dtype: Dtype) -> Option<Kind> {
+    Some(match dtype {
+        Dtype::BOOL => Kind::Bool,
+        Dtype::U8 => Kind::Uint8,
+        Dtype::I8 => Kind::Int8,
+        Dtype::I16 => Kind::Int16,
+        Dtype::I32 => Kind::Int,
+        Dtype::I64 => Kind::Int64,
+        Dtype::BF16 => Kind::BFloat16,
+        Dtype::F16 => Kind::Half,
+        Dtype::F32 => Kind::Float,
+        Dtype::F64 => Kind::Double,
+        _ => return None,
+    })
 }
 
 /// Saves every variable (parameters and BatchNorm running statistics) to `.safetensors`
@@ -325,5 +424,116 @@ mod tests {
         let e = load_weights(&mut vs3, &bad, true).unwrap_err().to_string();
         assert!(e.contains("bad.pth") && e.contains("zip"), "{e}");
         assert!(save_safetensors(&vs, &dir.path().join("w.pt")).is_err());
+    }
+
+    /// A safetensors file from a header (JSON) and data bytes.
+    fn st_file(dir: &Path, name: &str, header: &str, data: &[u8]) -> std::path::PathBuf {
+        let p = dir.join(name);
+        let mut b = (header.len() as u64).to_le_bytes().to_vec();
+        b.extend(header.as_bytes());
+        b.extend(data);
+        std::fs::write(&p, b).unwrap();
+        p
+    }
+
+    fn st_err(p: &Path) -> String {
+        let e = read_safetensors(p).unwrap_err().to_string();
+        assert!(e.contains(&p.display().to_string()), "names the file: {e}");
+        e
+    }
+
+    #[test]
+    fn safetensors_reads_tensors_and_metadata() {
+        let dir = tempfile::tempdir().unwrap();
+        let data: Vec<u8> = [1.0f32, 2.0, 3.0, 4.0]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
+        let p = st_file(
+            dir.path(),
+            "ok.safetensors",
+            r#"{"__metadata__":{"k":"v"},"b":{"dtype":"F32","shape":[1],"data_offsets":[12,16]},"a":{"dtype":"F32","shape":[3],"data_offsets":[0,12]}}"#,
+            &data,
+        );
+        let (t, meta) = read_safetensors(&p).unwrap();
+        assert_eq!(meta.get("k").map(String::as_str), Some("v"));
+        assert_eq!(t.len(), 2);
+        assert_eq!(t[0].0, "a");
+        assert_eq!(Vec::<f32>::try_from(&t[0].1).unwrap(), vec![1.0, 2.0, 3.0]);
+    }
+
+    #[test]
+    fn hostile_safetensors_are_errors_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        // Header length past the end, and at u64::MAX.
+        let mut b = 200u64.to_le_bytes().to_vec();
+        b.push(b'{');
+        std::fs::write(d.join("len.safetensors"), &b).unwrap();
+        assert!(st_err(&d.join("len.safetensors")).contains("header length 200"));
+        let mut b = u64::MAX.to_le_bytes().to_vec();
+        b.extend(b"{}");
+        std::fs::write(d.join("max.safetensors"), &b).unwrap();
+        assert!(st_err(&d.join("max.safetensors")).contains("runs past the end"));
+        std::fs::write(d.join("short.safetensors"), [1u8, 2]).unwrap();
+        assert!(st_err(&d.join("short.safetensors")).contains("8-byte"));
+        let f = |name: &str, header: &str, data: &[u8]| st_file(d, name, header, data);
+        // Offsets past the data, and one near usize::MAX (the crate adds it unchecked).
+        let p = f(
+            "past.safetensors",
+            r#"{"w":{"dtype":"F32","shape":[1000000],"data_offsets":[0,4000000]}}"#,
+            &[0; 16],
+        );
+        assert!(st_err(&p).contains("data_offsets"));
+        let p = f(
+            "wrap.safetensors",
+            r#"{"w":{"dtype":"F64","shape":[2305843009213693951],"data_offsets":[0,18446744073709551608]}}"#,
+            &[0; 16],
+        );
+        assert!(st_err(&p).contains("tensor `w`"));
+        // Shape x dtype differing from the span; gaps; an empty tensor with a huge axis.
+        let p = f(
+            "span.safetensors",
+            r#"{"w":{"dtype":"F32","shape":[5],"data_offsets":[0,16]}}"#,
+            &[0; 16],
+        );
+        assert!(st_err(&p).contains("TensorInvalidInfo"));
+        let p = f(
+            "gap.safetensors",
+            r#"{"w":{"dtype":"F32","shape":[2],"data_offsets":[8,16]}}"#,
+            &[0; 16],
+        );
+        assert!(st_err(&p).contains("InvalidOffset"));
+        let p = f(
+            "huge_axis.safetensors",
+            r#"{"w":{"dtype":"F32","shape":[0,18446744073709551615],"data_offsets":[0,0]}}"#,
+            &[],
+        );
+        assert!(st_err(&p).contains("too large"));
+        // Not JSON, metadata not strings, an unsupported dtype.
+        let p = f("json.safetensors", "{nope", &[]);
+        assert!(st_err(&p).contains("JSON"));
+        let p = f("meta.safetensors", r#"{"__metadata__":{"k":1}}"#, &[]);
+        assert!(st_err(&p).contains("__metadata__"));
+        let p = f(
+            "dtype.safetensors",
+            r#"{"w":{"dtype":"U64","shape":[1],"data_offsets":[0,8]}}"#,
+            &[0; 8],
+        );
+        assert!(st_err(&p).contains("dtype"));
+        // Every truncation of a valid file is an error, not a panic.
+        let good = std::fs::read(f(
+            "good.safetensors",
+            r#"{"w":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]}}"#,
+            &[0; 16],
+        ))
+        .unwrap();
+        for cut in 0..good.len() {
+            std::fs::write(d.join("cut.safetensors"), &good[..cut]).unwrap();
+            assert!(
+                read_safetensors(&d.join("cut.safetensors")).is_err(),
+                "{cut}"
+            );
+        }
     }
 }

@@ -292,7 +292,10 @@ impl RunConfig {
                     message,
                 })?;
             }
-            let merged = toml::to_string(&table).expect("a toml table serialises");
+            let merged = toml::to_string(&table).map_err(|e| ConfigError {
+                file: format!("{file} after --set overrides"),
+                message: e.to_string(),
+            })?;
             cfg = Self::parse(&merged, &format!("{file} after --set overrides"))?;
         }
         let base = path
@@ -331,12 +334,50 @@ impl RunConfig {
             }
             _ => {}
         }
-        if self.data.batch_size == 0 {
-            return Err("data.batch_size must be at least 1".into());
+        // Counts: bounded so that products (epochs x batches) and the libtorch calls they feed
+        // (set_num_threads takes an i32) cannot overflow, and a typo cannot start a thread storm.
+        let count = |key: &str, v: usize, lo: usize, hi: usize| {
+            if v < lo || v > hi {
+                Err(format!(
+                    "{key} = {v} is outside the supported range {lo}..={hi}"
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        if let Some(e) = t.epochs {
+            count("train.epochs", e, 1, MAX_EPOCHS)?;
         }
-        if self.data.image_size < 16 || !self.data.image_size.is_multiple_of(16) {
+        if let Some(i) = t.iterations {
+            count("train.iterations", i, 1, MAX_ITERATIONS)?;
+        }
+        count("data.batch_size", self.data.batch_size, 1, MAX_BATCH)?;
+        count(
+            "data.num_workers",
+            self.data.num_workers,
+            0,
+            max_num_workers(),
+        )
+        .map_err(|e| format!("{e} (at most 8 per CPU core, and {MAX_WORKERS})"))?;
+        count("train.threads", t.threads, 0, MAX_THREADS)?;
+        count("train.warmup_iters", t.warmup_iters, 0, MAX_ITERATIONS)?;
+        count(
+            "train.checkpoint_every",
+            t.checkpoint_every,
+            0,
+            MAX_ITERATIONS,
+        )?;
+        count("train.val_every", t.val_every, 0, MAX_ITERATIONS)?;
+        count("train.log_every", t.log_every, 0, MAX_ITERATIONS)?;
+        count("eval.slice_batch", self.eval.slice_batch, 1, MAX_BATCH)?;
+        let max_side = danie_model::config::MAX_IMG_SIZE as usize;
+        if self.data.image_size < 16
+            || self.data.image_size > max_side
+            || !self.data.image_size.is_multiple_of(16)
+        {
             return Err(format!(
-                "data.image_size = {} must be a positive multiple of 16 (the model's patch size)",
+                "data.image_size = {} must be a multiple of 16 (the model's patch size) in \
+                 16..={max_side}",
                 self.data.image_size
             ));
         }
@@ -346,7 +387,7 @@ impl RunConfig {
         if !(0.0..1.0).contains(&t.momentum) {
             return Err(format!("train.momentum = {} must be in [0, 1)", t.momentum));
         }
-        if t.weight_decay < 0.0 {
+        if !(t.weight_decay >= 0.0 && t.weight_decay.is_finite()) {
             return Err(format!(
                 "train.weight_decay = {} must be >= 0",
                 t.weight_decay
@@ -355,10 +396,17 @@ impl RunConfig {
         if t.betas.iter().any(|b| !(0.0..1.0).contains(b)) {
             return Err(format!("train.betas = {:?} must be in [0, 1)", t.betas));
         }
-        if t.ce_weight < 0.0 || t.dice_weight < 0.0 || t.ce_weight + t.dice_weight == 0.0 {
-            return Err("train.ce_weight and train.dice_weight must be >= 0, not both 0".into());
+        if !(t.eps > 0.0 && t.eps.is_finite()) {
+            return Err(format!("train.eps = {} must be positive", t.eps));
         }
-        if t.poly_power < 0.0 {
+        let loss_total = t.ce_weight + t.dice_weight;
+        let weights_ok = t.ce_weight >= 0.0 && t.dice_weight >= 0.0 && loss_total.is_finite();
+        if !weights_ok || loss_total == 0.0 {
+            return Err(
+                "train.ce_weight and train.dice_weight must be finite and >= 0, not both 0".into(),
+            );
+        }
+        if !(t.poly_power >= 0.0 && t.poly_power.is_finite()) {
             return Err(format!("train.poly_power = {} must be >= 0", t.poly_power));
         }
         if !(t.warmup_start_factor > 0.0 && t.warmup_start_factor <= 1.0) {
@@ -374,9 +422,9 @@ impl RunConfig {
             // would keep the first ones.
             return Err("train.cuda_graphs works with optimizer = \"sgd\" only".into());
         }
-        if self.eval.slice_batch == 0 {
-            return Err("eval.slice_batch must be at least 1".into());
-        }
+        // The model the run would build: preset, overrides and sizes within danie-model's
+        // ranges, checked here so the error names the config file.
+        crate::model_io::model_config(self).map_err(|e| format!("{e:#}"))?;
         if !self.data.root.is_dir() {
             return Err(format!(
                 "data.root: the data folder {} does not exist (relative roots resolve against the config file's folder)",
@@ -402,6 +450,24 @@ impl RunConfig {
             None => self.epochs_for(batches_per_epoch) * batches_per_epoch,
         }
     }
+}
+
+/// Most epochs of one run.
+pub const MAX_EPOCHS: usize = 1_000_000;
+/// Most optimiser steps of one run (and bound of the other step counts).
+pub const MAX_ITERATIONS: usize = 1_000_000_000;
+/// Largest training batch and eval slice batch.
+pub const MAX_BATCH: usize = 4096;
+/// Most loader workers, whatever the machine.
+pub const MAX_WORKERS: usize = 256;
+/// Most libtorch intra-op threads.
+pub const MAX_THREADS: usize = 1024;
+
+/// Loader workers allowed here: 8 per core (I/O-bound readers gain from a few per core; more
+/// only thrash), at least 16 so a config works across machines, at most [`MAX_WORKERS`].
+pub fn max_num_workers() -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    cores.saturating_mul(8).clamp(16, MAX_WORKERS)
 }
 
 fn resolve(base: &Path, p: &Path) -> PathBuf {
@@ -609,5 +675,48 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("train.cuda_graphs") && e.contains("sgd"), "{e}");
+    }
+
+    #[test]
+    fn unbounded_values_are_errors_naming_the_file_and_key() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("d")).unwrap();
+        let p = write(dir.path(), GOOD);
+        for (set, key) in [
+            ("data.num_workers=100000000", "data.num_workers"),
+            ("train.threads=3000000000", "train.threads"),
+            ("data.image_size=1099511627776", "data.image_size"),
+            ("data.image_size=1", "data.image_size"),
+            ("data.batch_size=0", "data.batch_size"),
+            ("data.batch_size=1000000000", "data.batch_size"),
+            ("train.epochs=1000000000000000000", "train.epochs"),
+            ("train.iterations=1000000000000000000", "train.iterations"),
+            (
+                "train.warmup_iters=1000000000000000000",
+                "train.warmup_iters",
+            ),
+            ("eval.slice_batch=0", "eval.slice_batch"),
+            ("train.lr=nan", "train.lr"),
+            ("train.eps=0", "train.eps"),
+            ("train.weight_decay=inf", "train.weight_decay"),
+            ("train.poly_power=nan", "train.poly_power"),
+            ("train.ce_weight=inf", "train.ce_weight"),
+            ("model.overrides.sap.embed_dim=100000000", "sap.embed_dim"),
+            ("model.overrides.sap.depth=-1", "sap.depth"),
+            ("model.overrides.hap.width=0", "hap.width"),
+        ] {
+            let e = RunConfig::load(&p, &[set.into()]).unwrap_err().to_string();
+            assert!(e.contains("c.toml") && e.contains(key), "{set}: {e}");
+        }
+        // At the bounds: accepted.
+        let ok = RunConfig::load(
+            &p,
+            &[
+                "data.num_workers=16".into(),
+                "train.threads=1024".into(),
+                "data.image_size=1024".into(),
+            ],
+        );
+        assert!(ok.is_ok(), "{:?}", ok.err());
     }
 }

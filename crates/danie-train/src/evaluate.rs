@@ -274,6 +274,16 @@ pub fn evaluate_nifti_pairs(
             img.shape(),
             image.display()
         );
+        // The same finite grid: a damaged (NaN) or foreign affine would score garbage.
+        let (image_name, reference_name) =
+            (image.display().to_string(), reference.display().to_string());
+        danie_metrics::geometry::check_same_space(
+            &img.affine()?,
+            &image_name,
+            &refimg.affine()?,
+            &reference_name,
+        )?;
+        danie_metrics::geometry::check_spacing(&img.spacing(), &image_name)?;
         let ids = refimg.labels()?;
         let mut unknown = None;
         let mapped = ids.mapv(|v| {

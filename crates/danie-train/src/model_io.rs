@@ -99,14 +99,20 @@ pub fn copy_variables(
         );
         dst.copy_(t);
     }
-    let missing: Vec<&String> = vars
+    let saved_names: std::collections::HashSet<&str> =
+        saved.iter().map(|(n, _)| n.as_str()).collect();
+    let mut missing: Vec<&String> = vars
         .keys()
-        .filter(|k| !saved.iter().any(|(n, _)| n == *k))
+        .filter(|k| !saved_names.contains(k.as_str()))
         .collect();
+    missing.sort();
     anyhow::ensure!(
         missing.is_empty(),
-        "{}: the file lacks model variables {missing:?}",
-        source.display()
+        "{}: the file lacks {} model variables: {:?}{}",
+        source.display(),
+        missing.len(),
+        &missing[..missing.len().min(8)],
+        if missing.len() > 8 { ", ..." } else { "" }
     );
     Ok(())
 }
@@ -120,6 +126,19 @@ pub fn load_model(path: &Path, device: Device) -> anyhow::Result<LoadedModel> {
     );
     let (tensors, metadata) = read_tensors(path)?;
     let meta = WeightsMeta::from_metadata(&metadata, path)?;
+    // The network must be about as large as the values the file holds (every variable is
+    // copied from it): a config within the ranges but far larger than the file is refused
+    // before it is allocated.
+    let stored: u64 = tensors.iter().map(|(_, t)| t.numel() as u64).sum();
+    let wanted = meta.model.estimated_params();
+    anyhow::ensure!(
+        wanted <= 2.0 * stored as f64 + 1e6,
+        "{}: the `danie` metadata describes a model of about {:.0} values but the file holds \
+         only {}: the metadata does not belong to these weights",
+        path.display(),
+        wanted,
+        stored
+    );
     let vs = VarStore::new(device);
     let model = Danie::try_new(vs.root(), &meta.model)
         .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;

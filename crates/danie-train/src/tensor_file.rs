@@ -79,33 +79,10 @@ pub fn write_tensors(
 pub type NamedTensors = Vec<(String, Tensor)>;
 
 /// Reads every tensor (on the CPU, sorted by name) and the metadata map of a safetensors file.
+/// One reader for every weights file: [`danie_model::weights::read_safetensors`], which checks
+/// the header length, every offset and every shape against the file before allocating.
 pub fn read_tensors(path: &Path) -> anyhow::Result<(NamedTensors, BTreeMap<String, String>)> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let metadata = read_metadata_from(&bytes)
-        .with_context(|| format!("{} is not a valid safetensors file", path.display()))?;
-    let mut tensors = Tensor::read_safetensors(path)
-        .with_context(|| format!("{} is not a valid safetensors file", path.display()))?;
-    tensors.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok((tensors, metadata))
-}
-
-fn read_metadata_from(bytes: &[u8]) -> anyhow::Result<BTreeMap<String, String>> {
-    anyhow::ensure!(
-        bytes.len() >= 8,
-        "file shorter than the 8-byte header length"
-    );
-    let n = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes")) as usize;
-    anyhow::ensure!(
-        n <= bytes.len() - 8,
-        "header length {n} runs past the end of the file ({} bytes)",
-        bytes.len()
-    );
-    let header: serde_json::Value =
-        serde_json::from_slice(&bytes[8..8 + n]).context("header is not JSON")?;
-    Ok(match header.get("__metadata__") {
-        Some(m) => serde_json::from_value(m.clone()).context("__metadata__ is not a string map")?,
-        None => BTreeMap::new(),
-    })
+    Ok(danie_model::weights::read_safetensors(path)?)
 }
 
 #[cfg(test)]

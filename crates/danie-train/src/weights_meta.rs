@@ -93,7 +93,52 @@ impl WeightsMeta {
             path.display(),
             meta.format
         );
+        meta.validate()
+            .map_err(|e| anyhow::anyhow!("{}: the `{KEY}` metadata: {e}", path.display()))?;
         Ok(meta)
+    }
+
+    /// Checks the metadata before any network is built from it: the model config within
+    /// danie-model's ranges, and the data facts consistent with it and with the dataset (the
+    /// class names index the model's outputs, the image size is the model's input).
+    pub fn validate(&self) -> Result<(), String> {
+        self.model.validate().map_err(|e| format!("model: {e}"))?;
+        let classes = self.class_names.len();
+        if i64::try_from(classes).ok() != Some(self.model.num_classes) {
+            return Err(format!(
+                "class_names lists {classes} classes, model.num_classes is {}",
+                self.model.num_classes
+            ));
+        }
+        if classes != self.dataset.num_classes() {
+            return Err(format!(
+                "class_names lists {classes} classes, dataset {} has {}",
+                self.dataset,
+                self.dataset.num_classes()
+            ));
+        }
+        if i64::try_from(self.dataset.in_channels()).ok() != Some(self.model.in_channels) {
+            return Err(format!(
+                "model.in_channels is {}, dataset {} has {}-channel images",
+                self.model.in_channels,
+                self.dataset,
+                self.dataset.in_channels()
+            ));
+        }
+        if i64::try_from(self.image_size).ok() != Some(self.model.img_size) {
+            return Err(format!(
+                "image_size = {} differs from model.img_size = {}",
+                self.image_size, self.model.img_size
+            ));
+        }
+        if let Intensity::CtWindow { lo, hi } = self.intensity {
+            if !(lo.is_finite() && hi.is_finite() && lo < hi) {
+                return Err(format!(
+                    "intensity window [{lo}, {hi}] must be finite with lo < hi"
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Number of classes.
@@ -103,9 +148,11 @@ impl WeightsMeta {
 
     #[cfg(test)]
     pub(crate) fn for_tests() -> Self {
+        let mut model = DanieConfig::preset("tiny").unwrap();
+        (model.in_channels, model.img_size) = (1, 64); // Synapse slices at 64 px
         Self {
             format: FORMAT.into(),
-            model: DanieConfig::preset("tiny").unwrap(),
+            model,
             dataset: DatasetKind::Synapse,
             class_names: DatasetKind::Synapse
                 .class_names()
@@ -116,6 +163,55 @@ impl WeightsMeta {
             intensity: Intensity::for_dataset(DatasetKind::Synapse),
             epochs: 0,
             iterations: 0,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(edit: impl FnOnce(&mut serde_json::Value)) -> String {
+        let mut v = serde_json::to_value(WeightsMeta::for_tests()).unwrap();
+        edit(&mut v);
+        let map = BTreeMap::from([(KEY.to_string(), v.to_string())]);
+        match WeightsMeta::from_metadata(&map, Path::new("w.safetensors")) {
+            Ok(_) => "ok".into(),
+            Err(e) => format!("{e:#}"),
+        }
+    }
+
+    #[test]
+    fn metadata_is_validated_before_use() {
+        assert_eq!(check(|_| {}), "ok");
+        for (edit, needle) in [
+            (
+                (|v: &mut serde_json::Value| v["model"]["sap"]["embed_dim"] = 1_000_000.into())
+                    as fn(&mut serde_json::Value),
+                "sap.embed_dim",
+            ),
+            (
+                |v| v["model"]["sap"]["depth"] = 1_000_000.into(),
+                "sap.depth",
+            ),
+            (|v| v["model"]["img_size"] = 1.into(), "img_size"),
+            (|v| v["image_size"] = 128.into(), "image_size = 128"),
+            (|v| v["model"]["num_classes"] = 4.into(), "class_names"),
+            (
+                |v| v["class_names"] = serde_json::json!(["a"]),
+                "class_names",
+            ),
+            (|v| v["model"]["in_channels"] = 3.into(), "in_channels"),
+            (
+                |v| v["intensity"] = serde_json::json!({"kind": "ct_window", "lo": 5.0, "hi": 5.0}),
+                "intensity",
+            ),
+        ] {
+            let e = check(edit);
+            assert!(
+                e.contains("w.safetensors") && e.contains(needle),
+                "{needle}: {e}"
+            );
         }
     }
 }

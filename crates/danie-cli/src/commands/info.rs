@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use danie_model::flops::{model_cost, ModelCost, BASELINES};
+use danie_model::flops::{model_cost, ModelCost, BASELINES, MAX_COST_SIZE};
 use danie_model::DanieConfig;
 
 /// Arguments of `danie info`.
@@ -15,8 +15,8 @@ pub struct Args {
     /// A model config TOML (may start with `preset = "name"`); overrides --model.
     #[arg(long)]
     config: Option<PathBuf>,
-    /// Input height and width (a multiple of 16).
-    #[arg(long, default_value_t = 224)]
+    /// Input height and width (a multiple of 16, at most 16384).
+    #[arg(long, default_value_t = 224, allow_negative_numbers = true)]
     size: i64,
     /// Print JSON instead of a table.
     #[arg(long)]
@@ -74,13 +74,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Some(p) => DanieConfig::from_file(p)?,
         None => DanieConfig::preset(&args.model)?,
     };
-    if args.size < 16 || args.size % 16 != 0 {
+    if !(16..=MAX_COST_SIZE).contains(&args.size) || args.size % 16 != 0 {
         anyhow::bail!(
-            "--size must be a positive multiple of 16, got {}",
+            "--size must be a multiple of 16 in 16..={MAX_COST_SIZE}, got {}",
             args.size
         );
     }
-    let cost = model_cost(&cfg, args.size, args.size);
+    let cost = model_cost(&cfg, args.size, args.size)
+        .with_context(|| format!("costing the model at --size {}", args.size))?;
     let name = if cfg.name.is_empty() {
         "custom".to_string()
     } else {

@@ -118,7 +118,7 @@ fn read_label_map(path: &Path) -> Result<LabelMap> {
     })
 }
 
-/// Errors unless the pair has equal shapes and affines (to 1e-4 mm).
+/// Errors unless the pair has equal shapes and equal, finite affines (to 1e-4 mm).
 fn check_pair(pred: &LabelMap, gt: &LabelMap) -> Result<()> {
     if pred.labels.shape() != gt.labels.shape() {
         bail!(
@@ -129,21 +129,13 @@ fn check_pair(pred: &LabelMap, gt: &LabelMap) -> Result<()> {
             gt.labels.shape()
         );
     }
-    let differs = pred
-        .affine
-        .iter()
-        .flatten()
-        .zip(gt.affine.iter().flatten())
-        .any(|(a, b)| (a - b).abs() > 1e-4 * a.abs().max(b.abs()).max(1.0));
-    if differs {
-        bail!(
-            "affine mismatch: the two images do not occupy the same space\n  {}: {:?}\n  {}: {:?}",
-            pred.path.display(),
-            pred.affine,
-            gt.path.display(),
-            gt.affine
-        );
-    }
+    // Finite and equal: a NaN affine fails here instead of passing every comparison.
+    danie_metrics::geometry::check_same_space(
+        &pred.affine,
+        &pred.path.display().to_string(),
+        &gt.affine,
+        &gt.path.display().to_string(),
+    )?;
     Ok(())
 }
 
