@@ -261,14 +261,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if !text.ends_with('\n') {
         text.push('\n');
     }
-    // A reader that stops early (`danie inspect f | head`) closes the pipe: that is the end
-    // of the output, not an error (println! would panic on it).
-    let mut stdout = std::io::stdout().lock();
-    match stdout
-        .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush())
-    {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
-        _ => Ok(()),
-    }
+    // One write of the whole report; a closed stdout ends danie through SIGPIPE (main.rs).
+    std::io::stdout().lock().write_all(text.as_bytes())?;
+    Ok(())
 }
