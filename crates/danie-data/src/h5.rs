@@ -12,7 +12,7 @@ use hdf5::types::{FloatSize, IntSize, TypeDescriptor};
 use ndarray::{ArrayD, IxDyn};
 
 use crate::error::{DataError, Result};
-use crate::limits::{check_decoded, check_stored, element_count, human_bytes};
+use crate::limits::{check_compressed, check_stored, element_count, human_bytes};
 use crate::nifti::file_access::{input_file, write_output_via_path};
 use crate::nifti::{with_array, Element, TypedArray};
 
@@ -86,13 +86,10 @@ pub fn read_dataset(path: impl AsRef<Path>, key: &str) -> Result<TypedArray> {
     .map_err(bad)
 }
 
-/// The most a compressed HDF5 chunk can expand: deflate's own limit is 1032:1.
-const MAX_FILTER_RATIO: u64 = 1100;
-
 /// Checks the size dataset `key` declares against what the file really holds, before any
 /// buffer is allocated: a 1 KB file can declare a terabyte. Without a compressing filter the
 /// allocated storage must cover the data (and lie in the file); with one, the data may be at
-/// most [`MAX_FILTER_RATIO`] times the storage and must fit the decoded-size budget. Storage
+/// most [`MAX_COMPRESSION_RATIO`](crate::limits::MAX_COMPRESSION_RATIO) times the storage and must fit the decoded-size budget. Storage
 /// that was never written (HDF5 would hand back fill values) is refused for the same reason.
 fn check_storage(
     path: &Path,
@@ -126,18 +123,8 @@ fn check_storage(
         .iter()
         .any(|f| !matches!(f, Filter::Shuffle | Filter::Fletcher32));
     if compressed {
-        check_decoded(path, &what, declared)?;
-        if declared > storage.saturating_mul(MAX_FILTER_RATIO) {
-            return Err(DataError::invalid(
-                path,
-                format!(
-                    "{what} declares {} from {} of compressed storage, more than its filters \
-                     can expand to ({MAX_FILTER_RATIO}:1): damaged file, or chunks never written",
-                    human_bytes(declared),
-                    human_bytes(storage)
-                ),
-            ));
-        }
+        // Storage never written counts as 0 bytes, so it fails here too.
+        check_compressed(path, &what, declared, storage)?;
     } else if storage < declared {
         return Err(DataError::invalid(
             path,

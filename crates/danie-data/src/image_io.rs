@@ -9,7 +9,7 @@ use image::{DynamicImage, ImageDecoder, ImageFormat};
 use ndarray::{Array2, Array3, ArrayD, Axis, IxDyn};
 
 use crate::error::{DataError, Result};
-use crate::limits::{check_decoded, human_bytes, max_decoded_bytes};
+use crate::limits::{check_compressed, max_decoded_bytes};
 use crate::nifti::file_access::{input_file, write_output};
 use crate::nifti::{DType, TypedArray};
 
@@ -32,25 +32,11 @@ fn open_image(path: &Path) -> Result<DynamicImage> {
     let (w, h) = decoder.dimensions();
     let bytes = decoder.total_bytes();
     let what = format!("the {w} x {h} image ({:?})", decoder.color_type());
-    check_decoded(path, &what, bytes)?;
-    // PNG deflates, JPEG and BMP RLE code blocks and runs: none comes near this ratio, so a
-    // header declaring more pixels than the file can hold is refused before decoding.
-    if bytes > meta.len().saturating_mul(MAX_IMAGE_RATIO) {
-        return Err(DataError::invalid(
-            path,
-            format!(
-                "{what} would take {} from a file of {} bytes, more than any image coding \
-                 expands to ({MAX_IMAGE_RATIO}:1): damaged or hostile header",
-                human_bytes(bytes),
-                meta.len()
-            ),
-        ));
-    }
+    // PNG deflates, JPEG and BMP RLE code blocks and runs: a header declaring more pixels than
+    // the file can hold is refused before decoding.
+    check_compressed(path, &what, bytes, meta.len())?;
     DynamicImage::from_decoder(decoder).map_err(cannot)
 }
-
-/// The most decoded bytes per byte of an image file accepted (deflate's limit is 1032:1).
-const MAX_IMAGE_RATIO: u64 = 1100;
 
 /// Reads an image as `(H, W, C)`, `uint8` (or `uint16` for 16-bit PNG).
 pub fn read_image(path: impl AsRef<Path>) -> Result<TypedArray> {

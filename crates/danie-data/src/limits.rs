@@ -44,6 +44,31 @@ pub fn check_decoded(path: &Path, what: &str, bytes: u64) -> Result<()> {
     Ok(())
 }
 
+/// The most decoded bytes per stored byte that any coding danie reads can produce: deflate's
+/// own limit is 1032:1 (PNG, zip, gzip and HDF5's filters use it); JPEG and BMP RLE stay far
+/// below it.
+pub const MAX_COMPRESSION_RATIO: u64 = 1100;
+
+/// Errors, naming `path` and `what`, when `declared` decoded bytes exceed the budget
+/// ([`check_decoded`]) or are more than [`MAX_COMPRESSION_RATIO`] times the `stored` compressed
+/// bytes they come from: a header claiming more than its data can expand to is damaged or
+/// hostile, and is refused before anything is decoded.
+pub fn check_compressed(path: &Path, what: &str, declared: u64, stored: u64) -> Result<()> {
+    check_decoded(path, what, declared)?;
+    if declared > stored.saturating_mul(MAX_COMPRESSION_RATIO) {
+        return Err(DataError::invalid(
+            path,
+            format!(
+                "{what} would take {} from {} of compressed data, more than any coding expands \
+                 to ({MAX_COMPRESSION_RATIO}:1): damaged or hostile file",
+                human_bytes(declared),
+                human_bytes(stored)
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Errors, naming `path` and `what`, when `needed` stored bytes starting at `offset` run past
 /// `file_len`: a plainly stored array cannot be larger than the file holding it.
 pub fn check_stored(

@@ -13,7 +13,7 @@ use ndarray_npy::npy::header::Header;
 use ndarray_npy::{NpzWriter, WriteNpyExt};
 
 use crate::error::{DataError, Result};
-use crate::limits::{check_decoded, check_stored, element_count, human_bytes};
+use crate::limits::{check_compressed, check_stored, element_count, human_bytes};
 use crate::nifti::element_io::{read_array, ElementReadError};
 use crate::nifti::file_access::{input_file, write_output};
 use crate::nifti::{with_array, DType, Endian, TypedArray};
@@ -120,9 +120,6 @@ fn names_list(names: &[String]) -> String {
     s
 }
 
-/// The most a deflated zip entry can expand: deflate's own limit is 1032:1.
-const MAX_DEFLATE_RATIO: u64 = 1100;
-
 /// Reads entry `index` of `zip` (array `key` of the archive at `path`, `file_len` bytes).
 fn read_entry(
     zip: &mut zip::ZipArchive<BufReader<File>>,
@@ -201,7 +198,7 @@ enum Storage {
     /// Plainly, in this many bytes (a `.npy` file, a stored zip entry): the array cannot be
     /// larger.
     Plain(u64),
-    /// Deflated from this many bytes: at most [`MAX_DEFLATE_RATIO`] times more, and within the
+    /// Deflated from this many bytes: at most [`MAX_COMPRESSION_RATIO`](crate::limits::MAX_COMPRESSION_RATIO) times more, and within the
     /// decoded-size budget.
     Compressed(u64),
 }
@@ -294,20 +291,7 @@ fn read_npy_stream(
         .ok_or_else(|| DataError::invalid(path, format!("{data} is too large")))?;
     match storage {
         Storage::Plain(len) => check_stored(path, &data, header_len, want, len)?,
-        Storage::Compressed(len) => {
-            check_decoded(path, &data, want)?;
-            if want > len.saturating_mul(MAX_DEFLATE_RATIO) {
-                return Err(DataError::invalid(
-                    path,
-                    format!(
-                        "{data} needs {} from {} of compressed data, more than deflate can \
-                         expand to ({MAX_DEFLATE_RATIO}:1): damaged or hostile archive",
-                        human_bytes(want),
-                        human_bytes(len)
-                    ),
-                ));
-            }
-        }
+        Storage::Compressed(len) => check_compressed(path, &data, want, len)?,
     }
     read_array(
         reader,
