@@ -109,12 +109,13 @@ fn an_unreadable_slice_in_epoch_2_fails_the_run_and_keeps_epoch_1() {
 }
 
 #[test]
-fn a_slice_with_a_trailing_axis_fails_the_run_with_no_weights() {
+fn an_empty_slice_fails_the_run_with_no_weights() {
     let dir = tempfile::tempdir().unwrap();
     let (config, run, slice) = setup(dir.path());
-    // (H, W, 1): the ACDC reader's `expect("2D")` panicked inside the loader's worker.
-    let img = TypedArray::from(ArrayD::<f32>::from_elem(IxDyn(&[32, 32, 1]), 0.5));
-    let lab = TypedArray::from(ArrayD::<u8>::zeros(IxDyn(&[32, 32, 1])));
+    // 0 x 0: a worker panicked on it and the epoch ended early with exit 0; the reader now
+    // refuses it and the run must fail on that error.
+    let img = TypedArray::from(ArrayD::<f32>::zeros(IxDyn(&[0, 0])));
+    let lab = TypedArray::from(ArrayD::<u8>::zeros(IxDyn(&[0, 0])));
     write_npz(&slice, &[("img", &img), ("label", &lab)], false).unwrap();
     let out = support::run(&["train", "-c", config.to_str().unwrap()], &[]);
     assert!(
@@ -125,7 +126,9 @@ fn a_slice_with_a_trailing_axis_fails_the_run_with_no_weights() {
     );
     assert_eq!(out.code, Some(1), "{}", out.stderr);
     assert!(
-        out.stderr.contains(&stem(&slice)) && out.stderr.contains("training stopped"),
+        out.stderr.contains(&stem(&slice))
+            && out.stderr.contains("training stopped")
+            && out.stderr.contains("empty"),
         "{}",
         out.stderr
     );

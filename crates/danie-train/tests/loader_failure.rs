@@ -78,17 +78,17 @@ fn a_training_slice(root: &Path) -> PathBuf {
 enum Damage {
     /// Not an archive at all: the reader's error.
     Garbage,
-    /// An (H, W, 1) slice: the ACDC reader's `expect("2D")` panicked on it (a reader that
-    /// rejects it cleanly must fail the run just the same).
-    TrailingAxis,
+    /// A 0 x 0 slice: a worker panicked on it before the readers refused empty axes (a
+    /// reader that rejects it cleanly must fail the run just the same).
+    Empty,
 }
 
 fn damage(path: &Path, how: Damage) {
     match how {
         Damage::Garbage => std::fs::write(path, b"this is not an npz archive").unwrap(),
-        Damage::TrailingAxis => {
-            let img = TypedArray::from(ArrayD::<f32>::from_elem(IxDyn(&[32, 32, 1]), 0.5));
-            let lab = TypedArray::from(ArrayD::<u8>::zeros(IxDyn(&[32, 32, 1])));
+        Damage::Empty => {
+            let img = TypedArray::from(ArrayD::<f32>::zeros(IxDyn(&[0, 0])));
+            let lab = TypedArray::from(ArrayD::<u8>::zeros(IxDyn(&[0, 0])));
             std::fs::remove_file(path).unwrap();
             write_npz(path, &[("img", &img), ("label", &lab)], false).unwrap();
         }
@@ -101,7 +101,7 @@ fn stem(path: &Path) -> String {
 
 #[test]
 fn a_bad_slice_fails_the_run_before_any_weights_are_written() {
-    for how in [Damage::Garbage, Damage::TrailingAxis] {
+    for how in [Damage::Garbage, Damage::Empty] {
         let dir = tempfile::tempdir().unwrap();
         let root = acdc(dir.path());
         let slice = a_training_slice(&root);
@@ -130,7 +130,7 @@ fn a_bad_slice_fails_the_run_before_any_weights_are_written() {
 
 #[test]
 fn a_slice_damaged_after_epoch_1_fails_epoch_2_keeps_the_checkpoint_and_resumes() {
-    for how in [Damage::Garbage, Damage::TrailingAxis] {
+    for how in [Damage::Garbage, Damage::Empty] {
         let dir = tempfile::tempdir().unwrap();
         let root = acdc(dir.path());
         let cfg = config(dir.path(), &root, "run");
