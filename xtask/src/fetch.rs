@@ -105,6 +105,10 @@ fn trust_on_first_use(url: &str, target: &Path, sha256: &str) {
     );
 }
 
+/// The most a download whose size nobody states may take (the largest dataset archive in the
+/// registry, ISIC 2018's training images, is about 10 GB).
+const MAX_UNSIZED_DOWNLOAD: u64 = 64 << 30;
+
 /// Appends to `part` from its current length to the end of `url`; with an `expected_size`,
 /// never reads more than one byte past it.
 fn download_into(url: &str, part: &Path, expected_size: u64) -> Result<()> {
@@ -167,11 +171,14 @@ fn download_into(url: &str, part: &Path, expected_size: u64) -> Result<()> {
     );
     bar.set_position(if resuming { have } else { 0 });
     // One byte past the expected size is enough to know the server sends too much.
-    let limit = if expected_size > 0 {
-        (expected_size + 1).saturating_sub(if resuming { have } else { 0 })
+    // Without a registry size the server's own length bounds the body (ureq stops there); a
+    // stream with neither still stops at MAX_UNSIZED_DOWNLOAD rather than filling the disk.
+    let cap = if expected_size > 0 {
+        expected_size
     } else {
-        u64::MAX
+        MAX_UNSIZED_DOWNLOAD
     };
+    let limit = (cap + 1).saturating_sub(if resuming { have } else { 0 });
     let mut body = resp.into_reader().take(limit);
     let mut buf = vec![0u8; 1 << 16];
     loop {
@@ -200,6 +207,13 @@ fn download_into(url: &str, part: &Path, expected_size: u64) -> Result<()> {
         let bad = set_apart(part)?;
         bail!(
             "{url} sent more than the registry's {expected_size} bytes: stopped reading at {got}; the bytes are kept apart in {}",
+            bad.display()
+        );
+    }
+    if expected_size == 0 && got > MAX_UNSIZED_DOWNLOAD {
+        let bad = set_apart(part)?;
+        bail!(
+            "{url} sent more than {MAX_UNSIZED_DOWNLOAD} bytes with no size in the registry or from the server: stopped reading; the bytes are kept apart in {}",
             bad.display()
         );
     }

@@ -13,7 +13,7 @@ use ndarray_npy::npy::header::Header;
 use ndarray_npy::{NpzWriter, WriteNpyExt};
 
 use crate::error::{DataError, Result};
-use crate::limits::{check_compressed, check_stored, element_count, human_bytes};
+use crate::limits::{check_compressed, check_stored, element_count};
 use crate::nifti::element_io::{read_array, ElementReadError};
 use crate::nifti::file_access::{input_file, write_output};
 use crate::nifti::{with_array, DType, Endian, TypedArray};
