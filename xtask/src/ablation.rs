@@ -10,7 +10,7 @@
 use std::path::Path;
 use std::time::Instant;
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 
 use crate::process::step;
 use crate::reproduce::{
@@ -78,17 +78,24 @@ impl Ablation {
 /// Runs every variant and prints the table (also RUN/ablation.md and RUN/ablation.json).
 pub fn run(danie: &Path, ab: Ablation, args: &Args) -> Result<()> {
     let run = RunFolder::create(&format!("ablation-{}", ab.as_str()))?;
+    run.discard_if_empty_on_error(run_in(danie, ab, args, &run))
+}
+
+/// The ablation in the (new) run folder `run`.
+fn run_in(danie: &Path, ab: Ablation, args: &Args, run: &RunFolder) -> Result<()> {
     // One base config; each variant differs by `--set` overrides only.
     let config = match (args.dataset, &args.data_root) {
         (Some(d), Some(root)) => {
             check_dataset(danie, d, root)?;
             write_config(Some(d), root, args, run.path())?
         }
-        _ => {
+        (Some(d), None) => bail!("--dataset {} needs --data-root DIR", d.as_str()),
+        (None, _) => {
             let data = generate_demo_data(danie, run.path(), &DemoSize::new(args.quick))?;
             write_config(None, &data, args, run.path())?
         }
     };
+    let mut hd95_unit = None;
     let mut rows = Vec::new();
     for var in ab.variants() {
         let dir = run
@@ -108,26 +115,29 @@ pub fn run(danie: &Path, ab: Ablation, args: &Args) -> Result<()> {
             format!("output.run_dir={}", dir.join("train").display()),
         ];
         let s = train_and_eval(danie, &config, &dir, &sets)?;
+        hd95_unit = hd95_unit.or(s.hd95_unit());
         rows.push(serde_json::json!({
             "variant": var.label,
             "override": format!("{} = {}", var.key, var.value),
-            "mean_dice": s.mean_dice,
+            "mean_dsc_percent": s.mean_dsc_percent(),
             "mean_hd95": s.mean_hd95,
+            "hd95_unit": s.hd95_unit(),
             "minutes": t.elapsed().as_secs_f64() / 60.0,
             "folder": dir,
         }));
     }
     let mut md = format!(
-        "Ablation: {} ({}, schedule of {})\n\n| variant | mean Dice | mean HD95 | minutes |\n|---|---|---|---|\n",
+        "Ablation: {} ({}, schedule of {})\n\n| variant | mean DSC (%) | mean HD95{} | minutes |\n|---|---|---|---|\n",
         ab.as_str(),
         args.dataset.map_or("synthetic demo data", |d| d.as_str()),
-        config.display()
+        config.display(),
+        hd95_unit.map(|u| format!(" ({u})")).unwrap_or_default(),
     );
     for r in &rows {
         md += &format!(
-            "| {} | {:.4} | {} | {:.1} |\n",
+            "| {} | {:.2} | {} | {:.1} |\n",
             r["variant"].as_str().unwrap_or("?"),
-            r["mean_dice"].as_f64().unwrap_or(f64::NAN),
+            r["mean_dsc_percent"].as_f64().unwrap_or(f64::NAN),
             r["mean_hd95"]
                 .as_f64()
                 .map_or("-".into(), |h| format!("{h:.2}")),

@@ -46,8 +46,8 @@ pub struct Args {
     /// Run the paper's protocol on this dataset (needs --data-root); omitted: the demo.
     #[arg(long, value_enum, requires = "data_root")]
     pub dataset: Option<Dataset>,
-    /// The dataset folder, in its published layout.
-    #[arg(long)]
+    /// The dataset folder, in its published layout (needs --dataset NAME).
+    #[arg(long, requires = "dataset")]
     pub data_root: Option<PathBuf>,
     /// Model size for --dataset (the demo uses the tiny preset).
     #[arg(long, value_parser = ["s", "b", "l"])]
@@ -97,7 +97,6 @@ impl DemoSize {
 
 pub fn run(args: &Args) -> Result<()> {
     let danie = danie_binary()?;
-    let start = Instant::now();
     if let Some(ab) = args.ablation {
         return crate::ablation::run(&danie, ab, args);
     }
@@ -105,30 +104,31 @@ pub fn run(args: &Args) -> Result<()> {
         Some(d) => d.as_str(),
         None => "demo",
     })?;
+    run.discard_if_empty_on_error(run_in(&danie, args, &run))
+}
+
+/// The demo or a dataset's protocol in the (new) run folder `run`.
+fn run_in(danie: &Path, args: &Args, run: &RunFolder) -> Result<()> {
+    let start = Instant::now();
     let config = match args.dataset {
         None => {
-            let data = generate_demo_data(&danie, run.path(), &DemoSize::new(args.quick))?;
+            let data = generate_demo_data(danie, run.path(), &DemoSize::new(args.quick))?;
             write_config(None, &data, args, run.path())?
         }
         Some(d) => {
-            let root = args
-                .data_root
-                .as_ref()
-                .expect("clap requires --data-root with --dataset");
-            check_dataset(&danie, d, root)?;
+            let Some(root) = args.data_root.as_ref() else {
+                bail!("--dataset {} needs --data-root DIR", d.as_str());
+            };
+            check_dataset(danie, d, root)?;
             write_config(Some(d), root, args, run.path())?
         }
     };
-    let summary = train_and_eval(&danie, &config, run.path(), &[])?;
+    let summary = train_and_eval(danie, &config, run.path(), &[])?;
     let minutes = start.elapsed().as_secs_f64() / 60.0;
     println!("{}", summary.table_md.trim_end());
     println!(
-        "\nmean Dice {:.4}{} in {minutes:.1} min (data, training and evaluation; build excluded)",
-        summary.mean_dice,
-        summary
-            .mean_hd95
-            .map(|h| format!(", mean HD95 {h:.2}"))
-            .unwrap_or_default(),
+        "\n{} in {minutes:.1} min (data, training and evaluation; build excluded)",
+        summary.headline()
     );
     if args.dataset.is_none() {
         println!(
@@ -140,8 +140,9 @@ pub fn run(args: &Args) -> Result<()> {
         serde_json::to_string_pretty(&serde_json::json!({
             "command": std::env::args().collect::<Vec<_>>(),
             "config": config,
-            "mean_dice": summary.mean_dice,
+            "mean_dsc_percent": summary.mean_dsc_percent(),
             "mean_hd95": summary.mean_hd95,
+            "hd95_unit": summary.hd95_unit(),
             "minutes": minutes,
         }))?,
     )?;

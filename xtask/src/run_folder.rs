@@ -18,7 +18,12 @@ impl RunFolder {
         let parent = std::env::var_os("DANIE_RUNS_DIR")
             .map(PathBuf::from)
             .unwrap_or_else(|| repo_root().join("runs"));
-        std::fs::create_dir_all(&parent)
+        Self::create_in(&parent, kind)
+    }
+
+    /// [`Self::create`] under `parent` (created if absent).
+    fn create_in(parent: &Path, kind: &str) -> Result<Self> {
+        std::fs::create_dir_all(parent)
             .with_context(|| format!("creating {}", parent.display()))?;
         let stamp = utc_stamp(SystemTime::now());
         let mut i = 1;
@@ -40,6 +45,21 @@ impl RunFolder {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Passes `result` through; when it is an error and the run wrote nothing into this folder,
+    /// removes the folder first, so that a run that failed early (a bad dataset folder, a
+    /// missing binary) leaves no empty folder behind. A folder holding anything is kept as it is
+    /// (its partial outputs say how far the run got): `remove_dir` removes empty folders only,
+    /// so nothing that another process put there meanwhile is lost either.
+    pub fn discard_if_empty_on_error<T>(&self, result: Result<T>) -> Result<T> {
+        if result.is_err() {
+            let empty = std::fs::read_dir(&self.path).is_ok_and(|mut d| d.next().is_none());
+            if empty {
+                let _ = std::fs::remove_dir(&self.path);
+            }
+        }
+        result
     }
 }
 
@@ -68,6 +88,32 @@ fn utc_stamp(t: SystemTime) -> String {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn a_failed_run_removes_its_folder_only_while_empty() {
+        let parent = tempfile::tempdir().unwrap();
+        let run = RunFolder::create_in(parent.path(), "unit").unwrap();
+        assert!(run.path().starts_with(parent.path()) && run.path().is_dir());
+
+        // Success keeps the folder, even empty.
+        assert_eq!(run.discard_if_empty_on_error(Ok(7)).unwrap(), 7);
+        assert!(run.path().is_dir());
+
+        // A failure with something in the folder keeps it and its file.
+        std::fs::write(run.path().join("config.toml"), "x").unwrap();
+        let r: Result<()> = Err(anyhow::anyhow!("training failed"));
+        let e = run.discard_if_empty_on_error(r).unwrap_err();
+        assert_eq!(e.to_string(), "training failed");
+        assert!(run.path().join("config.toml").is_file());
+
+        // A failure before anything was written removes it; the error passes through.
+        std::fs::remove_file(run.path().join("config.toml")).unwrap();
+        let r: Result<()> = Err(anyhow::anyhow!("data check failed"));
+        let e = run.discard_if_empty_on_error(r).unwrap_err();
+        assert_eq!(e.to_string(), "data check failed");
+        assert!(!run.path().exists());
+        assert!(parent.path().is_dir());
+    }
 
     #[test]
     fn utc_stamp_matches_known_dates() {

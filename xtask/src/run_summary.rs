@@ -8,8 +8,10 @@ use anyhow::{Context, Result};
 pub struct RunSummary {
     /// Mean Dice over the foreground classes (0..1).
     pub mean_dice: f64,
-    /// Mean HD95 where the dataset reports it (volumes).
+    /// Mean HD95 where the dataset reports it (volumes), in [`Self::hd95_unit`].
     pub mean_hd95: Option<f64>,
+    /// `scores.distance_unit` as eval wrote it (`voxel` or `mm`), for volumes.
+    pub distance_unit: Option<String>,
     /// `summary.md`: the paper-format row beside the published baselines, then per class.
     pub table_md: String,
 }
@@ -40,11 +42,45 @@ impl RunSummary {
             "glas" => (s["m_dice"].as_f64()?, None),
             _ => return None,
         };
+        let distance_unit = hd95.and(s["distance_unit"].as_str().map(str::to_string));
         Some(Self {
             mean_dice: dice,
             mean_hd95: hd95,
+            distance_unit,
             table_md,
         })
+    }
+
+    /// Mean DSC in %, the unit of eval's tables and of README.md.
+    pub fn mean_dsc_percent(&self) -> f64 {
+        self.mean_dice * 100.0
+    }
+
+    /// The unit of [`Self::mean_hd95`] in words: `voxels` or `mm` (None without HD95).
+    pub fn hd95_unit(&self) -> Option<String> {
+        self.mean_hd95?;
+        Some(match self.distance_unit.as_deref() {
+            Some("voxel") | None => "voxels".to_string(),
+            Some(u) => u.to_string(),
+        })
+    }
+
+    /// Mean HD95 with its unit (`2.30 voxels`), or `-` where the dataset has none.
+    pub fn hd95_text(&self) -> String {
+        match (self.mean_hd95, self.hd95_unit()) {
+            (Some(h), Some(u)) => format!("{h:.2} {u}"),
+            _ => "-".to_string(),
+        }
+    }
+
+    /// The summary line's numbers, in the units of the table above it:
+    /// `mean DSC 85.42 %, mean HD95 2.30 voxels`.
+    pub fn headline(&self) -> String {
+        let mut line = format!("mean DSC {:.2} %", self.mean_dsc_percent());
+        if self.mean_hd95.is_some() {
+            line += &format!(", mean HD95 {}", self.hd95_text());
+        }
+        line
     }
 }
 
@@ -69,5 +105,23 @@ mod tests {
             0.7
         );
         assert!(RunSummary::from_json(&serde_json::json!({}), String::new()).is_none());
+    }
+
+    #[test]
+    fn the_headline_is_in_percent_and_names_the_distance_unit() {
+        let v = serde_json::json!({"scores": {"kind": "volumes", "distance_unit": "voxel",
+            "mean": {"dice": 0.0054, "hd95": 2.3}}});
+        let s = RunSummary::from_json(&v, String::new()).unwrap();
+        assert_eq!(s.headline(), "mean DSC 0.54 %, mean HD95 2.30 voxels");
+        assert_eq!(s.hd95_unit().as_deref(), Some("voxels"));
+        let v = serde_json::json!({"scores": {"kind": "volumes", "distance_unit": "mm",
+            "mean": {"dice": 0.8542, "hd95": 12.5}}});
+        let s = RunSummary::from_json(&v, String::new()).unwrap();
+        assert_eq!(s.headline(), "mean DSC 85.42 %, mean HD95 12.50 mm");
+        // No HD95 (ISIC, GlaS): no distance and no unit.
+        let v = serde_json::json!({"scores": {"kind": "pixels", "pooled": {"dice": 0.9}}});
+        let s = RunSummary::from_json(&v, String::new()).unwrap();
+        assert_eq!(s.headline(), "mean DSC 90.00 %");
+        assert_eq!((s.hd95_unit(), s.hd95_text()), (None, "-".to_string()));
     }
 }

@@ -96,7 +96,8 @@ fn the_quick_demo_prints_the_table_and_fills_one_run_folder() {
     );
     assert!(md.contains("TransUNet") && md.contains('|'), "{md}");
 
-    // The headline number is summary.json's mean Dice over the 8 organs, a fraction.
+    // The headline number is summary.json's mean Dice over the 8 organs (a fraction there), in %
+    // like the table.
     let summary: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run.join("eval/summary.json")).unwrap())
             .unwrap();
@@ -104,9 +105,12 @@ fn the_quick_demo_prints_the_table_and_fills_one_run_folder() {
         serde_json::from_str(&std::fs::read_to_string(run.join("reproduce.json")).unwrap())
             .unwrap();
     let dice = summary["scores"]["mean"]["dice"].as_f64().unwrap();
-    assert_eq!(rep["mean_dice"].as_f64().unwrap(), dice);
     assert!((0.0..=1.0).contains(&dice), "{dice}");
-    assert!(out.contains(&format!("mean Dice {dice:.4}")), "{out}");
+    assert_eq!(rep["mean_dsc_percent"].as_f64().unwrap(), dice * 100.0);
+    assert!(
+        out.contains(&format!("mean DSC {:.2} %", dice * 100.0)),
+        "{out}"
+    );
 
     // The run config records what ran: the generated data and this run folder.
     let cfg: toml::Table =
@@ -143,8 +147,7 @@ fn a_bad_dataset_folder_is_refused_before_training() {
         err.contains("data check") && err.contains(&empty.path().display().to_string()),
         "{err}"
     );
-    // Nothing was trained.
-    for run in std::fs::read_dir(runs.path()).unwrap().flatten() {
-        assert!(!run.path().join("train").exists());
-    }
+    // Nothing was trained, and the run folder it made (empty) is gone.
+    let left: Vec<_> = std::fs::read_dir(runs.path()).unwrap().flatten().collect();
+    assert!(left.is_empty(), "{left:?}");
 }
