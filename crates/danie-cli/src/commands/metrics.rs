@@ -212,7 +212,7 @@ fn evaluate_pair(
             gt_path.display()
         )
     })?;
-    case.spacing = spacing;
+    case.spacing = danie_metrics::spacing::shown_all(&spacing);
     let name = gt_path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
