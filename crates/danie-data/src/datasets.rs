@@ -382,6 +382,14 @@ impl DatasetKind {
     }
 }
 
+/// Runs `open` (e.g. `|| kind.open_volumes(root, split)`) so that cases whose listed files are
+/// missing stay in the dataset: reading such a case fails with an error naming the file. `danie
+/// data check` opens splits this way to report every missing file on its own line and count the
+/// good cases; training and evaluation open strictly (a missing file is an error up front).
+pub fn open_keeping_missing<T>(open: impl FnOnce() -> Result<T>) -> Result<T> {
+    read::with_keep_missing(open)
+}
+
 fn join_splits(splits: &[Split]) -> String {
     splits
         .iter()

@@ -79,7 +79,8 @@ pub fn evaluate_case<T: LabelValue>(
     Ok(CaseMetrics {
         case: None,
         convention,
-        spacing,
+        // As reports print it (0.8, not 0.800000011920929); distances used the value as read.
+        spacing: crate::spacing::shown_all(&spacing),
         classes,
     })
 }

@@ -43,6 +43,7 @@ pub fn check_spacing(spacing: &[f64], file: &str) -> Result<()> {
     if spacing.iter().all(|v| v.is_finite() && *v > 0.0) {
         return Ok(());
     }
+    let spacing = crate::spacing::shown_all(spacing);
     Err(MetricsError::Geometry(format!(
         "{file}: voxel spacing {spacing:?} must be finite and positive (pixdim is damaged)"
     )))

@@ -26,6 +26,7 @@ pub mod error;
 pub mod geometry;
 pub mod glas;
 pub mod label;
+pub mod label_map;
 mod label_scan;
 pub mod nonfinite;
 pub mod overlap;

@@ -1,6 +1,23 @@
 //! Voxel spacing checks: one finite positive value per image axis, in array-axis order.
 use crate::error::{MetricsError, Result};
 
+/// `v` as a report prints it: a value that is a widened `f32` (NIfTI pixdim is float32, so
+/// 0.8 reads as 0.800000011920929) becomes the `f64` of the `f32`'s shortest representation
+/// (0.8); any other value is kept. For printing only: distances use the spacing as read.
+pub fn shown(v: f64) -> f64 {
+    let f = v as f32;
+    if f64::from(f) == v && f.is_finite() {
+        f.to_string().parse().unwrap_or(v)
+    } else {
+        v
+    }
+}
+
+/// [`shown`] of every value.
+pub fn shown_all(spacing: &[f64]) -> Vec<f64> {
+    spacing.iter().map(|&v| shown(v)).collect()
+}
+
 /// Checks `spacing` against `ndim` axes; an empty slice means unit spacing.
 ///
 /// Returns the spacing to use (length `ndim`).
@@ -33,5 +50,18 @@ mod tests {
         assert!(checked_spacing(&[1.0, 0.0, 1.0], 3).is_err());
         assert!(checked_spacing(&[1.0, f64::NAN, 1.0], 3).is_err());
         assert_eq!(checked_spacing(&[0.5, 2.0], 2).unwrap(), vec![0.5, 2.0]);
+    }
+
+    #[test]
+    fn widened_f32_values_show_as_the_f32() {
+        assert_eq!(shown(f64::from(0.8f32)), 0.8);
+        assert_eq!(shown(f64::from(2.5f32)), 2.5);
+        assert_eq!(
+            format!("{:?}", shown_all(&[f64::from(0.8f32), 0.8])),
+            "[0.8, 0.8]"
+        );
+        // Not a widened f32: kept.
+        assert_eq!(shown(0.123456789), 0.123456789);
+        assert!(shown(f64::NAN).is_nan());
     }
 }

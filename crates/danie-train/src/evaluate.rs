@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use danie_data::datasets::{DatasetKind, Split};
 use danie_data::nifti;
+use danie_metrics::label_map::{apply_label_map, id_list, ids_outside};
 use danie_metrics::{
     CohortSummary, Convention, CumulativeMetric, GlasMetrics, GlasSummary, MetricConfig,
     PixelMetrics, PixelSummary,
@@ -285,27 +286,18 @@ pub fn evaluate_nifti_pairs(
         )?;
         danie_metrics::geometry::check_spacing(&img.spacing(), &image_name)?;
         let ids = refimg.labels()?;
-        let mut unknown = None;
-        let mapped = ids.mapv(|v| {
-            let v = u32::from(v);
-            match label_map.get(&v) {
-                Some(&m) => m,
-                None if label_map.is_empty() => {
-                    if v >= k {
-                        unknown = Some(v);
-                    }
-                    v.min(255) as u8
-                }
-                None => 0,
+        if label_map.is_empty() {
+            let unknown = ids_outside(ids.view(), k);
+            if !unknown.is_empty() {
+                anyhow::bail!(
+                    "{}: label(s) {} not a class of the model (0..{}); give --label-map",
+                    reference.display(),
+                    id_list(&unknown),
+                    k - 1
+                );
             }
-        });
-        if let Some(v) = unknown {
-            anyhow::bail!(
-                "{}: label {v} is not a class of the model (0..{}); give --label-map",
-                reference.display(),
-                k - 1
-            );
         }
+        let mapped = apply_label_map(ids.view(), label_map);
         let gt = mapped
             .into_dimensionality::<Ix3>()
             .with_context(|| format!("{} is not a 3D label map", reference.display()))?

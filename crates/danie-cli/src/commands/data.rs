@@ -3,13 +3,15 @@
 //! `check` opens every split the layout has, reads every sample (in parallel), and reports
 //! counts, shapes, label ids present against those allowed, and intensity ranges, as a table
 //! (and JSON with `--json`). Every problem (missing partner, empty list, bad label id,
-//! shape mismatch, NaN, unreadable file) is listed with its file; any problem exits non-zero.
+//! shape mismatch, NaN, unreadable file) is listed with its file, one line each; a missing file
+//! fails only its own case (`open_keeping_missing`), so the good cases are still counted. Any
+//! problem exits non-zero.
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
 use anyhow::bail;
-use danie_data::datasets::{DatasetKind, Split};
+use danie_data::datasets::{open_keeping_missing, DatasetKind, Split};
 use danie_data::synthetic::{generate, SyntheticConfig};
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
@@ -188,7 +190,7 @@ fn check_split(kind: DatasetKind, root: &std::path::Path, split: Split) -> Split
         && !(kind == DatasetKind::Synapse && split == Split::Train)
         && !(kind == DatasetKind::AcdcNpz && split != Split::Test);
     if use_volumes {
-        match kind.open_volumes(root, split) {
+        match open_keeping_missing(|| kind.open_volumes(root, split)) {
             Err(e) => problem(e.to_string()),
             Ok(ds) => {
                 let pb = bar(ds.len());
@@ -213,7 +215,7 @@ fn check_split(kind: DatasetKind, root: &std::path::Path, split: Split) -> Split
             }
         }
     } else {
-        match kind.open_slices(root, split) {
+        match open_keeping_missing(|| kind.open_slices(root, split)) {
             Err(e) => problem(e.to_string()),
             Ok(ds) => {
                 let pb = bar(ds.len());

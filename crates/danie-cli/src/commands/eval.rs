@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use anyhow::Context;
 use danie_metrics::Convention;
 use danie_train::baselines::{read_baselines, Baselines};
 use danie_train::config::RunConfig;
@@ -52,22 +51,7 @@ pub struct Args {
 }
 
 fn parse_label_map(s: &str) -> anyhow::Result<BTreeMap<u32, u8>> {
-    s.split(',')
-        .filter(|p| !p.trim().is_empty())
-        .map(|p| {
-            let (a, b) = p
-                .split_once(':')
-                .with_context(|| format!("--label-map: `{p}` is not FROM:TO"))?;
-            Ok((
-                a.trim()
-                    .parse()
-                    .with_context(|| format!("--label-map: bad id `{a}`"))?,
-                b.trim()
-                    .parse()
-                    .with_context(|| format!("--label-map: bad class `{b}`"))?,
-            ))
-        })
-        .collect()
+    danie_metrics::label_map::parse_label_map(s).map_err(anyhow::Error::msg)
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {

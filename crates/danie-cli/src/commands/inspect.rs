@@ -109,7 +109,12 @@ fn inspect(args: &Args) -> anyhow::Result<Inspection> {
             path.display()
         )
     })?;
-    let wanted = |name: &str| args.key.as_deref().is_none_or(|k| k == name);
+    // `--key x` or `--key x.npy` (as numpy names npz members)
+    let wanted = |name: &str| {
+        args.key
+            .as_deref()
+            .is_none_or(|k| k.strip_suffix(".npy").unwrap_or(k) == name)
+    };
     let arrays = match format {
         "nifti" => {
             let img = nifti::read(path)?;
@@ -117,7 +122,8 @@ fn inspect(args: &Args) -> anyhow::Result<Inspection> {
             let (slope, inter) = h.scaling().unwrap_or((1.0, 0.0));
             // statistics of the scaled values, computed on the fly (no f64 copy of the volume)
             let mut r = report(None, &img.data, h.scaling(), args.max_labels);
-            r.spacing = Some(img.spacing());
+            // pixdim is float32: 0.8, not 0.800000011920929
+            r.spacing = Some(danie_metrics::spacing::shown_all(&img.spacing()));
             r.affine = Some(img.affine()?);
             r.nifti = Some(NiftiFacts {
                 version: h.version.number(),
@@ -166,8 +172,17 @@ fn inspect(args: &Args) -> anyhow::Result<Inspection> {
         )],
     };
     if arrays.is_empty() {
+        let names = match format {
+            "npz" => npy::npz_names(path)?,
+            _ => h5::dataset_names(path)?,
+        };
+        let held = if names.is_empty() {
+            "it holds no array".to_string()
+        } else {
+            format!("it holds: {}", names.join(", "))
+        };
         anyhow::bail!(
-            "{}: no array named {:?}",
+            "{}: no array named {:?} (--key); {held}",
             path.display(),
             args.key.as_deref().unwrap_or("")
         );

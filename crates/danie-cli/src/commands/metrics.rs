@@ -3,17 +3,25 @@
 //!
 //! ```text
 //! danie metrics --pred P.nii.gz --gt G.nii.gz [--labels 1,2,3] [--convention medpy|monai|transunet]
-//!               [--spacing header|unit|X,Y,Z] [--json] [--csv FILE]
+//!               [--spacing header|unit|X,Y,Z] [--label-map FROM:TO,...] [--json] [--csv FILE]
 //! danie metrics --pred-dir DIR --gt-dir DIR [...]     (files matched by name, cases in parallel)
 //! ```
 //! Shapes and affines of each pair must match; label maps must hold whole numbers. Without
 //! `--labels`, every non-zero label found in the files is evaluated. Empty masks give what the
 //! convention says (a number, NaN or inf), stated in the table and JSON.
+//!
+//! `--label-map 1:8,2:4,...` maps the reference's ids to the prediction's classes (unlisted ids
+//! become background), as `danie eval --label-map` does. Without it, reference ids above every id
+//! of the prediction (a raw 13-organ BTCV label against an 8-organ Synapse prediction) are named
+//! in a warning on stderr: their Dice compares different organs' numbers.
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use danie_data::nifti;
+use danie_metrics::label_map::{
+    apply_label_map, id_list, ids_outside, parse_label_map, LabelMapping,
+};
 use danie_metrics::{evaluate_case, labels_present, CaseMetrics, CohortSummary, Convention};
 use indicatif::{ProgressBar, ProgressStyle};
 use ndarray::ArrayD;
@@ -43,6 +51,10 @@ pub struct Args {
     /// Voxel spacing for distances: `header` (pixdim, mm), `unit` (voxels, as TransUNet), or `X,Y,Z`.
     #[arg(long, default_value = "header")]
     pub spacing: String,
+    /// Map reference ids to the prediction's classes, e.g. `8:1,4:2`; unlisted ids become
+    /// background (as `danie eval --label-map`).
+    #[arg(long, value_name = "FROM:TO,...")]
+    pub label_map: Option<String>,
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -146,9 +158,15 @@ fn evaluate_pair(
     labels: Option<&[u32]>,
     spacing: &SpacingChoice,
     convention: Convention,
+    label_map: &LabelMapping,
 ) -> Result<CaseMetrics> {
-    let (pred, gt) = (read_label_map(pred_path)?, read_label_map(gt_path)?);
+    let (pred, mut gt) = (read_label_map(pred_path)?, read_label_map(gt_path)?);
     check_pair(&pred, &gt)?;
+    if label_map.is_empty() {
+        warn_foreign_ids(&pred, &gt);
+    } else {
+        gt.labels = apply_label_map(gt.labels.view(), label_map).mapv(u16::from);
+    }
     let found = || -> Vec<u32> {
         let mut s: BTreeSet<u32> = labels_present(gt.labels.view()).into_iter().collect();
         s.extend(labels_present(pred.labels.view()));
@@ -194,12 +212,30 @@ fn evaluate_pair(
             gt_path.display()
         )
     })?;
-    case.spacing = spacing;
+    case.spacing = danie_metrics::spacing::shown_all(&spacing);
     let name = gt_path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     Ok(case.named(name))
+}
+
+/// Warns on stderr when the reference holds ids above every id of the prediction: a prediction
+/// with classes `0..=max` cannot have them, so the two likely number their labels differently.
+fn warn_foreign_ids(pred: &LabelMap, gt: &LabelMap) {
+    let max = pred.labels.iter().copied().max().unwrap_or(0);
+    let foreign = ids_outside(gt.labels.view(), u32::from(max) + 1);
+    if !foreign.is_empty() {
+        eprintln!(
+            "warning: {}: label id(s) {} are above every id of the prediction {} (0..{max}); \
+             if the two number their labels differently (e.g. a raw 13-organ BTCV label against \
+             an 8-organ Synapse prediction), the scores compare different structures: give \
+             --label-map FROM:TO,...",
+            gt.path.display(),
+            id_list(&foreign),
+            pred.path.display()
+        );
+    }
 }
 
 fn is_nifti(p: &Path) -> bool {
@@ -263,9 +299,20 @@ fn matched_names(pred_dir: &Path, gt_dir: &Path) -> Result<Vec<String>> {
 pub fn evaluate(args: &Args) -> Result<CohortSummary> {
     let spacing = SpacingChoice::parse(&args.spacing)?;
     let labels = args.labels.as_deref();
+    let map = match &args.label_map {
+        Some(s) => parse_label_map(s).map_err(anyhow::Error::msg)?,
+        None => LabelMapping::new(),
+    };
     let cases: Vec<CaseMetrics> = match (&args.pred, &args.gt, &args.pred_dir, &args.gt_dir) {
         (Some(p), Some(g), None, None) => {
-            vec![evaluate_pair(p, g, labels, &spacing, args.convention)?]
+            vec![evaluate_pair(
+                p,
+                g,
+                labels,
+                &spacing,
+                args.convention,
+                &map,
+            )?]
         }
         (None, None, Some(pd), Some(gd)) => {
             let names = matched_names(pd, gd)?;
@@ -278,8 +325,14 @@ pub fn evaluate(args: &Args) -> Result<CohortSummary> {
             let cases = names
                 .par_iter()
                 .map(|n| {
-                    let r =
-                        evaluate_pair(&pd.join(n), &gd.join(n), labels, &spacing, args.convention);
+                    let r = evaluate_pair(
+                        &pd.join(n),
+                        &gd.join(n),
+                        labels,
+                        &spacing,
+                        args.convention,
+                        &map,
+                    );
                     bar.inc(1);
                     r
                 })
@@ -351,6 +404,7 @@ mod tests {
             labels: Some(vec![1, 2, 5, 60]),
             convention: Convention::Monai,
             spacing: "header".into(),
+            label_map: None,
             json: false,
             csv: None,
         }

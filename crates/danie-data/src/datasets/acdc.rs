@@ -65,12 +65,14 @@ impl AcdcVolumes {
         };
         let mut frames = Vec::new();
         let mut missing = Vec::new();
+        let mut missing_dirs = 0;
         for p in &patients {
             let dir = ["", "training", "testing"]
                 .iter()
                 .map(|sub| root.join(sub).join(p))
                 .find(|d| d.is_dir());
             let Some(dir) = dir else {
+                missing_dirs += 1;
                 missing.push(root.join(p).display().to_string());
                 continue;
             };
@@ -90,7 +92,9 @@ impl AcdcVolumes {
                 frames.push(frame);
             }
         }
-        if !missing.is_empty() {
+        // `danie data check` keeps frames with missing files (their reads name them); a missing
+        // patient folder leaves no frame to keep.
+        if !missing.is_empty() && (missing_dirs > 0 || !super::read::keep_missing()) {
             return Err(DataError::invalid(
                 root,
                 format!(

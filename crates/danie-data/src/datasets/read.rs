@@ -151,8 +151,35 @@ pub(crate) fn check_same_shape(path: &Path, image: &[usize], label: &[usize]) ->
     }
 }
 
-/// Errors, naming `source` (a list file or the dataset folder), when any of `files` is missing.
+thread_local! {
+    /// Set by [`super::open_keeping_missing`] on the thread that opens a dataset.
+    static KEEP_MISSING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether opening a dataset on this thread keeps cases whose files are missing (`danie data
+/// check`: each missing file is then its case's read error, named on its own line).
+pub(crate) fn keep_missing() -> bool {
+    KEEP_MISSING.with(|k| k.get())
+}
+
+/// Runs `f` with [`keep_missing`] true on this thread.
+pub(crate) fn with_keep_missing<T>(f: impl FnOnce() -> T) -> T {
+    struct Reset(bool);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            KEEP_MISSING.with(|k| k.set(self.0));
+        }
+    }
+    let _reset = Reset(KEEP_MISSING.with(|k| k.replace(true)));
+    f()
+}
+
+/// Errors, naming `source` (a list file or the dataset folder), when any of `files` is missing
+/// (unless [`keep_missing`]: the cases stay listed and their reads fail, naming the file).
 pub(crate) fn require_files(source: &Path, files: &[PathBuf]) -> Result<()> {
+    if keep_missing() {
+        return Ok(());
+    }
     let missing: Vec<String> = files
         .iter()
         .filter(|f| !f.is_file())
