@@ -206,7 +206,8 @@ pub fn evaluate_dataset(
         let vols = kind
             .open_volumes(root, Split::Test)
             .with_context(|| format!("opening the {kind} test split"))?;
-        let mut metric = CumulativeMetric::new(metric_config(loaded, opts.convention, has_spacing(kind)));
+        let mut metric =
+            CumulativeMetric::new(metric_config(loaded, opts.convention, has_spacing(kind)));
         let bar = progress(vols.len(), "volumes");
         for i in 0..vols.len() {
             let v = vols.volume(i)?;
