@@ -83,20 +83,34 @@ impl CohortSummary {
                     c.gt_voxels
                 );
                 for v in c.values() {
-                    let _ = write!(
-                        out,
-                        ",{}",
-                        if v.is_finite() {
-                            format!("{v:?}")
-                        } else {
-                            nonfinite::name(v).into()
-                        }
-                    );
+                    let _ = write!(out, ",{}", csv_value(v));
                 }
                 out.push('\n');
             }
         }
         out
+    }
+}
+
+/// `cases.csv` for 2D images (ISIC, GlaS): one row per image, `case,<columns...>`, values
+/// written as [`CohortSummary::cases_csv`] writes them.
+pub fn image_cases_csv(columns: &[&str], rows: &[(String, Vec<f64>)]) -> String {
+    let mut out = format!("case,{}\n", columns.join(","));
+    for (name, values) in rows {
+        out.push_str(&csv_field(name));
+        for &v in values {
+            let _ = write!(out, ",{}", csv_value(v));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+fn csv_value(v: f64) -> String {
+    if v.is_finite() {
+        format!("{v:?}")
+    } else {
+        nonfinite::name(v).into()
     }
 }
 
@@ -187,5 +201,17 @@ mod tests {
             "{csv}"
         );
         assert!(case.to_markdown("voxel").contains("gt_only"));
+    }
+
+    #[test]
+    fn image_rows_quote_names_and_spell_out_nan() {
+        let csv = image_cases_csv(
+            &["dice", "iou"],
+            &[
+                ("img,1".into(), vec![0.5, 0.25]),
+                ("img2".into(), vec![f64::NAN, 1.0]),
+            ],
+        );
+        assert_eq!(csv, "case,dice,iou\n\"img,1\",0.5,0.25\nimg2,NaN,1.0\n");
     }
 }

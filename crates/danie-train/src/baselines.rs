@@ -1,4 +1,5 @@
-//! Published baselines (`configs/baselines.toml`) printed beside a run's evaluation.
+//! Published baselines printed beside a run's evaluation: `configs/baselines.toml`, built into
+//! danie ([`shipped_baselines`]), or another file ([`read_baselines`], `danie eval --baselines`).
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -22,6 +23,14 @@ pub struct Baseline {
 /// Baselines by dataset name (`synapse`, `acdc`, ...).
 pub type Baselines = BTreeMap<String, Vec<Baseline>>;
 
+/// `configs/baselines.toml` as danie ships it: the default wherever the run config lives.
+pub const SHIPPED_TOML: &str = include_str!("../../../configs/baselines.toml");
+
+/// The shipped baselines ([`SHIPPED_TOML`]).
+pub fn shipped_baselines() -> Baselines {
+    toml::from_str(SHIPPED_TOML).expect("configs/baselines.toml is checked by a unit test")
+}
+
 /// Reads a baselines file; errors name the file and the key.
 pub fn read_baselines(path: &Path) -> anyhow::Result<Baselines> {
     let text = std::fs::read_to_string(path)
@@ -40,6 +49,7 @@ mod tests {
             "/../../configs/baselines.toml"
         ));
         let b = read_baselines(p).unwrap();
+        assert_eq!(b, shipped_baselines());
         let syn: Vec<(&str, f64, Option<f64>)> = b["synapse"]
             .iter()
             .map(|x| (x.method.as_str(), x.dsc, x.hd95))

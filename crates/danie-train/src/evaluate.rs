@@ -4,12 +4,15 @@
 //! - Volumes (Synapse, ACDC, NIfTI pairs): slice-by-slice inference ([`Segmenter`]), then per
 //!   class per case with danie-metrics ([`CumulativeMetric`]) under the chosen convention.
 //!   `transunet` (the published tables) scores without voxel spacing, so distances are in
-//!   voxels; `medpy` / `monai` use the volume's spacing in mm.
+//!   voxels; `medpy` / `monai` use the volume's spacing in mm where the data has one (NIfTI:
+//!   Synapse raw, ACDC, NIfTI pairs), and are in voxels where it has none (TransUNet's Synapse
+//!   h5 volumes, MT-UNet's ACDC npz slices, read as 1 voxel = 1 unit).
 //! - ISIC: DSC, SE, SP, ACC (and IoU) from one confusion matrix pooled over all test pixels.
 //! - GlaS: mDice and mIoU over images.
 //!
 //! Outputs in the output folder: `summary.md` (the paper-format row beside the published
-//! baselines, then the per-class table), `summary.json`, `paper_table.csv`, `cases.csv`, and
+//! baselines, then the per-class table), `summary.json`, `paper_table.csv`, `cases.csv` (per case
+//! and class for volumes, per image for ISIC / GlaS), and
 //! `overlays/<case>.png` for the cases asked for.
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -20,8 +23,8 @@ use danie_data::datasets::{DatasetKind, Split};
 use danie_data::nifti;
 use danie_metrics::label_map::{apply_label_map, id_list, ids_outside};
 use danie_metrics::{
-    CohortSummary, Convention, CumulativeMetric, GlasMetrics, GlasSummary, MetricConfig,
-    PixelMetrics, PixelSummary,
+    image_cases_csv, CohortSummary, Convention, CumulativeMetric, GlasMetrics, GlasSummary,
+    MetricConfig, PixelMetrics, PixelSummary,
 };
 use indicatif::{ProgressBar, ProgressStyle};
 use ndarray::{s, Array3, ArrayView3, Ix3};
@@ -45,6 +48,9 @@ pub struct EvalOptions {
     pub overlay_cases: Vec<String>,
     /// Published results to print beside this run's (by dataset name).
     pub baselines: Baselines,
+    /// Where `baselines` came from, named in the report: a file's path, or
+    /// `the shipped baselines` ([`crate::baselines::shipped_baselines`]).
+    pub baselines_source: String,
     /// The weights file, named in the report.
     pub weights: PathBuf,
 }
@@ -93,13 +99,20 @@ fn progress(n: usize, what: &str) -> ProgressBar {
     bar
 }
 
-/// The metric setup for a model's classes (labels 1..K, named).
-fn metric_config(loaded: &LoadedModel, convention: Convention) -> MetricConfig {
+/// Whether `kind`'s volumes carry a voxel spacing: NIfTI does; TransUNet's Synapse h5 test
+/// volumes and MT-UNet's ACDC npz slices do not (their readers give 1 per axis).
+pub fn has_spacing(kind: DatasetKind) -> bool {
+    matches!(kind, DatasetKind::SynapseRaw | DatasetKind::Acdc)
+}
+
+/// The metric setup for a model's classes (labels 1..K, named); `spacing`: whether the data
+/// has a voxel spacing (distances in mm) or not (in voxels).
+fn metric_config(loaded: &LoadedModel, convention: Convention, spacing: bool) -> MetricConfig {
     let mut m = MetricConfig::new((1..loaded.meta.num_classes() as u32).collect(), convention);
     m.class_names = (1..loaded.meta.num_classes())
         .map(|i| (i as u32, loaded.meta.class_names[i].clone()))
         .collect();
-    m.distance_unit = if convention == Convention::TransUnet {
+    m.distance_unit = if convention == Convention::TransUnet || !spacing {
         "voxel"
     } else {
         "mm"
@@ -188,11 +201,14 @@ pub fn evaluate_dataset(
         kind.in_channels()
     );
     let seg = segmenter(loaded, &opts.predict);
+    // cases.csv for 2D images (volumes' comes from their cohort summary).
+    let mut image_cases = None;
     let scores = if kind.is_volumetric() {
         let vols = kind
             .open_volumes(root, Split::Test)
             .with_context(|| format!("opening the {kind} test split"))?;
-        let mut metric = CumulativeMetric::new(metric_config(loaded, opts.convention));
+        let mut metric =
+            CumulativeMetric::new(metric_config(loaded, opts.convention, has_spacing(kind)));
         let bar = progress(vols.len(), "volumes");
         for i in 0..vols.len() {
             let v = vols.volume(i)?;
@@ -217,6 +233,7 @@ pub fn evaluate_dataset(
             .with_context(|| format!("opening the {kind} test split"))?;
         let mut pixels = PixelMetrics::new();
         let mut glas = GlasMetrics::new();
+        let mut rows: Vec<(String, Vec<f64>)> = Vec::with_capacity(set.len());
         let bar = progress(set.len(), "images");
         for i in 0..set.len() {
             let sample = set.sample(i)?;
@@ -226,12 +243,17 @@ pub fn evaluate_dataset(
                 .expect("one in, one out");
             let p = pred.mapv(|v| v > 0).into_dyn();
             let g = sample.label.mapv(|v| v > 0).into_dyn();
-            if kind == DatasetKind::Glas {
+            let values = if kind == DatasetKind::Glas {
                 glas.update(p.view(), g.view())
+                    .map(|(dice, iou)| vec![dice, iou])
             } else {
-                pixels.update(p.view(), g.view()).map(|_| (0.0, 0.0))
+                pixels.update(p.view(), g.view()).map(|c| {
+                    let s = c.scores();
+                    vec![s.dice, s.iou, s.sensitivity, s.specificity, s.accuracy]
+                })
             }
             .with_context(|| format!("scoring {}", sample.name))?;
+            rows.push((sample.name.clone(), values));
             if opts.overlay_cases.contains(&sample.name) {
                 let img = overlay_panels(sample.image.view(), sample.label.view(), pred.view());
                 save_overlay(&opts.out_dir, &sample.name, &img)?;
@@ -239,13 +261,25 @@ pub fn evaluate_dataset(
             bar.inc(1);
         }
         bar.finish_and_clear();
+        let columns: &[&str] = if kind == DatasetKind::Glas {
+            &["dice", "iou"]
+        } else {
+            &["dice", "iou", "sensitivity", "specificity", "accuracy"]
+        };
+        image_cases = Some(image_cases_csv(columns, &rows));
         if kind == DatasetKind::Glas {
             EvalScores::Glas(glas.aggregate())
         } else {
             EvalScores::Pixels(pixels.aggregate())
         }
     };
-    finish(loaded, format!("{kind} test split"), scores, opts)
+    finish(
+        loaded,
+        format!("{kind} test split"),
+        scores,
+        image_cases,
+        opts,
+    )
 }
 
 /// Evaluates NIfTI (image, reference) pairs; `label_map` maps reference ids to the model's
@@ -258,7 +292,7 @@ pub fn evaluate_nifti_pairs(
 ) -> anyhow::Result<EvalReport> {
     check_case_names(pairs)?;
     let seg = segmenter(loaded, &opts.predict);
-    let mut metric = CumulativeMetric::new(metric_config(loaded, opts.convention));
+    let mut metric = CumulativeMetric::new(metric_config(loaded, opts.convention, true));
     let bar = progress(pairs.len(), "volumes");
     let k = loaded.meta.num_classes() as u32;
     for (image, reference) in pairs {
@@ -322,6 +356,7 @@ pub fn evaluate_nifti_pairs(
         loaded,
         format!("{} NIfTI pair(s)", pairs.len()),
         EvalScores::Volumes(metric.aggregate()),
+        None,
         opts,
     )
 }
@@ -371,11 +406,12 @@ fn num(v: f64) -> String {
     }
 }
 
-/// Writes the tables and returns the report.
+/// Writes the tables and returns the report; `image_cases`: `cases.csv` for 2D images.
 fn finish(
     loaded: &LoadedModel,
     subject: String,
     scores: EvalScores,
+    image_cases: Option<String>,
     opts: &EvalOptions,
 ) -> anyhow::Result<EvalReport> {
     std::fs::create_dir_all(&opts.out_dir)
@@ -451,7 +487,6 @@ fn finish(
                 );
             }
             let _ = writeln!(md, "\n## Per class\n\n{}", sum.to_markdown());
-            write_file(&opts.out_dir.join("cases.csv"), &sum.cases_csv())?;
         }
         EvalScores::Pixels(p) => {
             let s = &p.pooled;
@@ -501,15 +536,24 @@ fn finish(
             }
         }
     }
+    let cases = match &scores {
+        EvalScores::Volumes(sum) => Some(sum.cases_csv()),
+        _ => image_cases,
+    };
+    if let Some(text) = cases {
+        write_file(&opts.out_dir.join("cases.csv"), &text)?;
+    }
     if baselines.is_empty() {
         let _ = writeln!(
             md,
-            "\n(No published baselines for {family} in the baselines file.)"
+            "\n(No published baselines for {family} in {}.)",
+            opts.baselines_source
         );
     } else {
         let _ = writeln!(
             md,
-            "\nPublished numbers: {}.",
+            "\nPublished numbers (from {}): {}.",
+            opts.baselines_source,
             baselines
                 .iter()
                 .map(|b| format!("{}: {}", b.method, b.source))

@@ -55,6 +55,7 @@ fn opts(out: PathBuf, weights: &Path, overlay: Vec<String>) -> EvalOptions {
         },
         overlay_cases: overlay,
         baselines,
+        baselines_source: "configs/baselines.toml".into(),
         weights: weights.to_path_buf(),
     }
 }

@@ -54,6 +54,7 @@ fn eval_opts(out: PathBuf, weights: &Path) -> EvalOptions {
         predict: predict_opts(),
         overlay_cases: vec![],
         baselines: Default::default(),
+        baselines_source: "no baselines".into(),
         weights: weights.to_path_buf(),
     }
 }

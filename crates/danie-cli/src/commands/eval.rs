@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use danie_metrics::Convention;
-use danie_train::baselines::{read_baselines, Baselines};
+use danie_train::baselines::{read_baselines, shipped_baselines};
 use danie_train::config::RunConfig;
 use danie_train::device_spec::DeviceSpec;
 use danie_train::evaluate::{evaluate_dataset, evaluate_nifti_pairs, EvalOptions};
@@ -36,7 +36,8 @@ pub struct Args {
     /// Metric convention (`transunet`, `medpy`, `monai`; default: the config's, else transunet).
     #[arg(long)]
     convention: Option<Convention>,
-    /// Published baselines file (default: baselines.toml beside the config).
+    /// Published baselines to print beside the scores, a TOML file in the format of
+    /// configs/baselines.toml (default: that file, shipped with danie).
     #[arg(long, value_name = "FILE")]
     baselines: Option<PathBuf>,
     /// Flip test-time augmentation.
@@ -88,20 +89,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let device = DeviceSpec::parse(&device)
         .map_err(|e| anyhow::anyhow!("device: {e}"))?
         .resolve()?;
-    let baselines: Baselines = match (&args.baselines, &args.config) {
-        (Some(b), _) => read_baselines(b)?,
-        (None, Some(c)) => {
-            let beside = c
-                .parent()
-                .unwrap_or(std::path::Path::new("."))
-                .join("baselines.toml");
-            if beside.is_file() {
-                read_baselines(&beside)?
-            } else {
-                Baselines::new()
-            }
-        }
-        (None, None) => Baselines::new(),
+    let (baselines, baselines_source) = match &args.baselines {
+        Some(b) => (read_baselines(b)?, b.display().to_string()),
+        None => (shipped_baselines(), "the shipped baselines".to_string()),
     };
     let ev = cfg.as_ref().map(|c| c.eval.clone()).unwrap_or_default();
     let opts = EvalOptions {
@@ -115,6 +105,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         },
         overlay_cases: ev.overlay_cases,
         baselines,
+        baselines_source,
         weights: weights.clone(),
     };
     let loaded = load_model(&weights, device)?;
