@@ -230,31 +230,6 @@ pub fn save_safetensors(vs: &VarStore, path: &Path) -> Result<(), ModelError> {
         .map_err(|e| ModelError::Weights(format!("{}: cannot write: {e}", path.display())))
 }
 
-#[cfg(all(test, unix))]
-mod save_tests {
-    use super::*;
-
-    #[test]
-    fn a_link_planted_at_the_weights_name_is_replaced_not_followed() {
-        let dir = tempfile::tempdir().unwrap();
-        let victim = dir.path().join("victim.txt");
-        std::fs::write(&victim, "precious").unwrap();
-        let p = dir.path().join("w.safetensors");
-        std::os::unix::fs::symlink(&victim, &p).unwrap();
-        let vs = VarStore::new(tch::Device::Cpu);
-        let _w = vs.root().zeros("w", &[2]);
-        save_safetensors(&vs, &p).unwrap();
-        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
-        assert!(!std::fs::symlink_metadata(&p)
-            .unwrap()
-            .file_type()
-            .is_symlink());
-        assert_eq!(read_tensors(&p).unwrap().len(), 1);
-        // Only the weights and the victim: no temporary left behind.
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
-    }
-}
-
 /// Loads a whole-model checkpoint (ours or a PyTorch `reference/` state_dict). With `strict`,
 /// missing or unused keys are errors; otherwise they are reported.
 pub fn load_weights(
@@ -535,5 +510,30 @@ mod tests {
                 "{cut}"
             );
         }
+    }
+}
+
+#[cfg(all(test, unix))]
+mod save_tests {
+    use super::*;
+
+    #[test]
+    fn a_link_planted_at_the_weights_name_is_replaced_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim.txt");
+        std::fs::write(&victim, "precious").unwrap();
+        let p = dir.path().join("w.safetensors");
+        std::os::unix::fs::symlink(&victim, &p).unwrap();
+        let vs = VarStore::new(tch::Device::Cpu);
+        let _w = vs.root().zeros("w", &[2]);
+        save_safetensors(&vs, &p).unwrap();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+        assert!(!std::fs::symlink_metadata(&p)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(read_tensors(&p).unwrap().len(), 1);
+        // Only the weights and the victim: no temporary left behind.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
     }
 }
