@@ -3,6 +3,8 @@
 //!
 //! A reference that cannot run fails the test with a message saying why: a missing
 //! interpreter or a failing script is never a silent pass.
+pub mod commands;
+
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
