@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 
 mod ablation;
 mod bench;
+mod docs;
 mod download;
 mod fetch;
 mod fuzz;
@@ -20,7 +21,7 @@ mod test;
 #[derive(Parser)]
 #[command(
     name = "cargo xtask",
-    about = "danie project tasks: setup, test, reproduce, download, bench"
+    about = "danie project tasks: setup, test, reproduce, download, bench, fuzz, docs"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -41,6 +42,8 @@ enum Task {
     Bench(bench::Args),
     /// Fuzz every file reader for a while (docs/fuzzing.md); the short run is part of `test`.
     Fuzz(fuzz::Args),
+    /// Check (or with --write, update) the demo figures README.md and docs/ quote, on the current code.
+    Docs(docs::Args),
 }
 
 fn main() {
@@ -52,6 +55,7 @@ fn main() {
         Task::Download(a) => download::run(&a),
         Task::Bench(a) => bench::run(&a),
         Task::Fuzz(a) => fuzz::run(&a),
+        Task::Docs(a) => docs::run(&a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
