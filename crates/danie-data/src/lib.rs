@@ -4,7 +4,8 @@
 //!   [`image_io`] (PNG, JPEG, BMP).
 //! - Datasets in their published layouts: [`datasets`] (Synapse, ACDC, ISIC 2017/2018, GlaS).
 //! - Pipeline: [`preprocess`] (resizing, intensity), [`augment`] (TransUNet's RandomGenerator and
-//!   the usual 2D augmentations), [`loader`] (parallel, prefetching batches).
+//!   the usual 2D augmentations), [`loader`] (parallel, prefetching batches), [`shard`] (each
+//!   data-parallel process's share of an epoch, as PyTorch's DistributedSampler).
 //! - [`synthetic`]: small phantom datasets written in each exact layout, for tests and the demo.
 pub mod augment;
 pub mod datasets;
@@ -16,6 +17,7 @@ pub mod loader;
 pub mod nifti;
 pub mod npy;
 pub mod preprocess;
+pub mod shard;
 pub mod synthetic;
 
 pub use error::{DataError, Result};
