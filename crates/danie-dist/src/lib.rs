@@ -336,6 +336,58 @@ impl ProcessGroup {
         }
     }
 
+    /// Averages a flat (1-D, contiguous) tensor over the ranks in place, in buckets of at most
+    /// `bucket_elems` elements: every bucket's all-reduce is started before the first is waited
+    /// for, so Gloo overlaps them (PyTorch's DDP buckets gradients the same way, 25 MiB each by
+    /// default).
+    pub fn all_reduce_mean(
+        &mut self,
+        flat: &mut Tensor,
+        bucket_elems: i64,
+    ) -> Result<(), DistError> {
+        if flat.dim() != 1 || !flat.is_contiguous() || bucket_elems < 1 {
+            return Err(DistError::Collective {
+                op: "all-reduce",
+                rank: self.rank,
+                message: format!(
+                    "expects a contiguous 1-D tensor and buckets of at least one element (got \
+                     shape {:?}, bucket {bucket_elems})",
+                    flat.size()
+                ),
+            });
+        }
+        // Views of `flat`: reducing them reduces it.
+        let mut buckets = flat.split(bucket_elems, 0);
+        self.all_reduce_sum(&mut buckets)?;
+        let _ = flat.g_div_scalar_(self.world_size as f64);
+        Ok(())
+    }
+
+    /// Every rank's bytes, in rank order (lengths may differ): the per-case scores of a sharded
+    /// evaluation travel this way, serialised.
+    pub fn all_gather_bytes(&mut self, bytes: &[u8]) -> Result<Vec<Vec<u8>>, DistError> {
+        let len = Tensor::from_slice(&[bytes.len() as i64]);
+        let lens: Vec<usize> = self
+            .all_gather(&len)?
+            .iter()
+            .map(|t| t.int64_value(&[0]).max(0) as usize)
+            .collect();
+        let longest = lens.iter().copied().max().unwrap_or(0);
+        let mut padded = bytes.to_vec();
+        padded.resize(longest, 0);
+        let gathered = self.all_gather(&Tensor::from_slice(&padded))?;
+        Ok(gathered
+            .iter()
+            .zip(&lens)
+            .map(|(t, &n)| {
+                let mut v = vec![0u8; t.numel()];
+                t.copy_data(&mut v, t.numel());
+                v.truncate(n);
+                v
+            })
+            .collect())
+    }
+
     /// Waits until every rank has reached it.
     pub fn barrier(&mut self) -> Result<(), DistError> {
         #[cfg(not(danie_c10d))]

@@ -94,6 +94,22 @@ fn collectives_across_two_processes() {
             .expect("all-gather");
         let got: Vec<Vec<f64>> = g.iter().map(|t| Vec::<f64>::try_from(t).unwrap()).collect();
         assert_eq!(got, vec![vec![0.0, 100.0], vec![1.0, 101.0]]);
+        // Bucketed mean: both ranks' tensors are known here (seeded by rank).
+        let data = |rank: i64| {
+            tch::manual_seed(100 + rank);
+            Tensor::randn([1000], (Kind::Float, tch::Device::Cpu))
+        };
+        let want = (data(0) + data(1)) / 2.0;
+        let mut flat = data(pg.rank() as i64);
+        pg.all_reduce_mean(&mut flat, 128).expect("bucketed mean");
+        assert!(
+            flat.allclose(&want, 1e-6, 1e-6, false),
+            "bucketed mean differs"
+        );
+        // Bytes of different lengths.
+        let mine = vec![pg.rank() as u8 + 1; 3 + 5 * pg.rank()];
+        let all = pg.all_gather_bytes(&mine).expect("all-gather bytes");
+        assert_eq!(all, vec![vec![1u8; 3], vec![2u8; 8]]);
         pg.barrier().expect("barrier");
         println!("rank {} done", pg.rank());
         return;
