@@ -27,9 +27,7 @@ pub fn shown_commands(root: &Path, program: &str) -> Vec<ShownCommand> {
     let mut files = vec![root.join("README.md")];
     collect(&root.join("docs"), "md", &mut files);
     collect(&root.join("configs"), "toml", &mut files);
-    for src in [root.join("xtask/src")] {
-        collect(&src, "rs", &mut files);
-    }
+    collect(&root.join("xtask/src"), "rs", &mut files);
     if let Ok(crates) = std::fs::read_dir(root.join("crates")) {
         // danie-testkit's own sources hold wrong commands on purpose (its tests).
         let mut dirs: Vec<PathBuf> = crates
