@@ -43,7 +43,7 @@ pub fn shard(order: &[usize], rank: usize, world: usize, drop_last: bool) -> Res
 /// When `global` does not divide by `world` (the global batch would change with the world
 /// size).
 pub fn local_batch_size(global: usize, world: usize) -> Result<usize> {
-    if world == 0 || global % world != 0 || global < world {
+    if world == 0 || !global.is_multiple_of(world) || global < world {
         return Err(ShardError(format!(
             "the batch size {global} does not split evenly over {world} processes: choose a \
              batch size that is a multiple of the number of processes"
