@@ -18,6 +18,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::Result;
+use danie_metrics::csv_field;
 use danie_metrics::stats::paired::{self, OVERALL};
 use danie_metrics::stats::{compare_runs, BOOTSTRAP_RESAMPLES};
 
@@ -207,13 +208,4 @@ fn run_in(danie: &Path, ab: Ablation, args: &Settings, run: &RunFolder) -> Resul
     println!("{md}");
     println!("run folder: {}", run.path().display());
     Ok(())
-}
-
-/// A CSV field, quoted where it holds a comma or a quote.
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
 }

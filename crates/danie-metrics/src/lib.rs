@@ -53,4 +53,4 @@ pub use label_scan::labels_present;
 pub use overlap::{dice, iou, overlap_counts, OverlapCounts, Presence};
 pub use pixel::{ConfusionCounts, PixelMetrics, PixelScores, PixelSummary};
 pub use surface_distance::{surface_distances, SurfaceDistances};
-pub use table::image_cases_csv;
+pub use table::{csv_field, image_cases_csv};

@@ -9,6 +9,7 @@ use crate::stats::case_dice::{check_same_cases, CaseDice};
 use crate::stats::{
     bootstrap_mean_ci, mean, wilcoxon, Wilcoxon, BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED,
 };
+use crate::table::csv_field;
 
 /// The name of the row over all classes.
 pub const OVERALL: &str = "overall";
@@ -124,7 +125,7 @@ pub fn csv_row(r: &PairedRow) -> String {
     };
     format!(
         "{},{},{},{},{},{},{},{}",
-        r.class,
+        csv_field(&r.class),
         r.n_cases,
         num(Some(r.mean_a * 100.0)),
         num(Some(r.mean_b * 100.0)),
@@ -146,9 +147,9 @@ pub fn p_text(p: Option<f64>) -> String {
 
 /// A Markdown table of the rows, Dice in %: `| class | cases | A | B | B - A | 95 % CI | p |`.
 pub fn markdown_table(rows: &[PairedRow], name_a: &str, name_b: &str) -> String {
-    let mut md = format!(
+    let mut md = String::from(
         "| class | cases | DSC A (%) | DSC B (%) | B - A (points) | 95 % CI of B - A | Wilcoxon p |\n\
-         |---|---|---|---|---|---|---|\n"
+         |---|---|---|---|---|---|---|\n",
     );
     for r in rows {
         let ci = r.ci95.map_or("-".into(), |(l, h)| {
