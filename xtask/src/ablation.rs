@@ -116,7 +116,8 @@ fn run_in(danie: &Path, ab: Ablation, args: &Settings, run: &RunFolder) -> Resul
     let base = results[0].2.pooled_cases()?;
     let mut tests = Vec::new();
     for (var, _, runs, _) in &results[1..] {
-        let rows = compare_runs(&base, &runs.pooled_cases()?, results[0].0.label, var.label)?;
+        let mut rows = compare_runs(&base, &runs.pooled_cases()?, results[0].0.label, var.label)?;
+        paired::name_classes(&mut rows, &runs.class_names());
         tests.push((var.label, rows));
     }
 

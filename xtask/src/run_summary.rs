@@ -21,7 +21,9 @@ pub struct RunSummary {
 /// One class's means over the test cases, as eval's summary.json gives them.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ClassScore {
-    /// The class name (its label where eval has no name).
+    /// The class label (as in cases.csv).
+    pub label: Option<u64>,
+    /// The class name (`class <label>` where eval has no name).
     pub name: String,
     /// Mean Dice (0..1).
     pub dice: f64,
@@ -66,6 +68,7 @@ impl RunSummary {
                     |n| Some(n.to_string()),
                 )?;
                 Some(ClassScore {
+                    label: c["label"].as_u64(),
                     name,
                     dice: c["dice"]["mean"].as_f64().unwrap_or(f64::NAN),
                     hd95: c["hd95"]["mean"].as_f64(),

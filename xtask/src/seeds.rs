@@ -161,6 +161,16 @@ impl SeedRuns {
             .collect()
     }
 
+    /// Label -> class name, from the first seed's summary.json.
+    pub fn class_names(&self) -> std::collections::BTreeMap<String, String> {
+        self.runs
+            .first()
+            .into_iter()
+            .flat_map(|r| &r.summary.classes)
+            .filter_map(|c| Some((c.label?.to_string(), c.name.clone())))
+            .collect()
+    }
+
     /// Per-case Dice pooled over the seeds (each case's mean over seeds).
     pub fn pooled_cases(&self) -> Result<CaseDice> {
         let all: Vec<CaseDice> = self.runs.iter().map(|r| r.cases.clone()).collect();

@@ -368,7 +368,8 @@ fn seeds_give_mean_and_std_and_the_ablation_a_paired_test() {
     assert!(j["rows"][0]["vs_base"].is_null());
     let tests = std::fs::read_to_string(run.join("ablation_tests.csv")).unwrap();
     assert!(
-        tests.contains("spatial first,channel first,overall,3,"),
+        tests.contains("spatial first,channel first,spleen (1),3,")
+            && tests.contains("spatial first,channel first,overall,3,"),
         "{tests}"
     );
     assert!(run.join("ablation.csv").is_file());

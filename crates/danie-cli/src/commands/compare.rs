@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
-use danie_metrics::stats::paired::{csv_row, markdown_table, CSV_HEADER};
+use danie_metrics::stats::paired::{csv_row, markdown_table, name_classes, CSV_HEADER};
 use danie_metrics::stats::{compare_runs, CaseDice, BOOTSTRAP_RESAMPLES};
 
 /// Arguments of `danie compare`.
@@ -38,11 +38,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     } else {
         names
     };
-    for r in &mut rows {
-        if let Some(n) = names.get(&r.class) {
-            r.class = format!("{n} ({})", r.class);
-        }
-    }
+    name_classes(&mut rows, &names);
     if args.json {
         let j = serde_json::json!({
             "run_a": name_a,

@@ -95,6 +95,16 @@ fn row(class: &str, pairs: impl Iterator<Item = (f64, f64)>) -> Result<PairedRow
     })
 }
 
+/// Renames the rows of labelled classes `name (label)` (`spleen (1)`) where `names` (label ->
+/// class name, as eval's summary.json gives them) has one.
+pub fn name_classes(rows: &mut [PairedRow], names: &std::collections::BTreeMap<String, String>) {
+    for r in rows {
+        if let Some(n) = names.get(&r.class) {
+            r.class = format!("{n} ({})", r.class);
+        }
+    }
+}
+
 impl PairedRow {
     /// The row as JSON, Dice in percent with the unit in the key names.
     pub fn to_json(&self) -> serde_json::Value {

@@ -9,6 +9,9 @@
 //! - `n <= 13` with ties or zeros: the exact permutation test over all `2^n` sign flips;
 //! - otherwise the normal approximation with the tie correction of the variance (no
 //!   continuity correction).
+//!
+//! One exception: a single pair with a zero difference, which scipy refuses (its permutation test
+//! wants two observations), gets the permutation answer, p = 1.
 use crate::error::{MetricsError, Result};
 use crate::stats::normal::normal_sf;
 
