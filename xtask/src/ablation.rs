@@ -7,16 +7,24 @@
 //! | order | channel-first, spatial-first (`hap.attention_order`) |
 //! | calibration | with, without dynamic calibration (`hap.calibration`) |
 //! | streams | SAP only, HAP only, both (`streams`) |
+//!
+//! Each variant trains `--seeds N` times (`seeds.rs`) and is reported as mean ± std over
+//! seeds; each variant after the first is compared with the first (the full model) by a paired
+//! per-case test on Dice: each case's Dice is first pooled as its mean over the seeds, then the
+//! two-sided Wilcoxon signed-rank test and the bootstrap 95 % interval of the mean difference
+//! run over the cases (`danie_metrics::stats`, as `danie compare` does).
+use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Instant;
 
-use anyhow::{bail, Result};
+use anyhow::Result;
+use danie_metrics::csv_field;
+use danie_metrics::stats::paired::{self, OVERALL};
+use danie_metrics::stats::{compare_runs, BOOTSTRAP_RESAMPLES};
 
-use crate::process::step;
-use crate::reproduce::{
-    check_dataset, generate_demo_data, train_and_eval, write_config, Args, DemoSize,
-};
+use crate::protocol::{prepare_config, Settings};
 use crate::run_folder::RunFolder;
+use crate::seeds::{self, train_seeds};
 
 /// Which ablation of the paper.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -75,81 +83,128 @@ impl Ablation {
     }
 }
 
-/// Runs every variant and prints the table (also RUN/ablation.md and RUN/ablation.json).
-pub fn run(danie: &Path, ab: Ablation, args: &Args) -> Result<()> {
+/// Runs every variant and prints the table (also RUN/ablation.md, .json and .csv).
+pub fn run(danie: &Path, ab: Ablation, args: &Settings) -> Result<()> {
     let run = RunFolder::create(&format!("ablation-{}", ab.as_str()))?;
     run.discard_if_empty_on_error(run_in(danie, ab, args, &run))
 }
 
 /// The ablation in the (new) run folder `run`.
-fn run_in(danie: &Path, ab: Ablation, args: &Args, run: &RunFolder) -> Result<()> {
+fn run_in(danie: &Path, ab: Ablation, args: &Settings, run: &RunFolder) -> Result<()> {
     // One base config; each variant differs by `--set` overrides only.
-    let config = match (args.dataset, &args.data_root) {
-        (Some(d), Some(root)) => {
-            check_dataset(danie, d, root)?;
-            write_config(Some(d), root, args, run.path())?
-        }
-        (Some(d), None) => bail!("--dataset {} needs --data-root DIR", d.as_str()),
-        (None, _) => {
-            let data = generate_demo_data(danie, run.path(), &DemoSize::new(args.quick))?;
-            write_config(None, &data, args, run.path())?
-        }
-    };
-    let mut hd95_unit = None;
-    let mut rows = Vec::new();
+    let config = prepare_config(danie, args, run.path())?;
+    let n = args.seed_count();
+    let mut results = Vec::new();
     for var in ab.variants() {
         let dir = run
             .path()
             .join(var.key.replace('.', "_") + "-" + var.value.trim_matches('"'));
-        std::fs::create_dir_all(&dir)?;
-        let _s = step(&format!(
-            "ablation {}: {} ({} = {})",
+        let t = Instant::now();
+        let sets = [format!("model.overrides.{}={}", var.key, var.value)];
+        let label = format!(
+            "ablation {}: {} ({} = {}), ",
             ab.as_str(),
             var.label,
             var.key,
             var.value
-        ));
-        let t = Instant::now();
-        let sets = [
-            format!("model.overrides.{}={}", var.key, var.value),
-            format!("output.run_dir={}", dir.join("train").display()),
-        ];
-        let s = train_and_eval(danie, &config, &dir, &sets)?;
-        hd95_unit = hd95_unit.or(s.hd95_unit());
-        rows.push(serde_json::json!({
-            "variant": var.label,
-            "override": format!("{} = {}", var.key, var.value),
-            "mean_dsc_percent": s.mean_dsc_percent(),
-            "mean_hd95": s.mean_hd95,
-            "hd95_unit": s.hd95_unit(),
-            "minutes": t.elapsed().as_secs_f64() / 60.0,
-            "folder": dir,
-        }));
+        );
+        let runs = train_seeds(danie, &config, &dir, &sets, n, &label)?;
+        results.push((var, dir, runs, t.elapsed().as_secs_f64() / 60.0));
     }
+
+    // Each variant against the first, per case (pooled over seeds).
+    let base = results[0].2.pooled_cases()?;
+    let mut tests = Vec::new();
+    for (var, _, runs, _) in &results[1..] {
+        let mut rows = compare_runs(&base, &runs.pooled_cases()?, results[0].0.label, var.label)?;
+        paired::name_classes(&mut rows, &runs.class_names());
+        tests.push((var.label, rows));
+    }
+
+    let unit = results[0].2.hd95_unit();
+    let seeds_text = results[0]
+        .2
+        .seeds()
+        .iter()
+        .map(u64::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
     let mut md = format!(
-        "Ablation: {} ({}, schedule of {})\n\n| variant | mean DSC (%) | mean HD95{} | minutes |\n|---|---|---|---|\n",
+        "Ablation: {} ({}, schedule of {}; seeds {seeds_text}{})\n\n\
+         | variant | mean DSC (%) | mean HD95{} | vs {} (points) | 95 % CI | Wilcoxon p | minutes |\n\
+         |---|---|---|---|---|---|---|\n",
         ab.as_str(),
         args.dataset.map_or("synthetic demo data", |d| d.as_str()),
         config.display(),
-        hd95_unit.map(|u| format!(" ({u})")).unwrap_or_default(),
+        if n > 1 { ": mean ± sample std over seeds" } else { "" },
+        unit.as_ref().map(|u| format!(" ({u})")).unwrap_or_default(),
+        results[0].0.label,
     );
-    for r in &rows {
-        md += &format!(
-            "| {} | {:.2} | {} | {:.1} |\n",
-            r["variant"].as_str().unwrap_or("?"),
-            r["mean_dsc_percent"].as_f64().unwrap_or(f64::NAN),
-            r["mean_hd95"]
-                .as_f64()
-                .map_or("-".into(), |h| format!("{h:.2}")),
-            r["minutes"].as_f64().unwrap_or(f64::NAN),
+    let mut rows_json = Vec::new();
+    let mut csv = format!("variant,{}\n", seeds::CSV_HEADER);
+    let mut tests_csv = format!("variant,base,{}\n", paired::CSV_HEADER);
+    for (i, (var, dir, runs, minutes)) in results.iter().enumerate() {
+        let o = runs.overall();
+        let test = (i > 0).then(|| &tests[i - 1].1);
+        let overall_test = test.and_then(|rows| rows.iter().find(|r| r.class == OVERALL));
+        let (diff, ci, p) = match overall_test {
+            Some(r) => (
+                format!("{:+.2}", r.mean_diff * 100.0),
+                r.ci95.map_or("-".into(), |(l, h)| {
+                    format!("[{:+.2}, {:+.2}]", l * 100.0, h * 100.0)
+                }),
+                paired::p_text(r.wilcoxon.map(|w| w.p_value)),
+            ),
+            None => ("(base)".into(), "-".into(), "-".into()),
+        };
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {diff} | {ci} | {p} | {minutes:.1} |",
+            var.label,
+            o.dsc_percent.text(),
+            o.hd95.map_or("-".into(), |h| h.text()),
         );
+        csv += &runs.csv_rows(&format!("{},", csv_field(var.label)));
+        if let Some(rows) = test {
+            for r in rows {
+                tests_csv += &format!(
+                    "{},{},{}\n",
+                    csv_field(var.label),
+                    csv_field(results[0].0.label),
+                    paired::csv_row(r)
+                );
+            }
+        }
+        let mut row = runs.to_json();
+        row["variant"] = serde_json::json!(var.label);
+        row["override"] = serde_json::json!(format!("{} = {}", var.key, var.value));
+        row["minutes"] = serde_json::json!(minutes);
+        row["folder"] = serde_json::json!(dir);
+        row["vs_base"] = serde_json::json!(
+            test.map(|rows| rows.iter().map(|r| r.to_json()).collect::<Vec<_>>())
+        );
+        rows_json.push(row);
     }
+    let _ = write!(
+        md,
+        "\nvs {}: difference of the mean Dice, case by case (each case's Dice pooled as its mean \
+         over the seeds); p: two-sided Wilcoxon signed-rank test over the cases; CI: 95 % \
+         bootstrap interval of the mean difference ({BOOTSTRAP_RESAMPLES} resamples). Per class \
+         in ablation_tests.csv.\n",
+        results[0].0.label
+    );
     danie_fs::write_bytes(&run.path().join("ablation.md"), &md)?;
+    danie_fs::write_bytes(&run.path().join("ablation.csv"), &csv)?;
+    danie_fs::write_bytes(&run.path().join("ablation_tests.csv"), &tests_csv)?;
     danie_fs::write_bytes(
         &run.path().join("ablation.json"),
-        serde_json::to_string_pretty(
-            &serde_json::json!({"ablation": ab.as_str(), "config": config, "rows": rows}),
-        )?,
+        serde_json::to_string_pretty(&serde_json::json!({
+            "ablation": ab.as_str(),
+            "config": config,
+            "seeds": results[0].2.seeds(),
+            "test": "two-sided paired Wilcoxon signed-rank over cases, each case's Dice the mean over seeds; 95 % percentile bootstrap of the mean difference (variant - base)",
+            "rows": rows_json,
+        }))?,
     )?;
     println!("{md}");
     println!("run folder: {}", run.path().display());

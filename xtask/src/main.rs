@@ -11,10 +11,12 @@ mod download;
 mod fetch;
 mod fuzz;
 mod process;
+mod protocol;
 mod registry;
 mod reproduce;
 mod run_folder;
 mod run_summary;
+mod seeds;
 mod setup;
 mod test;
 

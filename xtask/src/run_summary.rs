@@ -12,8 +12,23 @@ pub struct RunSummary {
     pub mean_hd95: Option<f64>,
     /// `scores.distance_unit` as eval wrote it (`voxel` or `mm`), for volumes.
     pub distance_unit: Option<String>,
+    /// Per class (volumes only: ISIC and GlaS report one foreground).
+    pub classes: Vec<ClassScore>,
     /// `summary.md`: the paper-format row beside the published baselines, then per class.
     pub table_md: String,
+}
+
+/// One class's means over the test cases, as eval's summary.json gives them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClassScore {
+    /// The class label (as in cases.csv).
+    pub label: Option<u64>,
+    /// The class name (`class <label>` where eval has no name).
+    pub name: String,
+    /// Mean Dice (0..1).
+    pub dice: f64,
+    /// Mean HD95, in the summary's distance unit.
+    pub hd95: Option<f64>,
 }
 
 impl RunSummary {
@@ -43,10 +58,28 @@ impl RunSummary {
             _ => return None,
         };
         let distance_unit = hd95.and(s["distance_unit"].as_str().map(str::to_string));
+        let classes = s["classes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|c| {
+                let name = c["name"].as_str().map_or_else(
+                    || c["label"].as_u64().map(|l| format!("class {l}")),
+                    |n| Some(n.to_string()),
+                )?;
+                Some(ClassScore {
+                    label: c["label"].as_u64(),
+                    name,
+                    dice: c["dice"]["mean"].as_f64().unwrap_or(f64::NAN),
+                    hd95: c["hd95"]["mean"].as_f64(),
+                })
+            })
+            .collect();
         Some(Self {
             mean_dice: dice,
             mean_hd95: hd95,
             distance_unit,
+            classes,
             table_md,
         })
     }

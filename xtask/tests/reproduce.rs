@@ -76,7 +76,9 @@ fn the_quick_demo_prints_the_table_and_fills_one_run_folder() {
         "eval/summary.json",
         "eval/paper_table.csv",
         "eval/overlays/case0001.png",
+        "eval/cases.csv",
         "reproduce.json",
+        "reproduce.csv",
     ] {
         assert!(run.join(f).is_file(), "{f} missing from {}", run.display());
     }

@@ -36,6 +36,8 @@ enum Command {
     Predict(commands::predict::Args),
     /// Compare predicted and reference label maps (Dice, IoU, HD, HD95, ASD, ASSD).
     Metrics(commands::metrics::Args),
+    /// Compare two evaluated runs case by case: Dice, difference, Wilcoxon p, bootstrap CI.
+    Compare(commands::compare::Args),
     /// Print shape, dtype, spacing, affine, intensity range and labels of an image file.
     Inspect(commands::inspect::Args),
     /// Validate or generate dataset folders.
@@ -58,6 +60,7 @@ fn main() -> ExitCode {
         Command::Eval(a) => commands::eval::run(a),
         Command::Predict(a) => commands::predict::run(a),
         Command::Metrics(a) => commands::metrics::run(a),
+        Command::Compare(a) => commands::compare::run(a),
         Command::Inspect(a) => commands::inspect::run(a),
         Command::Data(a) => commands::data::run(a),
         Command::Info(a) => commands::info::run(a),

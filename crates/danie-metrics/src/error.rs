@@ -51,6 +51,10 @@ pub enum MetricsError {
     /// A percentile outside [0, 100].
     #[error("percentile {0} is outside [0, 100]")]
     BadPercentile(f64),
+    /// Data a statistic cannot use (unequal lengths, a non-finite value, a bad `cases.csv`,
+    /// runs on different cases); the message says which.
+    #[error("{0}")]
+    Statistics(String),
 }
 
 /// Result alias for this crate.

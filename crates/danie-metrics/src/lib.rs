@@ -10,6 +10,8 @@
 //!   [`CumulativeMetric`] accumulates cases (update, aggregate, reset) into a
 //!   [`CohortSummary`] (per class over cases, then over classes), printable as Markdown, CSV
 //!   or JSON.
+//! - [`stats`]: the paired Wilcoxon signed-rank test and the bootstrap interval with which
+//!   two runs are compared case by case (`danie compare`, the seeded ablations).
 //! - [`PixelMetrics`] (ISIC pooled and per-image) and [`GlasMetrics`] (per-image mDice/mIoU).
 //!
 //! No libtorch: everything works on `ndarray` views.
@@ -33,6 +35,7 @@ pub mod overlap;
 pub mod percentile;
 pub mod pixel;
 pub mod spacing;
+pub mod stats;
 pub mod surface_distance;
 pub mod synthetic_pair;
 mod table;
@@ -50,4 +53,4 @@ pub use label_scan::labels_present;
 pub use overlap::{dice, iou, overlap_counts, OverlapCounts, Presence};
 pub use pixel::{ConfusionCounts, PixelMetrics, PixelScores, PixelSummary};
 pub use surface_distance::{surface_distances, SurfaceDistances};
-pub use table::image_cases_csv;
+pub use table::{csv_field, image_cases_csv};

@@ -114,7 +114,8 @@ fn csv_value(v: f64) -> String {
     }
 }
 
-fn csv_field(s: &str) -> String {
+/// A CSV field, quoted (`"..."`, a quote doubled) where it holds a comma, a quote or a newline.
+pub fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {

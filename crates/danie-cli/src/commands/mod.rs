@@ -1,4 +1,5 @@
 //! One file per subcommand: each has a clap `Args` and a `run`.
+pub mod compare;
 pub mod data;
 pub mod eval;
 pub mod info;
