@@ -35,7 +35,7 @@ pub mod pixel;
 pub mod spacing;
 pub mod surface_distance;
 pub mod synthetic_pair;
-mod table;
+pub mod table;
 
 pub use binary::{asd, assd, hd, hd95};
 pub use case::{evaluate_case, evaluate_masks, CaseMetrics};
