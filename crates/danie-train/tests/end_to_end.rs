@@ -54,6 +54,7 @@ fn opts(out: PathBuf, weights: &Path, overlay: Vec<String>) -> EvalOptions {
             bf16: false,
         },
         overlay_cases: overlay,
+        overlay_slice: None,
         baselines,
         baselines_source: "configs/baselines.toml".into(),
         weights: weights.to_path_buf(),
