@@ -38,11 +38,12 @@ pub fn write_curves(run_dir: &Path) -> anyhow::Result<()> {
         title: "Training loss".into(),
         x_label: "iteration".into(),
         y_label: "loss".into(),
+        x_whole: true,
     };
     save_png(&run_dir.join("loss.png"), &loss.render(720, 405)?)?;
     let val: Vec<(f64, f64)> = rows
         .iter()
-        .filter_map(|r| r.val_dice.map(|d| (r.epoch as f64 + 1.0, d)))
+        .filter_map(|r| r.val_dice.map(|d| (r.epoch as f64, d)))
         .collect();
     if !val.is_empty() {
         let plot = LinePlot {
@@ -55,6 +56,7 @@ pub fn write_curves(run_dir: &Path) -> anyhow::Result<()> {
             title: "Validation mean Dice".into(),
             x_label: "epoch".into(),
             y_label: "mean Dice".into(),
+            x_whole: true,
         };
         save_png(&run_dir.join("val_dice.png"), &plot.render(720, 405)?)?;
     }
