@@ -74,7 +74,11 @@ fn two_missing_files_and_a_damaged_one_are_each_named_and_the_rest_counted() {
     // one word for each thing: TransUNet's training split is slices, its test split volumes
     assert_eq!(split(&clean, "train")["unit"], "slices");
     assert_eq!(split(&clean, "test")["unit"], "volumes");
-    assert!(o.stdout.contains(&format!("{test_n} volumes")), "{}", o.stdout);
+    assert!(
+        o.stdout.contains(&format!("{test_n} volumes")),
+        "{}",
+        o.stdout
+    );
 
     let train = files(&root.join("train_npz"));
     let test = files(&root.join("test_vol_h5"));

@@ -56,7 +56,9 @@ fn the_chosen_case_and_slice_are_drawn_large_with_a_legend_of_the_drawn_colours(
     let c = cfg.to_str().unwrap();
     ok(&support::run(&["train", "--config", c], &[]));
 
-    let vols = DatasetKind::Synapse.open_volumes(&root, Split::Test).unwrap();
+    let vols = DatasetKind::Synapse
+        .open_volumes(&root, Split::Test)
+        .unwrap();
     let vol = vols.volume(0).unwrap();
     let (depth, h, w) = vol.image.dim();
     assert_eq!((depth, h, w), (3, 32, 32));
@@ -120,9 +122,11 @@ fn the_chosen_case_and_slice_are_drawn_large_with_a_legend_of_the_drawn_colours(
     // swatch's colour; another slice would not match.
     let at = |panel: usize, y: usize, x: usize| {
         let p = layout.panels[panel];
-        png.get_pixel(p.x + x as u32 * 8 + 4, p.y + y as u32 * 8 + 4).0
+        png.get_pixel(p.x + x as u32 * 8 + 4, p.y + y as u32 * 8 + 4)
+            .0
     };
-    let grey = |z: usize, y: usize, x: usize| (vol.image[[z, y, x]].clamp(0.0, 1.0) * 255.0).round();
+    let grey =
+        |z: usize, y: usize, x: usize| (vol.image[[z, y, x]].clamp(0.0, 1.0) * 255.0).round();
     let mut labelled = 0;
     for y in 0..h {
         for x in 0..w {
@@ -137,7 +141,11 @@ fn the_chosen_case_and_slice_are_drawn_large_with_a_legend_of_the_drawn_colours(
                 let c = png.get_pixel(s.x + s.w / 2, s.y + s.h / 2).0;
                 c.map(|v| (0.5 * g + 0.5 * f32::from(v)).round() as u8)
             };
-            assert_eq!(at(1, y, x), want, "reference panel at ({y}, {x}), label {l}");
+            assert_eq!(
+                at(1, y, x),
+                want,
+                "reference panel at ({y}, {x}), label {l}"
+            );
         }
     }
     assert!(labelled > 0, "slice {k} holds no organ");
@@ -150,7 +158,9 @@ fn the_chosen_case_and_slice_are_drawn_large_with_a_legend_of_the_drawn_colours(
     let bad = run(args(&depth.to_string()));
     bad.assert_clean_failure(&["--slice 3", &vol.name, "3 slices"], 1 << 31);
     let alone = support::run(
-        &["eval", "--config", c, "--device", "cpu", "--out", &o, "--slice", "1"],
+        &[
+            "eval", "--config", c, "--device", "cpu", "--out", &o, "--slice", "1",
+        ],
         &[],
     );
     alone.assert_clean_failure(&["--slice", "--case"], 1 << 31);

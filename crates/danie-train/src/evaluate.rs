@@ -30,8 +30,8 @@ use serde::Serialize;
 
 use crate::baselines::{Baseline, Baselines};
 use crate::model_io::LoadedModel;
-use crate::overlay::overlay_figure;
 use crate::nifti_pair::{check_same_grid, read_label_map, Grid};
+use crate::overlay::overlay_figure;
 use crate::predict::{read_nifti_volume, segmenter, PredictOptions};
 use crate::report::{summary_markdown, PaperTable};
 
@@ -124,18 +124,16 @@ fn metric_config(loaded: &LoadedModel, convention: Convention, spacing: bool) ->
     m
 }
 
-/// Scores one predicted volume and draws its overlay if asked.
+/// Scores one predicted volume.
 ///
 /// # Shapes
-/// image, pred, gt: (D, H, W); spacing [z, y, x]
+/// pred, gt: (D, H, W); spacing [z, y, x]
 fn score_volume(
     metric: &mut CumulativeMetric,
     name: &str,
-    image: ArrayView3<f32>,
     pred: &Array3<u8>,
     gt: &Array3<u8>,
     spacing: [f64; 3],
-    class_names: &[String],
     opts: &EvalOptions,
 ) -> anyhow::Result<()> {
     anyhow::ensure!(
@@ -157,6 +155,22 @@ fn score_volume(
             &sp,
         )
         .with_context(|| format!("scoring {name}"))?;
+    Ok(())
+}
+
+/// Draws the overlay of volume `name` if it is asked for: the chosen slice (`--slice`), else the
+/// one with the most reference foreground.
+///
+/// # Shapes
+/// image, pred, gt: (D, H, W)
+fn overlay_volume(
+    name: &str,
+    image: ArrayView3<f32>,
+    pred: &Array3<u8>,
+    gt: &Array3<u8>,
+    class_names: &[String],
+    opts: &EvalOptions,
+) -> anyhow::Result<()> {
     if opts.overlay_cases.iter().any(|c| c == name) {
         let depth = gt.dim().0;
         let z = match opts.overlay_slice {
@@ -228,16 +242,9 @@ pub fn evaluate_dataset(
             let v = vols.volume(i)?;
             bar.set_message(v.name.clone());
             let pred = seg.segment_volume(v.image.view());
-            score_volume(
-                &mut metric,
-                &v.name,
-                v.image.view(),
-                &pred,
-                &v.label,
-                v.spacing,
-                &loaded.meta.class_names,
-                opts,
-            )?;
+            score_volume(&mut metric, &v.name, &pred, &v.label, v.spacing, opts)?;
+            let names = &loaded.meta.class_names;
+            overlay_volume(&v.name, v.image.view(), &pred, &v.label, names, opts)?;
             bar.inc(1);
         }
         bar.finish_and_clear();
@@ -347,16 +354,9 @@ pub fn evaluate_nifti_pairs(
             .to_owned(); // (x, y, z) -> (z, y, x)
         let pred = seg.segment_volume(vol.view());
         let sp = img.spacing();
-        score_volume(
-            &mut metric,
-            &name,
-            vol.view(),
-            &pred,
-            &gt,
-            [sp[2], sp[1], sp[0]],
-            &loaded.meta.class_names,
-            opts,
-        )?;
+        score_volume(&mut metric, &name, &pred, &gt, [sp[2], sp[1], sp[0]], opts)?;
+        let names = &loaded.meta.class_names;
+        overlay_volume(&name, vol.view(), &pred, &gt, names, opts)?;
         bar.inc(1);
     }
     bar.finish_and_clear();

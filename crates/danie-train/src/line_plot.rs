@@ -129,6 +129,8 @@ impl LinePlot {
                 .x_desc(&self.x_label)
                 .y_desc(&self.y_label)
                 .x_labels(x_tick_count(x0, x1, self.x_whole))
+                // light lines between whole-number ticks would mark fractions of an epoch
+                .x_max_light_lines(if self.x_whole { 1 } else { 10 })
                 .x_label_formatter(&|x| tick(*x))
                 .y_label_formatter(&|y| tick(*y))
                 .label_style((FONT, 13))
@@ -246,7 +248,13 @@ mod tests {
         use plotters::coord::ranged1d::Ranged;
         use plotters::coord::types::RangedCoordf64;
         // 1 to 3 epochs, one epoch (widened to 2.5..3.5), 150 epochs, 4 iterations
-        for (lo, hi) in [(1.0, 3.0), (2.5, 3.5), (1.0, 150.0), (1.0, 4.0), (0.0, 13_900.0)] {
+        for (lo, hi) in [
+            (1.0, 3.0),
+            (2.5, 3.5),
+            (1.0, 150.0),
+            (1.0, 4.0),
+            (0.0, 13_900.0),
+        ] {
             let n = x_tick_count(lo, hi, true);
             let ticks = RangedCoordf64::from(lo..hi).key_points(n);
             assert!(!ticks.is_empty(), "{lo}..{hi}");

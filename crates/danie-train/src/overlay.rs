@@ -255,8 +255,14 @@ mod tests {
         reference[[3, 5]] = 2;
         let mut pred = Array2::<u8>::zeros((30, 40));
         pred[[10, 20]] = 3;
-        let (fig, layout) =
-            overlay_figure(img.view(), reference.view(), pred.view(), &names(), "case x").unwrap();
+        let (fig, layout) = overlay_figure(
+            img.view(),
+            reference.view(),
+            pred.view(),
+            &names(),
+            "case x",
+        )
+        .unwrap();
         assert_eq!(layout.scale, 9, "30 px short side -> 270 px");
         for p in &layout.panels {
             assert_eq!((p.w, p.h), (360, 270));

@@ -170,7 +170,10 @@ impl PaperTable {
         for r in &self.rows {
             out.push_str(&line(
                 &r.markdown,
-                r.cells.iter().map(|c| c.as_deref().unwrap_or("–")).collect(),
+                r.cells
+                    .iter()
+                    .map(|c| c.as_deref().unwrap_or("–"))
+                    .collect(),
             ));
         }
         out

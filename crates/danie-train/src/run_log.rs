@@ -165,9 +165,15 @@ mod tests {
         // an epoch row has no throughput of its own: an empty cell, not 0.00
         let epoch_row = csv.lines().last().unwrap();
         let cells: Vec<&str> = epoch_row.split(',').collect();
-        let column = CSV_HEADER.split(',').position(|c| c == "images_per_s").unwrap();
+        let column = CSV_HEADER
+            .split(',')
+            .position(|c| c == "images_per_s")
+            .unwrap();
         assert_eq!((cells[0], cells[column]), ("epoch", ""), "{epoch_row}");
-        assert_eq!(csv.lines().nth(1).unwrap().split(',').nth(column), Some("3.00"));
+        assert_eq!(
+            csv.lines().nth(1).unwrap().split(',').nth(column),
+            Some("3.00")
+        );
         assert_eq!(rows[3].images_per_s, None);
     }
 

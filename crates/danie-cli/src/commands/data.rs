@@ -95,7 +95,11 @@ fn run_generate(a: GenerateArgs) -> anyhow::Result<()> {
         "wrote {} ({} files; {}: {}) to {} in {:.1} s",
         g.kind,
         g.files,
-        if g.kind.is_volumetric() { "patients" } else { "images" },
+        if g.kind.is_volumetric() {
+            "patients"
+        } else {
+            "images"
+        },
         parts.join(", "),
         g.root.display(),
         start.elapsed().as_secs_f64()

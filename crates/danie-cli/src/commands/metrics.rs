@@ -25,7 +25,6 @@ use danie_metrics::label_map::{
 use danie_metrics::{evaluate_case, labels_present, CaseMetrics, CohortSummary, Convention};
 use danie_train::nifti_pair::{check_same_grid, is_nifti, read_label_map, LabelMap};
 use indicatif::{ProgressBar, ProgressStyle};
-use ndarray::ArrayD;
 use rayon::prelude::*;
 
 /// Arguments of `danie metrics`.
@@ -332,7 +331,8 @@ pub fn run(args: Args) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ndarray::{Array3, Axis};
+    use danie_data::nifti;
+    use ndarray::{Array3, ArrayD, Axis};
 
     const REAL: &str = concat!(
         env!("CARGO_MANIFEST_DIR"),
