@@ -40,7 +40,7 @@ pub struct Settings {
     /// The dataset folder, in its published layout (needs --dataset NAME).
     #[arg(long, requires = "dataset")]
     pub data_root: Option<PathBuf>,
-    /// Model size for --dataset (the demo uses the tiny preset).
+    /// Model size (the demo and --dataset alike; default: the config's preset, tiny for the demo).
     #[arg(long, value_parser = ["s", "b", "l"])]
     pub variant: Option<String>,
     /// Device for training and evaluation.
@@ -146,7 +146,7 @@ pub fn danie_binary() -> Result<PathBuf> {
 pub fn generate_demo_data(danie: &Path, run: &Path, size: &DemoSize) -> Result<PathBuf> {
     let data = run.join("data");
     let _s = step(&format!(
-        "synthetic Synapse-layout data: {} cases of {} slices {}x{} in {}",
+        "synthetic Synapse-layout data: {} patients of {} slices {}x{} in {}",
         size.cases,
         size.slices,
         size.size,

@@ -68,8 +68,16 @@ fn two_missing_files_and_a_damaged_one_are_each_named_and_the_rest_counted() {
     assert_eq!(o.code, Some(0), "{}\n{}", o.stdout, o.stderr);
     let clean: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     let (train_n, test_n) = (
-        split(&clean, "train")["cases"].as_u64().unwrap(),
-        split(&clean, "test")["cases"].as_u64().unwrap(),
+        split(&clean, "train")["read"].as_u64().unwrap(),
+        split(&clean, "test")["read"].as_u64().unwrap(),
+    );
+    // one word for each thing: TransUNet's training split is slices, its test split volumes
+    assert_eq!(split(&clean, "train")["unit"], "slices");
+    assert_eq!(split(&clean, "test")["unit"], "volumes");
+    assert!(
+        o.stdout.contains(&format!("{test_n} volumes")),
+        "{}",
+        o.stdout
     );
 
     let train = files(&root.join("train_npz"));
@@ -111,8 +119,8 @@ fn two_missing_files_and_a_damaged_one_are_each_named_and_the_rest_counted() {
     assert_eq!(problem_lines.len(), 3, "{}", o.stdout);
     assert!(o.stderr.contains("3 problem(s)"), "{}", o.stderr);
     let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
-    assert_eq!(split(&report, "train")["cases"].as_u64(), Some(train_n - 2));
-    assert_eq!(split(&report, "test")["cases"].as_u64(), Some(test_n - 1));
+    assert_eq!(split(&report, "train")["read"].as_u64(), Some(train_n - 2));
+    assert_eq!(split(&report, "test")["read"].as_u64(), Some(test_n - 1));
     assert_eq!(
         split(&report, "train")["problems"]
             .as_array()

@@ -219,7 +219,8 @@ impl Loader {
             Err(DataError::invalid(
                 name,
                 format!(
-                    "sample {index} of epoch {epoch}: the loader panicked while preparing it: {}",
+                    "sample {index} of epoch {}: the loader panicked while preparing it: {}",
+                    epoch + 1, // counted from 1 in messages, as the training log counts
                     panic_message(payload.as_ref())
                 ),
             ))
@@ -379,7 +380,8 @@ impl EpochLoader {
                             Err(DataError::invalid(
                                 "loader",
                                 format!(
-                                    "epoch {epoch}: building a batch panicked: {}",
+                                    "epoch {}: building a batch panicked: {}",
+                                    epoch + 1,
                                     panic_message(payload.as_ref())
                                 ),
                             ))
@@ -474,7 +476,7 @@ impl EpochLoader {
             }
             _ => "its thread ended without finishing the epoch".into(),
         };
-        let message = format!("epoch {epoch} has batches left, but {why}");
+        let message = format!("epoch {} has batches left, but {why}", epoch + 1);
         self.failure = Some(message.clone());
         DataError::invalid("loader", message)
     }

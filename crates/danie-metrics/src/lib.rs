@@ -38,7 +38,7 @@ pub mod spacing;
 pub mod stats;
 pub mod surface_distance;
 pub mod synthetic_pair;
-mod table;
+pub mod table;
 
 pub use binary::{asd, assd, hd, hd95};
 pub use case::{evaluate_case, evaluate_masks, CaseMetrics};

@@ -1,6 +1,6 @@
 //! Training curves from `log.jsonl`: `loss.png` (per logged iteration in blue, epoch means in
-//! orange) and, where validation ran, `val_dice.png` (validation mean Dice per epoch, y in
-//! [0, 1]).
+//! orange) and, where validation ran, `val_dice.png` (validation mean Dice in % per epoch,
+//! epochs counted from 1).
 use std::path::Path;
 
 use anyhow::Context;
@@ -38,11 +38,12 @@ pub fn write_curves(run_dir: &Path) -> anyhow::Result<()> {
         title: "Training loss".into(),
         x_label: "iteration".into(),
         y_label: "loss".into(),
+        x_whole: true,
     };
     save_png(&run_dir.join("loss.png"), &loss.render(720, 405)?)?;
     let val: Vec<(f64, f64)> = rows
         .iter()
-        .filter_map(|r| r.val_dice.map(|d| (r.epoch as f64 + 1.0, d)))
+        .filter_map(|r| r.val_dice.map(|d| (r.epoch as f64, 100.0 * d)))
         .collect();
     if !val.is_empty() {
         let plot = LinePlot {
@@ -51,10 +52,11 @@ pub fn write_curves(run_dir: &Path) -> anyhow::Result<()> {
                 colour: [44, 160, 44],
                 name: "validation".into(),
             }],
-            y_range: Some((0.0, 1.0)),
+            y_range: Some((0.0, 100.0)),
             title: "Validation mean Dice".into(),
             x_label: "epoch".into(),
-            y_label: "mean Dice".into(),
+            y_label: "mean Dice (%)".into(),
+            x_whole: true,
         };
         save_png(&run_dir.join("val_dice.png"), &plot.render(720, 405)?)?;
     }

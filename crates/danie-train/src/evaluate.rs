@@ -11,16 +11,14 @@
 //! - GlaS: mDice and mIoU over images.
 //!
 //! Outputs in the output folder: `summary.md` (the paper-format row beside the published
-//! baselines, then the per-class table), `summary.json`, `paper_table.csv`, `cases.csv` (per case
-//! and class for volumes, per image for ISIC / GlaS), and
-//! `overlays/<case>.png` for the cases asked for.
+//! baselines, then the per-class table; written by [`crate::report`]), `summary.json`,
+//! `paper_table.csv`, `cases.csv` (per case and class for volumes, per image for ISIC / GlaS),
+//! and `overlays/<case>.png` for the cases asked for ([`crate::overlay`]).
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use danie_data::datasets::{DatasetKind, Split};
-use danie_data::nifti;
 use danie_metrics::label_map::{apply_label_map, id_list, ids_outside};
 use danie_metrics::{
     image_cases_csv, CohortSummary, Convention, CumulativeMetric, GlasMetrics, GlasSummary,
@@ -32,8 +30,10 @@ use serde::Serialize;
 
 use crate::baselines::{Baseline, Baselines};
 use crate::model_io::LoadedModel;
-use crate::overlay::overlay_panels;
+use crate::nifti_pair::{check_same_grid, read_label_map, Grid};
+use crate::overlay::overlay_figure;
 use crate::predict::{read_nifti_volume, segmenter, PredictOptions};
+use crate::report::{summary_markdown, PaperTable};
 
 /// Evaluation settings.
 #[derive(Debug, Clone)]
@@ -46,6 +46,9 @@ pub struct EvalOptions {
     pub predict: PredictOptions,
     /// Cases to draw as overlays.
     pub overlay_cases: Vec<String>,
+    /// The slice (z, from 0) of each overlaid volume to draw; `None`: the slice with the most
+    /// reference foreground.
+    pub overlay_slice: Option<usize>,
     /// Published results to print beside this run's (by dataset name).
     pub baselines: Baselines,
     /// Where `baselines` came from, named in the report: a file's path, or
@@ -121,14 +124,13 @@ fn metric_config(loaded: &LoadedModel, convention: Convention, spacing: bool) ->
     m
 }
 
-/// Scores one predicted volume and draws its overlay if asked.
+/// Scores one predicted volume.
 ///
 /// # Shapes
-/// image, pred, gt: (D, H, W); spacing [z, y, x]
+/// pred, gt: (D, H, W); spacing [z, y, x]
 fn score_volume(
     metric: &mut CumulativeMetric,
     name: &str,
-    image: ArrayView3<f32>,
     pred: &Array3<u8>,
     gt: &Array3<u8>,
     spacing: [f64; 3],
@@ -153,16 +155,42 @@ fn score_volume(
             &sp,
         )
         .with_context(|| format!("scoring {name}"))?;
+    Ok(())
+}
+
+/// Draws the overlay of volume `name` if it is asked for: the chosen slice (`--slice`), else the
+/// one with the most reference foreground.
+///
+/// # Shapes
+/// image, pred, gt: (D, H, W)
+fn overlay_volume(
+    name: &str,
+    image: ArrayView3<f32>,
+    pred: &Array3<u8>,
+    gt: &Array3<u8>,
+    class_names: &[String],
+    opts: &EvalOptions,
+) -> anyhow::Result<()> {
     if opts.overlay_cases.iter().any(|c| c == name) {
-        // The slice with the most reference foreground.
-        let z = (0..gt.dim().0)
-            .max_by_key(|&z| gt.slice(s![z, .., ..]).iter().filter(|&&v| v > 0).count())
-            .unwrap_or(0);
-        let img = overlay_panels(
+        let depth = gt.dim().0;
+        let z = match opts.overlay_slice {
+            Some(z) if z < depth => z,
+            Some(z) => anyhow::bail!(
+                "--slice {z}: case {name} has {depth} slices (z from 0 to {})",
+                depth.saturating_sub(1)
+            ),
+            // The slice with the most reference foreground.
+            None => (0..depth)
+                .max_by_key(|&z| gt.slice(s![z, .., ..]).iter().filter(|&&v| v > 0).count())
+                .unwrap_or(0),
+        };
+        let (img, _) = overlay_figure(
             image.slice(s![z..z + 1, .., ..]),
             gt.slice(s![z, .., ..]),
             pred.slice(s![z, .., ..]),
-        );
+            class_names,
+            &format!("{name}: slice z = {z} of {depth} (from 0)"),
+        )?;
         save_overlay(&opts.out_dir, name, &img)?;
     }
     Ok(())
@@ -214,20 +242,18 @@ pub fn evaluate_dataset(
             let v = vols.volume(i)?;
             bar.set_message(v.name.clone());
             let pred = seg.segment_volume(v.image.view());
-            score_volume(
-                &mut metric,
-                &v.name,
-                v.image.view(),
-                &pred,
-                &v.label,
-                v.spacing,
-                opts,
-            )?;
+            score_volume(&mut metric, &v.name, &pred, &v.label, v.spacing, opts)?;
+            let names = &loaded.meta.class_names;
+            overlay_volume(&v.name, v.image.view(), &pred, &v.label, names, opts)?;
             bar.inc(1);
         }
         bar.finish_and_clear();
         EvalScores::Volumes(metric.aggregate())
     } else {
+        anyhow::ensure!(
+            opts.overlay_slice.is_none() || opts.overlay_cases.is_empty(),
+            "--slice picks a slice of a volume; {kind} test images are 2D (drop --slice)"
+        );
         let set = kind
             .open_slices(root, Split::Test)
             .with_context(|| format!("opening the {kind} test split"))?;
@@ -255,7 +281,13 @@ pub fn evaluate_dataset(
             .with_context(|| format!("scoring {}", sample.name))?;
             rows.push((sample.name.clone(), values));
             if opts.overlay_cases.contains(&sample.name) {
-                let img = overlay_panels(sample.image.view(), sample.label.view(), pred.view());
+                let (img, _) = overlay_figure(
+                    sample.image.view(),
+                    sample.label.view(),
+                    pred.view(),
+                    &loaded.meta.class_names,
+                    &sample.name,
+                )?;
                 save_overlay(&opts.out_dir, &sample.name, &img)?;
             }
             bar.inc(1);
@@ -299,27 +331,9 @@ pub fn evaluate_nifti_pairs(
         let name = case_name(image);
         bar.set_message(name.clone());
         let (img, vol) = read_nifti_volume(image, loaded.meta.intensity)?;
-        let refimg =
-            nifti::read(reference).with_context(|| format!("reading {}", reference.display()))?;
-        anyhow::ensure!(
-            refimg.shape()[..3.min(refimg.shape().len())] == img.shape()[..3],
-            "{}: shape {:?} differs from the image's {:?} ({})",
-            reference.display(),
-            refimg.shape(),
-            img.shape(),
-            image.display()
-        );
-        // The same finite grid: a damaged (NaN) or foreign affine would score garbage.
-        let (image_name, reference_name) =
-            (image.display().to_string(), reference.display().to_string());
-        danie_metrics::geometry::check_same_space(
-            &img.affine()?,
-            &image_name,
-            &refimg.affine()?,
-            &reference_name,
-        )?;
-        danie_metrics::geometry::check_spacing(&img.spacing(), &image_name)?;
-        let ids = refimg.labels()?;
+        let reference_map = read_label_map(reference)?;
+        check_same_grid(&Grid::of(image, &img)?, &reference_map.grid)?;
+        let ids = reference_map.labels;
         if label_map.is_empty() {
             let unknown = ids_outside(ids.view(), k);
             if !unknown.is_empty() {
@@ -340,15 +354,9 @@ pub fn evaluate_nifti_pairs(
             .to_owned(); // (x, y, z) -> (z, y, x)
         let pred = seg.segment_volume(vol.view());
         let sp = img.spacing();
-        score_volume(
-            &mut metric,
-            &name,
-            vol.view(),
-            &pred,
-            &gt,
-            [sp[2], sp[1], sp[0]],
-            opts,
-        )?;
+        score_volume(&mut metric, &name, &pred, &gt, [sp[2], sp[1], sp[0]], opts)?;
+        let names = &loaded.meta.class_names;
+        overlay_volume(&name, vol.view(), &pred, &gt, names, opts)?;
         bar.inc(1);
     }
     bar.finish_and_clear();
@@ -390,22 +398,6 @@ fn case_name(p: &Path) -> String {
         .to_string()
 }
 
-fn pct(v: f64) -> String {
-    if v.is_finite() {
-        format!("{:.2}", 100.0 * v)
-    } else {
-        format!("{v}")
-    }
-}
-
-fn num(v: f64) -> String {
-    if v.is_finite() {
-        format!("{v:.2}")
-    } else {
-        format!("{v}")
-    }
-}
-
 /// Writes the tables and returns the report; `image_cases`: `cases.csv` for 2D images.
 fn finish(
     loaded: &LoadedModel,
@@ -423,143 +415,28 @@ fn finish(
         k => k.as_str(),
     };
     let baselines = opts.baselines.get(family).cloned().unwrap_or_default();
-    let mut md = format!(
-        "# danie eval: {subject}\n\nWeights: `{}` (trained on {dataset}, {} epochs / {} iterations). Flip TTA: {}.\n\n",
-        opts.weights.display(),
-        loaded.meta.epochs,
-        loaded.meta.iterations,
-        if opts.predict.tta { "on" } else { "off" },
+    let table = PaperTable::new(&scores, &baselines);
+    let md = summary_markdown(
+        &format!(
+            "# danie eval: {subject}\n\nWeights: `{}` (trained on {dataset}, {} epochs / {} iterations). Flip TTA: {}.",
+            opts.weights.display(),
+            loaded.meta.epochs,
+            loaded.meta.iterations,
+            if opts.predict.tta { "on" } else { "off" },
+        ),
+        &scores,
+        &table,
+        &baselines,
+        family,
+        &opts.baselines_source,
     );
-    let mut csv = String::new();
-    match &scores {
-        EvalScores::Volumes(sum) => {
-            let names: Vec<String> = sum
-                .classes
-                .iter()
-                .map(|c| c.name.clone().unwrap_or(c.label.to_string()))
-                .collect();
-            let _ = writeln!(
-                md,
-                "Metric convention: **{}** (distances in {}). DSC and mIoU in %, means over classes of the means over cases.\n",
-                sum.convention, sum.distance_unit
-            );
-            let _ = writeln!(
-                md,
-                "| Method | DSC | HD95 | mIoU | ASD | {} |",
-                names.join(" | ")
-            );
-            let _ = writeln!(md, "|{}", "---|".repeat(5 + names.len()));
-            let organs: Vec<String> = sum.classes.iter().map(|c| pct(c.dice.mean)).collect();
-            let _ = writeln!(
-                md,
-                "| **DANIE (this run)** | {} | {} | {} | {} | {} |",
-                pct(sum.mean.dice),
-                num(sum.mean.hd95),
-                pct(sum.mean.iou),
-                num(sum.mean.asd),
-                organs.join(" | ")
-            );
-            let _ = writeln!(csv, "method,dsc,hd95,miou,asd,{}", names.join(","));
-            let _ = writeln!(
-                csv,
-                "DANIE (this run),{},{},{},{},{}",
-                pct(sum.mean.dice),
-                num(sum.mean.hd95),
-                pct(sum.mean.iou),
-                num(sum.mean.asd),
-                organs.join(",")
-            );
-            let dash = vec!["–"; names.len()].join(" | ");
-            for b in &baselines {
-                let hd = b.hd95.map(num).unwrap_or_else(|| "–".into());
-                let _ = writeln!(
-                    md,
-                    "| {} (published) | {:.2} | {hd} | – | – | {dash} |",
-                    b.method, b.dsc
-                );
-                let _ = writeln!(
-                    csv,
-                    "{} (published),{:.2},{},,,{}",
-                    b.method,
-                    b.dsc,
-                    b.hd95.map(num).unwrap_or_default(),
-                    ",".repeat(names.len().saturating_sub(1))
-                );
-            }
-            let _ = writeln!(md, "\n## Per class\n\n{}", sum.to_markdown());
-        }
-        EvalScores::Pixels(p) => {
-            let s = &p.pooled;
-            let _ = writeln!(md, "ISIC pixel metrics from one confusion matrix pooled over all {} test images, threshold 0.5, in %.\n", p.n_images);
-            let _ = writeln!(
-                md,
-                "| Method | DSC | SE | SP | ACC | IoU |\n|---|---|---|---|---|---|"
-            );
-            let row = [s.dice, s.sensitivity, s.specificity, s.accuracy, s.iou].map(pct);
-            let _ = writeln!(md, "| **DANIE (this run)** | {} |", row.join(" | "));
-            let _ = writeln!(
-                csv,
-                "method,dsc,se,sp,acc,iou\nDANIE (this run),{}",
-                row.join(",")
-            );
-            for b in &baselines {
-                let _ = writeln!(
-                    md,
-                    "| {} (published) | {:.2} | – | – | – | – |",
-                    b.method, b.dsc
-                );
-                let _ = writeln!(csv, "{} (published),{:.2},,,,", b.method, b.dsc);
-            }
-        }
-        EvalScores::Glas(g) => {
-            let _ = writeln!(
-                md,
-                "GlaS per-image Dice and IoU averaged over {} test images, in %.\n",
-                g.n_images
-            );
-            let _ = writeln!(md, "| Method | mDice | mIoU |\n|---|---|---|");
-            let _ = writeln!(
-                md,
-                "| **DANIE (this run)** | {} | {} |",
-                pct(g.m_dice),
-                pct(g.m_iou)
-            );
-            let _ = writeln!(
-                csv,
-                "method,mdice,miou\nDANIE (this run),{},{}",
-                pct(g.m_dice),
-                pct(g.m_iou)
-            );
-            for b in &baselines {
-                let _ = writeln!(md, "| {} (published) | {:.2} | – |", b.method, b.dsc);
-                let _ = writeln!(csv, "{} (published),{:.2},", b.method, b.dsc);
-            }
-        }
-    }
+    let csv = table.to_csv();
     let cases = match &scores {
         EvalScores::Volumes(sum) => Some(sum.cases_csv()),
         _ => image_cases,
     };
     if let Some(text) = cases {
         write_file(&opts.out_dir.join("cases.csv"), &text)?;
-    }
-    if baselines.is_empty() {
-        let _ = writeln!(
-            md,
-            "\n(No published baselines for {family} in {}.)",
-            opts.baselines_source
-        );
-    } else {
-        let _ = writeln!(
-            md,
-            "\nPublished numbers (from {}): {}.",
-            opts.baselines_source,
-            baselines
-                .iter()
-                .map(|b| format!("{}: {}", b.method, b.source))
-                .collect::<Vec<_>>()
-                .join("; ")
-        );
     }
     let report = EvalReport {
         subject,

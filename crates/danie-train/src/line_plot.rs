@@ -30,12 +30,15 @@ pub struct LinePlot {
     pub x_label: String,
     /// Name of the y axis.
     pub y_label: String,
+    /// The x axis counts whole things (epochs, iterations): ticks only at whole numbers.
+    pub x_whole: bool,
 }
 
-const FONT: &str = "sans-serif";
+/// The family name the embedded font is registered under.
+pub(crate) const FONT: &str = "sans-serif";
 
 /// Makes the embedded font plotters' `sans-serif` (once per process).
-fn register_embedded_font() -> Result<()> {
+pub(crate) fn register_embedded_font() -> Result<()> {
     static REGISTERED: OnceLock<bool> = OnceLock::new();
     let ok = *REGISTERED.get_or_init(|| {
         let bytes: &'static [u8] = include_bytes!("../assets/DejaVuSans.ttf");
@@ -71,6 +74,18 @@ fn tick(v: f64) -> String {
         let digits = (2 - v.abs().log10().floor() as i32).clamp(0, 6) as usize;
         let s = format!("{v:.digits$}");
         s.trim_end_matches('0').trim_end_matches('.').to_string()
+    }
+}
+
+/// How many x ticks plotters may place: for a whole-number axis no more than the whole numbers
+/// in range, so that its step (1, 2, 5 times a power of ten) is at least 1 and every tick a
+/// whole number.
+fn x_tick_count(x0: f64, x1: f64, whole: bool) -> usize {
+    const MOST: usize = 10;
+    if whole {
+        ((x1.floor() - x0.ceil()).max(0.0) as usize + 1).min(MOST)
+    } else {
+        MOST
     }
 }
 
@@ -113,6 +128,9 @@ impl LinePlot {
                 .configure_mesh()
                 .x_desc(&self.x_label)
                 .y_desc(&self.y_label)
+                .x_labels(x_tick_count(x0, x1, self.x_whole))
+                // light lines between whole-number ticks would mark fractions of an epoch
+                .x_max_light_lines(if self.x_whole { 1 } else { 10 })
                 .x_label_formatter(&|x| tick(*x))
                 .y_label_formatter(&|y| tick(*y))
                 .label_style((FONT, 13))
@@ -163,6 +181,7 @@ mod tests {
             title: "training loss".into(),
             x_label: x_label.into(),
             y_label: "loss".into(),
+            x_whole: true,
         }
         .render(400, 300)
         .unwrap()
@@ -222,5 +241,30 @@ mod tests {
         );
         let empty = plot("epoch", vec![]);
         assert_eq!(empty.dimensions(), (400, 300));
+    }
+
+    #[test]
+    fn whole_number_axes_get_whole_number_ticks() {
+        use plotters::coord::ranged1d::Ranged;
+        use plotters::coord::types::RangedCoordf64;
+        // 1 to 3 epochs, one epoch (widened to 2.5..3.5), 150 epochs, 4 iterations
+        for (lo, hi) in [
+            (1.0, 3.0),
+            (2.5, 3.5),
+            (1.0, 150.0),
+            (1.0, 4.0),
+            (0.0, 13_900.0),
+        ] {
+            let n = x_tick_count(lo, hi, true);
+            let ticks = RangedCoordf64::from(lo..hi).key_points(n);
+            assert!(!ticks.is_empty(), "{lo}..{hi}");
+            assert!(
+                ticks.iter().all(|t| (t - t.round()).abs() < 1e-9),
+                "{lo}..{hi}: {ticks:?}"
+            );
+        }
+        // a plain axis may step by fractions
+        let ticks = RangedCoordf64::from(1.0..3.0).key_points(x_tick_count(1.0, 3.0, false));
+        assert!(ticks.iter().any(|t| (t - t.round()).abs() > 1e-9));
     }
 }

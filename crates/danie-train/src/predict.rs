@@ -221,7 +221,7 @@ pub fn read_nifti_volume(
     path: &Path,
     intensity: Intensity,
 ) -> anyhow::Result<(NiftiImage, Array3<f32>)> {
-    let mut img = nifti::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut img = nifti::read(path)?; // its errors name the file
     img.require_ndim(3)
         .with_context(|| format!("{} is not a 3D volume", path.display()))?;
     let data = img

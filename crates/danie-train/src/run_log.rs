@@ -1,5 +1,6 @@
 //! The training log: `log.csv` and `log.jsonl` in the run folder, one row per logged iteration
-//! and one per epoch (with the validation score where there is one).
+//! and one per epoch (with the validation score where there is one). Epochs count from 1, as the
+//! checkpoint folders (`epoch_0001` holds the weights after epoch 1) and the progress bar do.
 //!
 //! On resume the rows after the checkpoint's iteration are dropped first, so the log of a
 //! resumed run reads as the log of one uninterrupted run.
@@ -14,7 +15,8 @@ use serde::{Deserialize, Serialize};
 pub struct LogRow {
     /// `iter` for an iteration row, `epoch` for an end-of-epoch row.
     pub kind: String,
-    /// 0-based epoch.
+    /// The epoch, counted from 1: an iteration row's epoch is the one it trains in, an epoch
+    /// row's the one it ends.
     pub epoch: usize,
     /// Optimiser steps done so far (1-based after the first step).
     pub iteration: usize,
@@ -26,8 +28,9 @@ pub struct LogRow {
     pub dice_loss: Option<f64>,
     /// Learning rate the step used.
     pub lr: f64,
-    /// Training throughput, images per second.
-    pub images_per_s: f64,
+    /// Training throughput over the iterations since the last logged row, images per second
+    /// (iteration rows; epoch rows leave it empty).
+    pub images_per_s: Option<f64>,
     /// Validation mean Dice (epoch rows with a validation split), else empty.
     pub val_dice: Option<f64>,
     /// Seconds since the run (or the resumed run) started.
@@ -40,7 +43,7 @@ const CSV_HEADER: &str =
 impl LogRow {
     fn to_csv(&self) -> String {
         format!(
-            "{},{},{},{:.8},{},{},{:.8e},{:.2},{},{:.2}",
+            "{},{},{},{:.8},{},{},{:.8e},{},{},{:.2}",
             self.kind,
             self.epoch,
             self.iteration,
@@ -48,7 +51,7 @@ impl LogRow {
             opt(self.ce, 8),
             opt(self.dice_loss, 8),
             self.lr,
-            self.images_per_s,
+            opt(self.images_per_s, 2),
             opt(self.val_dice, 6),
             self.elapsed_s
         )
@@ -136,7 +139,7 @@ mod tests {
             ce: Some(0.5),
             dice_loss: None,
             lr: 0.01,
-            images_per_s: 3.0,
+            images_per_s: (kind == "iter").then_some(3.0),
             val_dice: None,
             elapsed_s: 0.0,
         }
@@ -159,6 +162,19 @@ mod tests {
         let csv = std::fs::read_to_string(dir.path().join("log.csv")).unwrap();
         assert_eq!(csv.lines().count(), 5);
         assert!(csv.starts_with("kind,epoch"));
+        // an epoch row has no throughput of its own: an empty cell, not 0.00
+        let epoch_row = csv.lines().last().unwrap();
+        let cells: Vec<&str> = epoch_row.split(',').collect();
+        let column = CSV_HEADER
+            .split(',')
+            .position(|c| c == "images_per_s")
+            .unwrap();
+        assert_eq!((cells[0], cells[column]), ("epoch", ""), "{epoch_row}");
+        assert_eq!(
+            csv.lines().nth(1).unwrap().split(',').nth(column),
+            Some("3.00")
+        );
+        assert_eq!(rows[3].images_per_s, None);
     }
 
     #[cfg(unix)]

@@ -68,7 +68,7 @@ pub struct NonFinite {
     pub what: String,
     /// The 1-based iteration it was found at.
     pub iteration: usize,
-    /// 0-based epoch.
+    /// The epoch, counted from 1 (as the log and the checkpoint folders count).
     pub epoch: usize,
     /// Which checkpoint remains.
     pub kept: String,
@@ -299,7 +299,8 @@ pub fn train(cfg: &RunConfig, opts: &TrainOptions) -> anyhow::Result<TrainOutcom
                     Err(e) => {
                         bar.abandon();
                         return Err(anyhow::Error::new(e).context(format!(
-                            "reading a training batch of epoch {epoch} failed: training stopped; {}{}",
+                            "reading a training batch of epoch {} failed: training stopped; {}{}",
+                            epoch + 1,
                             kept_checkpoint(last_ckpt, run_dir),
                             resume_hint(last_ckpt)
                         )));
@@ -347,7 +348,7 @@ pub fn train(cfg: &RunConfig, opts: &TrainOptions) -> anyhow::Result<TrainOutcom
                 if !value.is_finite() {
                     bar.abandon();
                     let what = format!("the loss is {value}");
-                    return Err(non_finite(what, p.iteration, epoch, last_ckpt, run_dir));
+                    return Err(non_finite(what, p.iteration, epoch + 1, last_ckpt, run_dir));
                 }
                 losses.push(value);
                 sum += value;
@@ -355,19 +356,20 @@ pub fn train(cfg: &RunConfig, opts: &TrainOptions) -> anyhow::Result<TrainOutcom
                 let ips = window.1 as f64 / window.0.elapsed().as_secs_f64().max(1e-9);
                 bar.set_position(p.iteration as u64);
                 bar.set_message(format!(
-                    "epoch {epoch}  loss {value:.4}  lr {:.2e}  {ips:.1} img/s",
+                    "epoch {}  loss {value:.4}  lr {:.2e}  {ips:.1} img/s",
+                    epoch + 1,
                     p.lr
                 ));
                 if t.log_every > 0 && p.iteration % t.log_every == 0 {
                     log.write(&LogRow {
                         kind: "iter".into(),
-                        epoch,
+                        epoch: epoch + 1,
                         iteration: p.iteration,
                         loss: value,
                         ce: Some(ce),
                         dice_loss: Some(dice),
                         lr: p.lr,
-                        images_per_s: ips,
+                        images_per_s: Some(ips),
                         val_dice: None,
                         elapsed_s: started.elapsed().as_secs_f64(),
                     })?;
@@ -383,7 +385,8 @@ pub fn train(cfg: &RunConfig, opts: &TrainOptions) -> anyhow::Result<TrainOutcom
         if iteration < max_iter && served < loader.batches_per_epoch() {
             bar.abandon();
             anyhow::bail!(
-                "epoch {epoch} ended after {served} of {} batches: training stopped; {}{}",
+                "epoch {} ended after {served} of {} batches: training stopped; {}{}",
+                epoch + 1,
                 loader.batches_per_epoch(),
                 kept_checkpoint(last_ckpt, run_dir),
                 resume_hint(last_ckpt)
@@ -399,7 +402,7 @@ pub fn train(cfg: &RunConfig, opts: &TrainOptions) -> anyhow::Result<TrainOutcom
                     bar.abandon();
                     format!(
                         "validating after epoch {}: training stopped; {}{}",
-                        epoch - 1,
+                        epoch,
                         kept_checkpoint(last_ckpt, run_dir),
                         resume_hint(last_ckpt)
                     )
@@ -412,13 +415,13 @@ pub fn train(cfg: &RunConfig, opts: &TrainOptions) -> anyhow::Result<TrainOutcom
         let mean = sum / n.max(1) as f64;
         log.write(&LogRow {
             kind: "epoch".into(),
-            epoch: epoch - 1,
+            epoch,
             iteration,
             loss: mean,
             ce: None,
             dice_loss: None,
             lr: schedule.lr_at(iteration.saturating_sub(1)),
-            images_per_s: 0.0,
+            images_per_s: None,
             val_dice,
             elapsed_s: started.elapsed().as_secs_f64(),
         })?;
@@ -430,7 +433,7 @@ pub fn train(cfg: &RunConfig, opts: &TrainOptions) -> anyhow::Result<TrainOutcom
             {
                 bar.abandon();
                 let what = format!("the weights are not finite (variable {name})");
-                return Err(non_finite(what, iteration, epoch - 1, last_ckpt, run_dir));
+                return Err(non_finite(what, iteration, epoch, last_ckpt, run_dir));
             }
             let state = TrainState {
                 epochs_done: epoch,

@@ -54,6 +54,7 @@ fn opts(out: PathBuf, weights: &Path, overlay: Vec<String>) -> EvalOptions {
             bf16: false,
         },
         overlay_cases: overlay,
+        overlay_slice: None,
         baselines,
         baselines_source: "configs/baselines.toml".into(),
         weights: weights.to_path_buf(),
@@ -81,6 +82,21 @@ fn train_eval_predict_on_generated_and_real_data() {
     }
     let csv = std::fs::read_to_string(run.join("log.csv")).unwrap();
     assert_eq!(csv.lines().filter(|l| l.starts_with("iter,")).count(), 5);
+    // One epoch numbering: the log counts from 1, as the checkpoint folders do; epoch rows
+    // carry no throughput of their own.
+    let rows = danie_train::run_log::read_rows(&run.join("log.jsonl")).unwrap();
+    let done = danie_train::checkpoint::load_latest(run)
+        .unwrap()
+        .state
+        .epochs_done;
+    assert_eq!(rows[0].epoch, 1);
+    let last = rows.iter().rfind(|r| r.kind == "epoch").unwrap();
+    assert_eq!((last.epoch, last.images_per_s), (done, None));
+    assert!(run.join(format!("checkpoints/epoch_{done:04}")).is_dir());
+    assert!(rows
+        .iter()
+        .filter(|r| r.kind == "iter")
+        .all(|r| r.images_per_s.is_some()));
     // the run records the split it trained on: the training slices, in order
     let slices = danie_data::datasets::DatasetKind::Synapse
         .open_slices(&root, danie_data::datasets::Split::Train)
@@ -129,10 +145,11 @@ fn train_eval_predict_on_generated_and_real_data() {
     assert_eq!(json["scores"]["kind"], "volumes");
     let overlay = image::open(run.join("eval/overlays").join(format!("{case}.png"))).unwrap();
     let v0 = vols.volume(0).unwrap();
-    assert_eq!(
-        (overlay.width() as usize, overlay.height() as usize),
-        (3 * v0.image.dim().2, v0.image.dim().1)
-    );
+    // three panels of 48 px data upscaled 6x to 288 px, with titles and a legend around them
+    let (_, h, w) = v0.image.dim();
+    let scale = danie_train::overlay::panel_scale(h, w) as usize;
+    assert_eq!(scale, 6);
+    assert!(overlay.width() as usize > 3 * w * scale && overlay.height() as usize > h * scale);
 
     // Predict the real CT; nibabel reads the output with the input's shape and affine.
     let ct = Path::new(REAL).join("example_ct_sm.nii.gz");

@@ -53,6 +53,7 @@ fn eval_opts(out: PathBuf, weights: &Path) -> EvalOptions {
         convention: Convention::TransUnet,
         predict: predict_opts(),
         overlay_cases: vec![],
+        overlay_slice: None,
         baselines: Default::default(),
         baselines_source: "no baselines".into(),
         weights: weights.to_path_buf(),

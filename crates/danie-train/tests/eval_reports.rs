@@ -45,6 +45,7 @@ fn opts(out: PathBuf, weights: &Path, convention: Convention) -> EvalOptions {
             bf16: false,
         },
         overlay_cases: vec![],
+        overlay_slice: None,
         baselines: shipped_baselines(),
         baselines_source: "the shipped baselines".into(),
         weights: weights.to_path_buf(),

@@ -55,7 +55,7 @@ struct GenerateArgs {
     /// Output folder (must be empty or absent unless --overwrite).
     #[arg(long)]
     out: PathBuf,
-    /// Number of cases (default: Synapse 30, ACDC 20, ISIC 40, GlaS 30).
+    /// Number of patients (Synapse, ACDC: default 30, 20) or images (ISIC, GlaS: 40, 30).
     #[arg(long)]
     cases: Option<usize>,
     /// Image side in pixels.
@@ -92,9 +92,14 @@ fn run_generate(a: GenerateArgs) -> anyhow::Result<()> {
     let g = generate(a.dataset, &a.out, &config)?;
     let parts: Vec<String> = g.cases.iter().map(|(s, n)| format!("{s} {n}")).collect();
     println!(
-        "wrote {} ({} files; cases: {}) to {} in {:.1} s",
+        "wrote {} ({} files; {}: {}) to {} in {:.1} s",
         g.kind,
         g.files,
+        if g.kind.is_volumetric() {
+            "patients"
+        } else {
+            "images"
+        },
         parts.join(", "),
         g.root.display(),
         start.elapsed().as_secs_f64()
@@ -106,8 +111,10 @@ fn run_generate(a: GenerateArgs) -> anyhow::Result<()> {
 #[derive(Serialize, Default)]
 struct SplitReport {
     split: String,
-    /// Volumes (or images) read.
-    cases: usize,
+    /// Items read: `unit` says what they are.
+    read: usize,
+    /// `volumes`, `slices` (TransUNet's Synapse / MT-UNet's ACDC training slices) or `images`.
+    unit: &'static str,
     /// 2D slices (or images) in total.
     slices: usize,
     /// Distinct shapes seen (at most 5 kept).
@@ -162,7 +169,7 @@ fn check_split(kind: DatasetKind, root: &std::path::Path, split: Split) -> Split
     });
     let record = |shape: Vec<usize>, slices: usize, labels: &BTreeSet<u8>, lo: f32, hi: f32| {
         let mut r = rep.lock().expect("report lock");
-        r.cases += 1;
+        r.read += 1;
         r.slices += slices;
         if r.shapes.len() < 5 {
             r.shapes.insert(shape);
@@ -189,6 +196,11 @@ fn check_split(kind: DatasetKind, root: &std::path::Path, split: Split) -> Split
     let use_volumes = kind.is_volumetric()
         && !(kind == DatasetKind::Synapse && split == Split::Train)
         && !(kind == DatasetKind::AcdcNpz && split != Split::Test);
+    rep.lock().expect("report lock").unit = match (use_volumes, kind.is_volumetric()) {
+        (true, _) => "volumes",
+        (false, true) => "slices",
+        (false, false) => "images",
+    };
     if use_volumes {
         match open_keeping_missing(|| kind.open_volumes(root, split)) {
             Err(e) => problem(e.to_string()),
@@ -236,7 +248,7 @@ fn check_split(kind: DatasetKind, root: &std::path::Path, split: Split) -> Split
     }
     let mut r = rep.into_inner().expect("report lock");
     r.problems.sort();
-    if r.cases == 0 {
+    if r.read == 0 {
         r.min = 0.0;
         r.max = 0.0;
     }
@@ -253,8 +265,8 @@ fn print_report(r: &CheckReport) {
         .collect();
     println!("classes: {}", classes.join(", "));
     println!(
-        "{:<6} {:>7} {:>7}  {:<28} {:<20} {:<17} {:>8}",
-        "split", "cases", "slices", "shapes", "label ids", "intensity", "problems"
+        "{:<6} {:>13} {:>7}  {:<28} {:<20} {:<17} {:>8}",
+        "split", "read", "slices", "shapes", "label ids", "intensity", "problems"
     );
     for s in &r.splits {
         let shapes: Vec<String> = s.shapes.iter().map(|v| format!("{v:?}")).collect();
@@ -265,9 +277,9 @@ fn print_report(r: &CheckReport) {
         }
         let labels: Vec<String> = s.labels.iter().map(|l| l.to_string()).collect();
         println!(
-            "{:<6} {:>7} {:>7}  {:<28} {:<20} {:<17} {:>8}",
+            "{:<6} {:>13} {:>7}  {:<28} {:<20} {:<17} {:>8}",
             s.split,
-            s.cases,
+            format!("{} {}", s.read, s.unit),
             s.slices,
             shapes,
             labels.join(","),

@@ -40,6 +40,14 @@ pub struct Args {
     /// configs/baselines.toml (default: that file, shipped with danie).
     #[arg(long, value_name = "FILE")]
     baselines: Option<PathBuf>,
+    /// Draw this test case as an overlay PNG (repeatable; adds to the config's
+    /// eval.overlay_cases): image, reference and prediction panels with a class legend.
+    #[arg(long = "case", value_name = "NAME")]
+    cases: Vec<String>,
+    /// The slice (z, from 0) of each overlaid volume to draw (default: the slice with the most
+    /// reference foreground).
+    #[arg(long, value_name = "K")]
+    slice: Option<usize>,
     /// Flip test-time augmentation.
     #[arg(long)]
     tta: bool,
@@ -94,6 +102,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         None => (shipped_baselines(), "the shipped baselines".to_string()),
     };
     let ev = cfg.as_ref().map(|c| c.eval.clone()).unwrap_or_default();
+    let mut overlay_cases = ev.overlay_cases;
+    overlay_cases.extend(args.cases);
+    anyhow::ensure!(
+        args.slice.is_none() || !overlay_cases.is_empty(),
+        "--slice picks the slice of an overlay: name the case with --case NAME"
+    );
     let opts = EvalOptions {
         out_dir,
         convention: args.convention.unwrap_or(ev.convention),
@@ -103,7 +117,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             batch: ev.slice_batch,
             bf16: cfg.as_ref().is_some_and(|c| c.train.bf16),
         },
-        overlay_cases: ev.overlay_cases,
+        overlay_cases,
+        overlay_slice: args.slice,
         baselines,
         baselines_source,
         weights: weights.clone(),

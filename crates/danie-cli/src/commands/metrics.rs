@@ -6,7 +6,8 @@
 //!               [--spacing header|unit|X,Y,Z] [--label-map FROM:TO,...] [--json] [--csv FILE]
 //! danie metrics --pred-dir DIR --gt-dir DIR [...]     (files matched by name, cases in parallel)
 //! ```
-//! Shapes and affines of each pair must match; label maps must hold whole numbers. Without
+//! Shapes, affines and spacings of each pair must agree (`danie_train::nifti_pair`, the check
+//! `danie eval --image` makes too); label maps must hold whole numbers. Without
 //! `--labels`, every non-zero label found in the files is evaluated. Empty masks give what the
 //! convention says (a number, NaN or inf), stated in the table and JSON.
 //!
@@ -18,13 +19,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use danie_data::nifti;
 use danie_metrics::label_map::{
     apply_label_map, id_list, ids_outside, parse_label_map, LabelMapping,
 };
 use danie_metrics::{evaluate_case, labels_present, CaseMetrics, CohortSummary, Convention};
+use danie_train::nifti_pair::{check_same_grid, is_nifti, read_label_map, LabelMap};
 use indicatif::{ProgressBar, ProgressStyle};
-use ndarray::ArrayD;
 use rayon::prelude::*;
 
 /// Arguments of `danie metrics`.
@@ -102,55 +102,6 @@ impl SpacingChoice {
     }
 }
 
-/// A label map as read: voxels `(x, y[, z])` and what the checks need.
-struct LabelMap {
-    path: PathBuf,
-    labels: ArrayD<u16>,
-    affine: nifti::Affine,
-    spacing: Vec<f64>,
-}
-
-fn read_label_map(path: &Path) -> Result<LabelMap> {
-    let mut img = nifti::read(path).with_context(|| format!("reading {}", path.display()))?;
-    let nd = img.shape().len();
-    if nd > 3 {
-        img.require_ndim(3)
-            .with_context(|| format!("{}: a label map must be 2-D or 3-D", path.display()))?;
-    }
-    let labels = img
-        .labels()
-        .with_context(|| format!("{}: not a label map", path.display()))?;
-    let affine = img.affine()?;
-    let spacing = img.header.zooms().into_iter().take(labels.ndim()).collect();
-    Ok(LabelMap {
-        path: path.to_path_buf(),
-        labels,
-        affine,
-        spacing,
-    })
-}
-
-/// Errors unless the pair has equal shapes and equal, finite affines (to 1e-4 mm).
-fn check_pair(pred: &LabelMap, gt: &LabelMap) -> Result<()> {
-    if pred.labels.shape() != gt.labels.shape() {
-        bail!(
-            "shape mismatch: {} is {:?} but {} is {:?}",
-            pred.path.display(),
-            pred.labels.shape(),
-            gt.path.display(),
-            gt.labels.shape()
-        );
-    }
-    // Finite and equal: a NaN affine fails here instead of passing every comparison.
-    danie_metrics::geometry::check_same_space(
-        &pred.affine,
-        &pred.path.display().to_string(),
-        &gt.affine,
-        &gt.path.display().to_string(),
-    )?;
-    Ok(())
-}
-
 /// Evaluates one pair; `labels` None means every non-zero label in either file.
 fn evaluate_pair(
     pred_path: &Path,
@@ -161,7 +112,7 @@ fn evaluate_pair(
     label_map: &LabelMapping,
 ) -> Result<CaseMetrics> {
     let (pred, mut gt) = (read_label_map(pred_path)?, read_label_map(gt_path)?);
-    check_pair(&pred, &gt)?;
+    check_same_grid(&pred.grid, &gt.grid)?;
     if label_map.is_empty() {
         warn_foreign_ids(&pred, &gt);
     } else {
@@ -181,7 +132,7 @@ fn evaluate_pair(
         );
     }
     let spacing = match spacing {
-        SpacingChoice::Header => gt.spacing.clone(),
+        SpacingChoice::Header => gt.grid.spacing.clone(),
         SpacingChoice::Unit => vec![1.0; gt.labels.ndim()],
         SpacingChoice::Given(v) => {
             if v.len() != gt.labels.ndim() {
@@ -231,19 +182,11 @@ fn warn_foreign_ids(pred: &LabelMap, gt: &LabelMap) {
              if the two number their labels differently (e.g. a raw 13-organ BTCV label against \
              an 8-organ Synapse prediction), the scores compare different structures: give \
              --label-map FROM:TO,...",
-            gt.path.display(),
+            gt.grid.path.display(),
             id_list(&foreign),
-            pred.path.display()
+            pred.grid.path.display()
         );
     }
-}
-
-fn is_nifti(p: &Path) -> bool {
-    let n = p
-        .file_name()
-        .map(|n| n.to_string_lossy().to_lowercase())
-        .unwrap_or_default();
-    n.ends_with(".nii") || n.ends_with(".nii.gz")
 }
 
 fn nifti_names(dir: &Path) -> Result<BTreeSet<String>> {
@@ -388,7 +331,8 @@ pub fn run(args: Args) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ndarray::{Array3, Axis};
+    use danie_data::nifti;
+    use ndarray::{Array3, ArrayD, Axis};
 
     const REAL: &str = concat!(
         env!("CARGO_MANIFEST_DIR"),
