@@ -10,10 +10,6 @@ usage: pretrained_backbones.py features OUT_DIR
         token, at 224 and, with the embedding resampled by timm, at 64; torchvision's relu,
         layer1, layer2, layer3 outputs, for RGB and for a 1-channel slice repeated to RGB);
     pos_embed.safetensors: timm's resample_abs_pos_embed for 224 -> 64, 224 -> 512, 384 -> 224.
-usage: pretrained_backbones.py misfits OUT_DIR
-    vit_narrow.safetensors: a timm VisionTransformer with embed_dim 192 (another width);
-    resnet_bottleneck.pth: a torchvision ResNet with Bottleneck blocks (a resnet50 layout,
-        one block per stage, layer4 and fc left out to keep it small).
 """
 import os
 import sys
@@ -84,18 +80,9 @@ def features(out):
     save_file({k: v.contiguous() for k, v in pos.items()}, os.path.join(out, "pos_embed.safetensors"))
 
 
-def misfits(out):
-    torch.manual_seed(0)
-    vit = timm.models.VisionTransformer(img_size=224, patch_size=16, embed_dim=192, depth=1, num_heads=3)
-    save_file({k: v.contiguous() for k, v in vit.state_dict().items()}, os.path.join(out, "vit_narrow.safetensors"))
-    net = torchvision.models.resnet.ResNet(torchvision.models.resnet.Bottleneck, [1, 1, 1, 1])
-    state = {k: v for k, v in net.state_dict().items() if not k.startswith(("layer4.", "fc."))}
-    torch.save(state, os.path.join(out, "resnet_bottleneck.pth"))
-
-
 def main():
     mode, out = sys.argv[1], sys.argv[2]
-    {"features": features, "misfits": misfits}[mode](out)
+    {"features": features}[mode](out)
     print("ok")
 
 
