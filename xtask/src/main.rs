@@ -15,6 +15,7 @@ mod reproduce;
 mod run_folder;
 mod run_summary;
 mod setup;
+mod start_weights;
 mod test;
 
 #[derive(Parser)]

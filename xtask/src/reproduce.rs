@@ -119,6 +119,8 @@ fn run_in(danie: &Path, args: &Args, run: &RunFolder) -> Result<()> {
             let Some(root) = args.data_root.as_ref() else {
                 bail!("--dataset {} needs --data-root DIR", d.as_str());
             };
+            let protocol = repo_root().join(format!("configs/{}.toml", d.as_str()));
+            crate::start_weights::fetch_for(&protocol, args.variant.as_deref())?;
             check_dataset(danie, d, root)?;
             write_config(Some(d), root, args, run.path())?
         }

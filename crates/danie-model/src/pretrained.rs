@@ -3,8 +3,8 @@
 //!
 //! A run config says where they come from ([`Pretrained`], the `[model] pretrained` key):
 //! - `"none"` (the default): both streams from scratch;
-//! - `"imagenet"`: the preset's own pair ([`imagenet_pair`]: `s`/`b` ViT-S/16 + ResNet-18,
-//!   `l` ViT-B/16 + ResNet-50; `tiny` has none);
+//! - `"imagenet"`: the preset's own pair ([`imagenet_pair`], configs/pretrained.toml: `s`/`b`
+//!   ViT-S/16 + ResNet-18, `l` ViT-B/16 + ResNet-50; `tiny` has none);
 //! - `{ sap = SOURCE, hap = SOURCE }`, either key optional, where SOURCE is a registry name
 //!   (`vit_small_patch16_224`, found in the download folder of `cargo xtask download weights
 //!   NAME`, see [`weights_dir`]) or a file path (`.safetensors`, or `.pth`/`.pt`/`.bin` as
@@ -146,15 +146,17 @@ impl StartCheckpoint {
     }
 }
 
+/// configs/pretrained.toml: the ImageNet pair of each preset (also read by `cargo xtask
+/// reproduce`, which fetches them).
+const IMAGENET_PAIRS: &str = include_str!("../../../configs/pretrained.toml");
+
 /// The ImageNet checkpoints (registry names) a preset's streams start from with
-/// `pretrained = "imagenet"`: (SAP, HAP).
-pub fn imagenet_pair(preset: &str) -> Option<(&'static str, &'static str)> {
-    match preset.to_ascii_lowercase().as_str() {
-        // `s` is ViT-S/16 at half depth: its first 6 blocks.
-        "s" | "b" => Some(("vit_small_patch16_224", "resnet18")),
-        "l" => Some(("vit_base_patch16_224", "resnet50")),
-        _ => None,
-    }
+/// `pretrained = "imagenet"`: (SAP, HAP), from configs/pretrained.toml.
+pub fn imagenet_pair(preset: &str) -> Option<(String, String)> {
+    let table: std::collections::BTreeMap<String, StreamSources> =
+        toml::from_str(IMAGENET_PAIRS).expect("configs/pretrained.toml is valid (tested)");
+    let s = table.get(&preset.to_ascii_lowercase())?;
+    Some((s.sap.clone()?, s.hap.clone()?))
 }
 
 /// The folder registry names resolve in: `$DANIE_WEIGHTS_DIR`, else `weights/` in the current
@@ -181,16 +183,6 @@ impl Pretrained {
     /// Whether both streams start from scratch.
     pub fn is_none(&self) -> bool {
         matches!(self, Pretrained::Named(n) if n == "none")
-    }
-
-    /// The registry names among the sources (for fetching before a run).
-    pub fn registry_names(&self, preset: &str) -> Result<Vec<String>, ModelError> {
-        Ok(self
-            .sources(preset)?
-            .into_iter()
-            .map(|(_, s)| s)
-            .filter(|s| !is_path(s))
-            .collect())
     }
 
     /// The same sources with relative file paths resolved against `base` (the config file's
@@ -226,7 +218,7 @@ impl Pretrained {
                          pretrained = \"none\" or name files: pretrained = {{ sap = \"FILE\", hap = \"FILE\" }}"
                     ))
                 })?;
-                Ok(vec![(Stream::Sap, sap.into()), (Stream::Hap, hap.into())])
+                Ok(vec![(Stream::Sap, sap), (Stream::Hap, hap)])
             }
             Pretrained::Named(n) => Err(err(format!(
                 "{n:?} is not a choice: \"none\", \"imagenet\" or {{ sap = SOURCE, hap = SOURCE }}"
@@ -577,6 +569,13 @@ mod tests {
                 (Stream::Sap, "vit_small_patch16_224".to_string()),
                 (Stream::Hap, "resnet18".to_string())
             ]
+        );
+        for p in ["s", "b", "l"] {
+            assert!(imagenet_pair(p).is_some(), "{p}");
+        }
+        assert_eq!(
+            imagenet_pair("L").unwrap(),
+            ("vit_base_patch16_224".into(), "resnet50".into())
         );
         let tiny = DanieConfig::preset("tiny").unwrap();
         let e = p.plan(&tiny).unwrap_err().to_string();
