@@ -35,13 +35,41 @@ pub const WEIGHTS_DIR_ENV: &str = "DANIE_WEIGHTS_DIR";
 const WEIGHT_EXTENSIONS: [&str; 5] = ["safetensors", "pth", "pt", "bin", "ckpt"];
 
 /// The `[model] pretrained` key: where the encoder streams start from.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum Pretrained {
-    /// `"none"` or `"imagenet"` (checked by [`Pretrained::plan`]).
+    /// `"none"` or `"imagenet"` (also checked by [`Pretrained::plan`], for values built in code).
     Named(String),
     /// One source per stream.
     Streams(StreamSources),
+}
+
+/// A string must be `"none"` or `"imagenet"`; a table is [`StreamSources`] (unknown keys are
+/// errors naming them).
+impl<'de> Deserialize<'de> for Pretrained {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Pretrained;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("\"none\", \"imagenet\" or { sap = SOURCE, hap = SOURCE }")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Pretrained, E> {
+                match v {
+                    "none" | "imagenet" => Ok(Pretrained::Named(v.into())),
+                    _ => Err(E::invalid_value(serde::de::Unexpected::Str(v), &self)),
+                }
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<Pretrained, A::Error> {
+                StreamSources::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(Pretrained::Streams)
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 impl Default for Pretrained {
@@ -96,7 +124,7 @@ impl Stream {
                 cfg.sap.embed_dim, cfg.sap.patch_size, cfg.sap.depth
             ),
             Stream::Hap => format!(
-                "a torchvision ResNet with {:?} blocks, at least {:?} per stage, width {}",
+                "a torchvision ResNet with {:?} blocks, {:?} in layer1-3, width {}",
                 cfg.hap.block, cfg.hap.layers, cfg.hap.width
             ),
         }
@@ -400,6 +428,9 @@ pub fn load_stream(
                 list(&missing)
             ));
         }
+        if report.loaded.is_empty() {
+            m.push_str(" (nothing in it loads)");
+        }
         return Err(ModelError::Weights(m));
     }
     // Unused on purpose, listed once, by top-level module ("head", "layer4") with counts.
@@ -588,6 +619,22 @@ mod tests {
         assert!(
             e.contains("imagenet21k") && e.contains("not a choice"),
             "{e}"
+        );
+        let parse = |t: &str| toml::from_str::<std::collections::BTreeMap<String, Pretrained>>(t);
+        let e = parse("p = \"imagenet21k\"").unwrap_err().to_string();
+        assert!(
+            e.contains("imagenet21k") && e.contains("\"imagenet\""),
+            "{e}"
+        );
+        let e = parse("p = { hpa = \"resnet18\" }").unwrap_err().to_string();
+        assert!(e.contains("hpa") && e.contains("hap"), "{e}");
+        assert!(parse("p = 3").is_err());
+        assert_eq!(
+            parse("p = { hap = \"resnet18\" }").unwrap()["p"],
+            Pretrained::Streams(StreamSources {
+                sap: None,
+                hap: Some("resnet18".into())
+            })
         );
         let s = Pretrained::Streams(StreamSources {
             sap: None,
