@@ -2,16 +2,15 @@
 //!
 //! Without NAME it lists the entries of that kind. Files land in `DEST/NAME/` (default `data/`
 //! for datasets, `weights/` for weights, both ignored by git), verified by `fetch`. Weights
-//! whose entry says `convert = "pth-to-safetensors"` are converted on arrival to
-//! `DEST/NAME/NAME.safetensors` with reference/convert_weights.py (the project's Python), which
-//! is what danie loads. Entries behind a login print their manual steps and exit non-zero.
+//! are kept as published (torchvision's `.pth`, timm's `.safetensors`): danie reads both
+//! itself (its torch.save reader), by registry name from `weights/NAME/` (`[model] pretrained`).
+//! Entries behind a login print their manual steps and exit non-zero.
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 
 use crate::fetch::{fetch, Outcome};
-use crate::process::{repo_root, run_checked};
+use crate::process::repo_root;
 use crate::registry::{Entry, Kind, Registry};
 
 #[derive(clap::Args)]
@@ -47,21 +46,26 @@ pub fn run(args: &Args) -> Result<()> {
         eprintln!("{}", steps.trim_end());
         bail!("{} needs the manual steps above", entry.name);
     }
-    let dest = args
-        .dest
-        .clone()
-        .unwrap_or_else(|| {
-            repo_root().join(match args.kind {
-                Kind::Dataset => "data",
-                Kind::Weights => "weights",
-            })
+    let dest = args.dest.clone().unwrap_or_else(|| {
+        repo_root().join(match args.kind {
+            Kind::Dataset => "data",
+            Kind::Weights => "weights",
         })
-        .join(&entry.name);
+    });
     eprintln!("{} {}: {}", args.kind.as_str(), entry.name, entry.notes);
     eprintln!("    licence: {}", entry.licence);
+    fetch_entry(entry, &dest, args.base_url.as_deref())?;
+    println!("{}", dest.join(&entry.name).display());
+    Ok(())
+}
+
+/// Fetches every file of `entry` into `dest/NAME/` (verified; files already there and
+/// verified are not fetched again); returns their paths.
+pub fn fetch_entry(entry: &Entry, dest: &Path, base_url: Option<&str>) -> Result<Vec<PathBuf>> {
+    let dest = dest.join(&entry.name);
     let mut fetched = Vec::new();
     for file in &entry.files {
-        let url = match &args.base_url {
+        let url = match base_url {
             Some(base) => format!("{}/{}", base.trim_end_matches('/'), file.local_name()),
             None => file.url.clone(),
         };
@@ -83,13 +87,7 @@ pub fn run(args: &Args) -> Result<()> {
         }
         fetched.push(path);
     }
-    if entry.convert.is_some() {
-        for src in &fetched {
-            convert(entry, src)?;
-        }
-    }
-    println!("{}", dest.display());
-    Ok(())
+    Ok(fetched)
 }
 
 /// Prints the registry's entries of one kind as a table.
@@ -108,51 +106,4 @@ fn list(reg: &Registry, kind: Kind) {
         };
         println!("| {} | {} | {how} | {} |", e.name, e.files.len(), e.licence);
     }
-}
-
-/// Converts a downloaded .pth to `NAME.safetensors` beside it (unless that is newer already).
-fn convert(entry: &Entry, src: &Path) -> Result<()> {
-    let out = src.with_file_name(format!("{}.safetensors", entry.name));
-    let newer = |a: &Path, b: &Path| -> bool {
-        let t = |p: &Path| p.metadata().and_then(|m| m.modified()).ok();
-        matches!((t(a), t(b)), (Some(x), Some(y)) if x >= y)
-    };
-    if out.exists() && newer(&out, src) {
-        eprintln!("    {} is already converted", out.display());
-        return Ok(());
-    }
-    let python = std::env::var_os("DANIE_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join(".venv/bin/python"));
-    let script = repo_root().join("reference/convert_weights.py");
-    // Python writes into an exclusive temporary beside `out` (danie_fs), renamed on success.
-    danie_fs::write_atomic_via_path(&out, |tmp| {
-        let mut cmd = Command::new(&python);
-        cmd.arg(&script)
-            .arg("--in")
-            .arg(src)
-            .arg("--out")
-            .arg(tmp)
-            .arg("--prefix")
-            .arg(&entry.key_prefix);
-        for d in &entry.drop_prefixes {
-            cmd.arg("--drop").arg(d);
-        }
-        // Its JSON summary goes to stderr: stdout carries only the destination folder.
-        cmd.stdout(std::process::Stdio::from(std::io::stderr()));
-        run_checked(&mut cmd)
-    })
-    .map_err(|e| match e {
-        danie_fs::AtomicError::Write(e) => e,
-        danie_fs::AtomicError::Io(e) => e.into(),
-    })
-    .with_context(|| {
-        format!(
-            "converting {} to safetensors with {} (set DANIE_PYTHON to a Python with torch and safetensors, or run `cargo xtask setup --test-deps`)",
-            src.display(),
-            python.display()
-        )
-    })?;
-    eprintln!("    converted to {}", out.display());
-    Ok(())
 }

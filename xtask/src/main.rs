@@ -18,6 +18,7 @@ mod run_folder;
 mod run_summary;
 mod seeds;
 mod setup;
+mod start_weights;
 mod test;
 
 #[derive(Parser)]

@@ -101,6 +101,9 @@ impl DemoSize {
 pub fn prepare_config(danie: &Path, args: &Settings, run: &Path) -> Result<PathBuf> {
     match (args.dataset, &args.data_root) {
         (Some(d), Some(root)) => {
+            // The ImageNet checkpoints the protocol starts from, before anything long starts.
+            let protocol = repo_root().join(format!("configs/{}.toml", d.as_str()));
+            crate::start_weights::fetch_for(&protocol, args.variant.as_deref())?;
             check_dataset(danie, d, root)?;
             write_config(Some(d), root, args, run)
         }

@@ -51,15 +51,6 @@ pub struct Entry {
     /// Steps printed instead of downloading, for sources behind a login.
     #[serde(default)]
     pub manual: Option<String>,
-    /// Conversion run on arrival ("pth-to-safetensors").
-    #[serde(default)]
-    pub convert: Option<String>,
-    /// For the conversion: string put before every kept key.
-    #[serde(default)]
-    pub key_prefix: String,
-    /// For the conversion: key prefixes left out (an ImageNet classifier head).
-    #[serde(default)]
-    pub drop_prefixes: Vec<String>,
     /// The files to fetch.
     #[serde(default)]
     pub files: Vec<RemoteFile>,
@@ -128,14 +119,6 @@ impl Registry {
             }
             if e.manual.is_none() && e.files.is_empty() {
                 bail!("{} lists no files and no manual steps", e.name);
-            }
-            if let Some(c) = &e.convert {
-                if c != "pth-to-safetensors" {
-                    bail!(
-                        "{}: unknown conversion {c:?} (known: pth-to-safetensors)",
-                        e.name
-                    );
-                }
             }
             for f in &e.files {
                 if !(f.url.starts_with("http://") || f.url.starts_with("https://")) {
@@ -206,8 +189,17 @@ mod tests {
         for name in ["resnet18", "resnet34", "resnet50", "vit_base_patch16_224"] {
             reg.find(Kind::Weights, name).unwrap();
         }
+        // Every preset's ImageNet pair (configs/pretrained.toml) is a weights entry.
+        for (_, sap, hap) in crate::start_weights::imagenet_pairs().unwrap() {
+            reg.find(Kind::Weights, &sap).unwrap();
+            reg.find(Kind::Weights, &hap).unwrap();
+        }
         // torchvision names files after their hash prefix: the registry must agree with its URLs.
-        for e in reg.entries.iter().filter(|e| e.convert.is_some()) {
+        for e in reg.entries.iter().filter(|e| {
+            e.files
+                .iter()
+                .any(|f| f.url.contains("download.pytorch.org"))
+        }) {
             for f in &e.files {
                 assert!(
                     f.local_name().contains(&format!("-{}.", f.sha256_prefix)),

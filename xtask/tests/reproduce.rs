@@ -153,3 +153,53 @@ fn a_bad_dataset_folder_is_refused_before_training() {
     let left: Vec<_> = std::fs::read_dir(runs.path()).unwrap().flatten().collect();
     assert!(left.is_empty(), "{left:?}");
 }
+
+/// Without network, `reproduce --dataset` stops before anything else with the one manual step
+/// for the ImageNet checkpoint its config names (registry URLs at a closed local port), and
+/// leaves no run folder.
+#[test]
+fn without_network_the_pretrained_weights_give_the_manual_step() {
+    let runs = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let reg = dir.path().join("registry.toml");
+    let entry = |name: &str, file: &str| {
+        format!(
+            "[[entry]]\nname = \"{name}\"\nkind = \"weights\"\nlicence = \"test\"\n\
+             [[entry.files]]\nurl = \"http://127.0.0.1:9/{file}\"\n\
+             sha256 = \"{}\"\nsize = 10\n",
+            "ab".repeat(32)
+        )
+    };
+    std::fs::write(
+        &reg,
+        entry("vit_small_patch16_224", "vit_small_patch16_224.safetensors")
+            + &entry("resnet18", "resnet18-f37072fd.pth"),
+    )
+    .unwrap();
+    let weights = dir.path().join("weights");
+    let o = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["reproduce", "--dataset", "synapse", "--data-root"])
+        .arg(dir.path())
+        .env("DANIE_BIN", "/bin/true")
+        .env("DANIE_RUNS_DIR", runs.path())
+        .env("DANIE_REGISTRY", &reg)
+        .env("DANIE_WEIGHTS_DIR", &weights)
+        .output()
+        .expect("run the xtask binary");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    let path = weights.join("vit_small_patch16_224/vit_small_patch16_224.safetensors");
+    assert!(
+        err.contains(
+            "without network: download http://127.0.0.1:9/vit_small_patch16_224.safetensors to "
+        ) && err.contains(&path.display().to_string())
+            && err.contains("then rerun"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("panicked") && !err.contains("RUST_BACKTRACE"),
+        "{err}"
+    );
+    let left: Vec<_> = std::fs::read_dir(runs.path()).unwrap().flatten().collect();
+    assert!(left.is_empty(), "{left:?}");
+}

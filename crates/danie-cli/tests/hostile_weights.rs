@@ -37,6 +37,7 @@ fn tiny_meta() -> WeightsMeta {
         intensity: Intensity::for_dataset(DatasetKind::Synapse),
         epochs: 1,
         iterations: 1,
+        started_from: Vec::new(),
     }
 }
 

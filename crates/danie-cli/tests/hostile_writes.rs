@@ -33,6 +33,7 @@ fn tiny_weights(path: &Path) {
         intensity: Intensity::for_dataset(kind),
         epochs: 0,
         iterations: 0,
+        started_from: Vec::new(),
     };
     write_tensors(path, &named_variables(&vs), &meta.to_metadata().unwrap()).unwrap();
 }

@@ -182,6 +182,7 @@ fn safetensors() -> Vec<Vec<u8>> {
             ),
             epochs: 1,
             iterations: 10,
+            started_from: Vec::new(),
         };
         if let Ok(map) = meta.to_metadata() {
             if let Ok(m) = serde_json::to_string(&map) {

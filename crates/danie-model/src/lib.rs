@@ -33,6 +33,7 @@ pub mod memory_format;
 pub mod non_local;
 pub mod param_group;
 pub mod patch_embed;
+pub mod pretrained;
 pub mod resnet_stage;
 pub mod sap;
 pub mod sgd;

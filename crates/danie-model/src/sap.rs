@@ -57,8 +57,9 @@ impl Sap {
         }
     }
 
-    /// Position embedding for an `h`x`w` token grid: the stored one, or its patch part resampled
-    /// bicubically (antialiased, as timm's `resample_abs_pos_embed`) with the prefix slot kept.
+    /// Position embedding for an `h`x`w` token grid: the stored one, or resampled by timm's
+    /// `resample_abs_pos_embed` ([`crate::pretrained::resample_abs_pos_embed`]) with the prefix
+    /// slot kept.
     ///
     /// # Shapes
     /// -> (1, prefix + h*w, D)
@@ -67,20 +68,12 @@ impl Sap {
             return self.pos_embed.shallow_clone();
         }
         let prefix = i64::from(self.cls_token.is_some());
-        let d = self.pos_embed.size()[2];
-        let patches = self
-            .pos_embed
-            .i((.., prefix.., ..))
-            .reshape([1, self.grid, self.grid, d])
-            .permute([0, 3, 1, 2]); // (1, g*g, D) -> (1, D, g, g)
-        let resized = Tensor::internal_upsample_bicubic2d_aa(&patches, [h, w], false, None, None)
-            .flatten(2, 3)
-            .transpose(1, 2); // (1, D, h, w) -> (1, h*w, D)
-        if prefix == 0 {
-            resized
-        } else {
-            Tensor::cat(&[self.pos_embed.i((.., ..prefix, ..)), resized], 1)
-        }
+        crate::pretrained::resample_abs_pos_embed(
+            &self.pos_embed,
+            [h, w],
+            Some([self.grid, self.grid]),
+            prefix,
+        )
     }
 
     /// Normalised patch tokens (class token dropped) and their grid.

@@ -330,7 +330,7 @@ fn adapt(target: &str, src: Tensor, want: &[i64]) -> Result<Tensor, String> {
 /// Resamples a (1, prefix + g*g, D) position embedding to `tokens` entries (bicubic,
 /// antialiased, as timm), keeping or dropping a class-token slot.
 fn resample_pos_embed(src: &Tensor, tokens: i64) -> Option<Tensor> {
-    let (n, d) = (src.size()[1], src.size()[2]);
+    let n = src.size()[1];
     let square = |x: i64| {
         (x > 0)
             .then(|| (x as f64).sqrt().round() as i64)
@@ -342,18 +342,14 @@ fn resample_pos_embed(src: &Tensor, tokens: i64) -> Option<Tensor> {
         return None;
     }
     let (g, gd) = (square(n - src_prefix)?, square(tokens - dst_prefix)?);
-    let grid = src
-        .i((.., src_prefix.., ..))
-        .reshape([1, g, g, d])
-        .permute([0, 3, 1, 2]); // (1, D, g, g)
-    let resized = Tensor::internal_upsample_bicubic2d_aa(&grid, [gd, gd], false, None, None)
-        .flatten(2, 3)
-        .transpose(1, 2); // (1, gd*gd, D)
-    Some(if dst_prefix == 1 {
-        Tensor::cat(&[src.i((.., ..1, ..)), resized], 1)
-    } else {
-        resized
-    })
+    // A class-token slot the model lacks is dropped before resampling.
+    let kept = src.i((.., (src_prefix - dst_prefix).., ..));
+    Some(crate::pretrained::resample_abs_pos_embed(
+        &kept,
+        [gd, gd],
+        Some([g, g]),
+        dst_prefix,
+    ))
 }
 
 #[cfg(test)]

@@ -66,6 +66,11 @@ pub struct ModelSection {
     /// (e.g. `drop_path = 0.0`). `in_channels` / `num_classes` come from the dataset.
     #[serde(default)]
     pub overrides: toml::Table,
+    /// Where the encoder streams start from: `"none"` (default), `"imagenet"` (the preset's
+    /// pair) or `{ sap = SOURCE, hap = SOURCE }` (registry names or files); see
+    /// danie-model's `pretrained` module.
+    #[serde(default)]
+    pub pretrained: danie_model::pretrained::Pretrained,
 }
 
 /// The optimiser.
@@ -244,6 +249,7 @@ impl Default for ModelSection {
         Self {
             preset: default_preset(),
             overrides: toml::Table::new(),
+            pretrained: Default::default(),
         }
     }
 }
@@ -309,6 +315,7 @@ impl RunConfig {
         };
         cfg.data.root = resolve(&base, &cfg.data.root);
         cfg.output.run_dir = resolve(&base, &cfg.output.run_dir);
+        cfg.model.pretrained = cfg.model.pretrained.with_paths_under(&base);
         cfg.validate()
             .map_err(|message| ConfigError { file, message })?;
         Ok(cfg)
@@ -424,7 +431,11 @@ impl RunConfig {
         }
         // The model the run would build: preset, overrides and sizes within danie-model's
         // ranges, checked here so the error names the config file.
-        crate::model_io::model_config(self).map_err(|e| format!("{e:#}"))?;
+        let model = crate::model_io::model_config(self).map_err(|e| format!("{e:#}"))?;
+        self.model
+            .pretrained
+            .plan(&model)
+            .map_err(|e| e.to_string())?;
         if !self.data.root.is_dir() {
             return Err(format!(
                 "data.root: the data folder {} does not exist (relative roots resolve against the config file's folder)",

@@ -64,6 +64,7 @@ pub fn weights_meta(
         intensity: Intensity::for_dataset(kind),
         epochs,
         iterations,
+        started_from: Vec::new(),
     }
 }
 

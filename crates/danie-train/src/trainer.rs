@@ -17,7 +17,7 @@ use danie_data::datasets::{SliceDataset, Split};
 use danie_data::loader::{Batch, EpochLoader, LoaderConfig};
 use danie_model::autocast::{with_precision, Precision};
 use danie_model::memory_format::{channels_last, prefers_channels_last, vars_channels_last};
-use danie_model::Danie;
+use danie_model::{pretrained, Danie};
 use indicatif::{ProgressBar, ProgressStyle};
 use tch::nn::{ModuleT, VarStore};
 use tch::{Device, Kind, Tensor};
@@ -161,8 +161,6 @@ pub fn train(cfg: &RunConfig, opts: &TrainOptions) -> anyhow::Result<TrainOutcom
         eprintln!("warning: train.cuda_graphs is ignored on the CPU");
     }
     let run_dir = &cfg.output.run_dir;
-    std::fs::create_dir_all(run_dir)
-        .with_context(|| format!("cannot create the run folder {}", run_dir.display()))?;
     if !opts.resume && run_dir.join("checkpoints").join("latest.json").exists() {
         anyhow::bail!(
             "{} already holds a run: pass --resume to continue it, or choose another output.run_dir",
@@ -194,8 +192,22 @@ pub fn train(cfg: &RunConfig, opts: &TrainOptions) -> anyhow::Result<TrainOutcom
     ));
 
     tch::manual_seed(t.seed as i64);
-    let vs = VarStore::new(device);
+    let mut vs = VarStore::new(device);
     let model = Danie::try_new(vs.root(), &mcfg).map_err(|e| anyhow::anyhow!("[model]: {e}"))?;
+    // Pretrained streams on a new run only (before the run folder exists, so a checkpoint that
+    // does not fit leaves nothing behind); a resumed run continues from its checkpoint.
+    let started_from = if opts.resume {
+        pretrained::read_record(run_dir).map_err(anyhow::Error::msg)?
+    } else {
+        pretrained::load_pretrained(
+            &mut vs,
+            &mcfg,
+            &cfg.model.pretrained,
+            &pretrained::weights_dir(),
+        )?
+    };
+    std::fs::create_dir_all(run_dir)
+        .with_context(|| format!("cannot create the run folder {}", run_dir.display()))?;
     let mut opt = Optimizer::new(&vs, t);
     let mut graphed = if t.cuda_graphs && device.is_cuda() {
         anyhow::ensure!(
@@ -231,6 +243,9 @@ pub fn train(cfg: &RunConfig, opts: &TrainOptions) -> anyhow::Result<TrainOutcom
         vars_channels_last(&vs);
     }
     danie_fs::write_bytes(&run_dir.join("config.toml"), toml::to_string_pretty(cfg)?)?;
+    if !opts.resume {
+        pretrained::write_record(run_dir, &started_from).map_err(anyhow::Error::msg)?;
+    }
     write_split_list(run_dir, "train", train_set.as_ref())?;
     if let Some(val) = &val_set {
         write_split_list(run_dir, "val", val.as_ref())?;
@@ -443,7 +458,8 @@ pub fn train(cfg: &RunConfig, opts: &TrainOptions) -> anyhow::Result<TrainOutcom
                 last_epoch_loss: mean,
                 danie_version: env!("CARGO_PKG_VERSION").into(),
             };
-            let meta = weights_meta(cfg, &mcfg, epoch, iteration);
+            let mut meta = weights_meta(cfg, &mcfg, epoch, iteration);
+            meta.started_from = started_from.clone();
             save_checkpoint(run_dir, &state, &named_variables(&vs), &meta, &opt.state())?;
             last_ckpt = Some(epoch);
         }

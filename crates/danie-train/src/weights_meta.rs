@@ -66,6 +66,10 @@ pub struct WeightsMeta {
     pub epochs: usize,
     /// Optimiser steps trained.
     pub iterations: usize,
+    /// The pretrained checkpoints the encoder streams started from (source and sha256); empty
+    /// for a model trained from scratch.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub started_from: Vec<danie_model::pretrained::StartCheckpoint>,
 }
 
 impl WeightsMeta {
@@ -131,6 +135,8 @@ impl WeightsMeta {
                 self.image_size, self.model.img_size
             ));
         }
+        danie_model::pretrained::validate_records(&self.started_from)
+            .map_err(|e| format!("started_from: {e}"))?;
         if let Intensity::CtWindow { lo, hi } = self.intensity {
             if !(lo.is_finite() && hi.is_finite() && lo < hi) {
                 return Err(format!(
@@ -163,6 +169,7 @@ impl WeightsMeta {
             intensity: Intensity::for_dataset(DatasetKind::Synapse),
             epochs: 0,
             iterations: 0,
+            started_from: Vec::new(),
         }
     }
 }
