@@ -33,7 +33,8 @@ use serde::Serialize;
 use crate::baselines::{Baseline, Baselines};
 use crate::model_io::LoadedModel;
 use crate::overlay::overlay_panels;
-use crate::predict::{read_nifti_volume, segmenter, PredictOptions};
+use crate::segmenter::{PredictOptions, Segmenter};
+use crate::volume::read_nifti_volume;
 
 /// Evaluation settings.
 #[derive(Debug, Clone)]
@@ -200,7 +201,7 @@ pub fn evaluate_dataset(
         kind.num_classes(),
         kind.in_channels()
     );
-    let seg = segmenter(loaded, &opts.predict);
+    let seg = Segmenter::from_weights(loaded, &opts.predict);
     // cases.csv for 2D images (volumes' comes from their cohort summary).
     let mut image_cases = None;
     let scores = if kind.is_volumetric() {
@@ -291,7 +292,7 @@ pub fn evaluate_nifti_pairs(
     opts: &EvalOptions,
 ) -> anyhow::Result<EvalReport> {
     check_case_names(pairs)?;
-    let seg = segmenter(loaded, &opts.predict);
+    let seg = Segmenter::from_weights(loaded, &opts.predict);
     let mut metric = CumulativeMetric::new(metric_config(loaded, opts.convention, true));
     let bar = progress(pairs.len(), "volumes");
     let k = loaded.meta.num_classes() as u32;
