@@ -63,8 +63,7 @@ fn code_only(text: &str) -> String {
                 i += 1;
             }
             i += 2;
-        } else if c == 'r' && (next == Some('"') || next == Some('#')) && !ident_char(prev(&b, i))
-        {
+        } else if c == 'r' && (next == Some('"') || next == Some('#')) && !ident_char(prev(&b, i)) {
             // A raw string r"..." or r#"..."#.
             let mut j = i + 1;
             let mut hashes = 0;
@@ -200,7 +199,9 @@ fn referenced_modules(code: &str, file_module: &[String]) -> BTreeSet<String> {
                 break;
             }
             j += 2;
-            if b.get(j..j + 7).is_some_and(|s| s.iter().collect::<String>() == "super::") {
+            if b.get(j..j + 7)
+                .is_some_and(|s| s.iter().collect::<String>() == "super::")
+            {
                 w = "super".into();
                 j += 5;
                 continue;
@@ -367,7 +368,10 @@ fn the_scanner_reads_paths_as_rust_does() {
     ]);
     assert_eq!(find_cycle(&cyclic).unwrap(), ["a", "b", "c", "a"]);
     let acyclic = BTreeMap::from([
-        ("a".to_string(), BTreeSet::from(["b".to_string(), "c".to_string()])),
+        (
+            "a".to_string(),
+            BTreeSet::from(["b".to_string(), "c".to_string()]),
+        ),
         ("b".to_string(), BTreeSet::from(["c".to_string()])),
     ]);
     assert_eq!(find_cycle(&acyclic), None);

@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use danie_data::datasets::DatasetKind;
-use danie_model::{Danie, DanieConfig};
 use danie_model::weights::{named_variables, write_safetensors};
+use danie_model::{Danie, DanieConfig};
 use danie_train::weights_meta::{Intensity, WeightsMeta, FORMAT};
 use support::{baseline_plus, run, MIB};
 use tch::nn::VarStore;

@@ -8,8 +8,8 @@ mod support;
 use std::path::Path;
 
 use danie_data::nifti::{self, NiftiHeader};
-use danie_model::{Danie, DanieConfig};
 use danie_model::weights::{named_variables, write_safetensors};
+use danie_model::{Danie, DanieConfig};
 use danie_train::weights_meta::{Intensity, WeightsMeta, FORMAT};
 use ndarray::Array3;
 use support::{baseline_plus, run, MIB};

@@ -277,8 +277,8 @@ pub fn write_safetensors(
         offset += n_bytes;
         blobs.push(bytes);
     }
-    let mut head = serde_json::to_vec(&serde_json::Value::Object(header))
-        .map_err(|e| fail(e.to_string()))?;
+    let mut head =
+        serde_json::to_vec(&serde_json::Value::Object(header)).map_err(|e| fail(e.to_string()))?;
     // The data must start 8-byte aligned: pad the header with spaces, as the reference does.
     while (8 + head.len()) % 8 != 0 {
         head.push(b' ');
@@ -359,7 +359,14 @@ pub fn load_backbone(
 ) -> Result<LoadReport, ModelError> {
     let named = read_tensors(path)?;
     let prefix = backbone.prefix();
-    assign(vs, named, prefix, |k| Some(format!("{prefix}{k}")), path, true)
+    assign(
+        vs,
+        named,
+        prefix,
+        |k| Some(format!("{prefix}{k}")),
+        path,
+        true,
+    )
 }
 
 /// Copies each named tensor into the variable `map` gives it (the one strict and lenient
@@ -487,7 +494,10 @@ mod tests {
         let meta = BTreeMap::from([("config".to_string(), "{\"x\":1}".to_string())]);
         write_safetensors(
             &p,
-            &[("b".into(), b.shallow_clone()), ("a".into(), a.shallow_clone())],
+            &[
+                ("b".into(), b.shallow_clone()),
+                ("a".into(), a.shallow_clone()),
+            ],
             &meta,
         )
         .unwrap();
@@ -512,8 +522,13 @@ mod tests {
         let r = assign_strict(&vs, vec![t("w", 2), t("b", 3)], src).unwrap();
         assert_eq!(r.loaded, ["b", "w"]);
         assert!(vs.variables()["w"].equal(&Tensor::ones([2], tch::kind::FLOAT_CPU)));
-        let e = assign_strict(&vs, vec![t("w", 2)], src).unwrap_err().to_string();
-        assert!(e.contains("run/model.safetensors") && e.contains("missing: b"), "{e}");
+        let e = assign_strict(&vs, vec![t("w", 2)], src)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("run/model.safetensors") && e.contains("missing: b"),
+            "{e}"
+        );
         let e = assign_strict(&vs, vec![t("w", 2), t("b", 3), t("x", 1)], src)
             .unwrap_err()
             .to_string();
@@ -521,7 +536,10 @@ mod tests {
         let e = assign_strict(&vs, vec![t("w", 3), t("b", 3)], src)
             .unwrap_err()
             .to_string();
-        assert!(e.contains("key w") && e.contains("file has [3], model has [2]"), "{e}");
+        assert!(
+            e.contains("key w") && e.contains("file has [3], model has [2]"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -36,12 +36,13 @@ pub struct PredictOptions {
 /// (B, C, H, W) -> (B, K, H, W) float32
 pub fn predict_probs(model: &Danie, x: &Tensor, bf16: bool) -> Tensor {
     tch::no_grad(|| {
-        with_precision(x.device(), Precision::from_bf16(bf16), || model.forward_t(x, false))
-            .to_kind(Kind::Float)
-            .softmax(1, Kind::Float)
+        with_precision(x.device(), Precision::from_bf16(bf16), || {
+            model.forward_t(x, false)
+        })
+        .to_kind(Kind::Float)
+        .softmax(1, Kind::Float)
     })
 }
-
 
 /// How to segment planes with a model.
 pub struct Segmenter<'a> {

@@ -297,8 +297,8 @@ mod tests {
 
     #[test]
     fn packing_keeps_a_channels_last_layout_and_the_arithmetic() {
-        use danie_model::memory_format::{is_channels_last, vars_channels_last};
         use crate::optim::sgd::{Sgd, SgdConfig};
+        use danie_model::memory_format::{is_channels_last, vars_channels_last};
         // The same conv weight, NCHW and NHWC, with the same exact gradient (d/dw of
         // sum(w * c) is c): two SGD steps give equal weights, and the NHWC one stays NHWC.
         let run = |nhwc: bool| {
