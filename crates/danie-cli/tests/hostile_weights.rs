@@ -11,9 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use danie_data::datasets::DatasetKind;
+use danie_model::weights::{named_variables, write_safetensors};
 use danie_model::{Danie, DanieConfig};
-use danie_train::model_io::named_variables;
-use danie_train::tensor_file::write_tensors;
 use danie_train::weights_meta::{Intensity, WeightsMeta, FORMAT};
 use support::{baseline_plus, run, MIB};
 use tch::nn::VarStore;
@@ -55,7 +54,7 @@ fn weights_with(dir: &Path, name: &str, edit: impl FnOnce(&mut serde_json::Value
     edit(&mut meta);
     let p = dir.join(name);
     let map = BTreeMap::from([("danie".to_string(), meta.to_string())]);
-    write_tensors(&p, &tiny_tensors(), &map).unwrap();
+    write_safetensors(&p, &tiny_tensors(), &map).unwrap();
     p
 }
 

@@ -8,9 +8,8 @@ mod support;
 use std::path::Path;
 
 use danie_data::nifti::{self, NiftiHeader};
+use danie_model::weights::{named_variables, write_safetensors};
 use danie_model::{Danie, DanieConfig};
-use danie_train::model_io::named_variables;
-use danie_train::tensor_file::write_tensors;
 use danie_train::weights_meta::{Intensity, WeightsMeta, FORMAT};
 use ndarray::Array3;
 use support::{baseline_plus, run, MIB};
@@ -35,7 +34,7 @@ fn tiny_weights(path: &Path) {
         iterations: 0,
         started_from: Vec::new(),
     };
-    write_tensors(path, &named_variables(&vs), &meta.to_metadata().unwrap()).unwrap();
+    write_safetensors(path, &named_variables(&vs), &meta.to_metadata().unwrap()).unwrap();
 }
 
 /// A small CT-like volume (x, y, z) = (24, 24, 2).

@@ -170,7 +170,7 @@ fn weights(path: &Path) {
 
 fn safetensors(path: &Path) {
     let _ = danie_model::weights::read_tensors(path);
-    if let Ok((_, meta)) = danie_train::tensor_file::read_tensors(path) {
+    if let Ok((_, meta)) = danie_model::weights::read_safetensors(path) {
         metadata(&meta, path);
     }
 }
@@ -185,8 +185,8 @@ fn metadata(map: &BTreeMap<String, String>, path: &Path) {
 
 fn train_config(path: &Path) {
     if let Ok(cfg) = danie_train::config::RunConfig::load(path, &[]) {
-        let _ = danie_train::model_io::model_config(&cfg);
-        let _ = danie_train::trainer::loader_config(&cfg, true).validate();
+        let _ = danie_train::config::model_config(&cfg);
+        let _ = danie_train::batches::loader_config(&cfg, true).validate();
         let _ = cfg.epochs_for(7);
         let _ = cfg.max_iterations(7);
     }
@@ -194,8 +194,8 @@ fn train_config(path: &Path) {
     if let Ok(text) = std::fs::read_to_string(path) {
         if let Ok(cfg) = danie_train::config::RunConfig::parse(&text, "fuzz") {
             let _ = cfg.validate();
-            let _ = danie_train::model_io::model_config(&cfg);
-            let _ = danie_train::trainer::loader_config(&cfg, true).validate();
+            let _ = danie_train::config::model_config(&cfg);
+            let _ = danie_train::batches::loader_config(&cfg, true).validate();
         }
     }
 }

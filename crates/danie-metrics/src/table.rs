@@ -17,8 +17,9 @@ fn headers(unit: &str) -> Vec<String> {
     h
 }
 
-/// Formats a value with two decimals (Dice/IoU as percent); NaN and inf spelled out.
-fn cell(v: f64, percent: bool) -> String {
+/// Formats a value with two decimals (`percent`: a fraction shown as percent); NaN and inf
+/// spelled out. Every table of scores formats its numbers through this.
+pub fn cell(v: f64, percent: bool) -> String {
     if !v.is_finite() {
         return nonfinite::name(v).to_string();
     }

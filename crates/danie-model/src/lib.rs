@@ -9,16 +9,15 @@
 //! - [`joint_preservation`]: ES ([`efficient_channel_attention`]), EH ([`non_local`]), fusion;
 //! - [`decoder`] ([`decoder_block`]) and the whole [`danie`];
 //! - [`config`] (presets, TOML), [`flops`] (analytic MAC counts), [`weights`] (safetensors,
-//!   PyTorch state_dicts, timm/torchvision backbones), [`sgd`] (torch.optim.SGD over a packed
-//!   [`param_group`]), [`autocast`], [`memory_format`] (channels-last on the CPU), [`cuda_graph`]
-//!   (capture and replay of whole training steps).
-pub mod autocast;
+//!   PyTorch state_dicts, timm/torchvision backbones), [`memory_format`] (channels-last on the
+//!   CPU).
+//!
+//! Optimisers, mixed precision and CUDA graphs serve training and live in danie-train.
 pub mod basic_block;
 pub mod bottleneck;
 pub mod channel_attention;
 pub mod config;
 pub mod conv_bn_relu;
-pub mod cuda_graph;
 pub mod danie;
 pub mod decoder;
 pub mod decoder_block;
@@ -31,12 +30,10 @@ pub mod hap;
 pub mod joint_preservation;
 pub mod memory_format;
 pub mod non_local;
-pub mod param_group;
 pub mod patch_embed;
 pub mod pretrained;
 pub mod resnet_stage;
 pub mod sap;
-pub mod sgd;
 pub mod spatial_attention;
 pub mod stage_attention;
 pub mod torch_pickle;
@@ -48,7 +45,6 @@ pub mod weights;
 pub use config::{AttentionOrder, DanieConfig, Fusion, ResBlock, Streams};
 pub use danie::Danie;
 pub use error::ModelError;
-pub use sgd::Sgd;
 
 /// The libtorch smoke test of the workspace: if this fails, tch, libtorch and the link set-up
 /// (build/link_libtorch.rs) disagree, and nothing else in danie can be trusted.

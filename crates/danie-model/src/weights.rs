@@ -1,4 +1,6 @@
-//! Weights in and out: safetensors save/load of the whole model, PyTorch state_dicts
+//! Weights in and out, the one home of each mechanism: the safetensors reader and atomic
+//! writer (with the string metadata danie's weights carry), the sorted variables of a model,
+//! strict and reporting loads, PyTorch state_dicts
 //! (`.pt`/`.pth`/`.bin`, read by [`crate::torch_pickle`] without Python), and ImageNet
 //! backbones (timm ViT -> `sap.*`, torchvision ResNet -> `hap.*`).
 //!
@@ -6,6 +8,7 @@
 //! error naming the key and both shapes. BatchNorm's `num_batches_tracked` (PyTorch bookkeeping
 //! that tch does not keep) is skipped silently.
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::io::Write;
 use std::path::Path;
 
 use safetensors::{Dtype, SafeTensors};
@@ -209,10 +212,14 @@ fn kind_of(dtype: Dtype) -> Option<Kind> {
     })
 }
 
-/// Saves every variable (parameters and BatchNorm running statistics) to `.safetensors`
-/// through `danie_fs`: libtorch writes an exclusive, unpredictable temporary beside `path`,
-/// renamed into place, so a failure never leaves a half-written file and a link at `path` is
-/// replaced, not written through.
+/// Every variable of `vs` (parameters and BatchNorm running statistics), sorted by name.
+pub fn named_variables(vs: &VarStore) -> Vec<(String, Tensor)> {
+    let mut named: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
+    named.sort_by(|a, b| a.0.cmp(&b.0));
+    named
+}
+
+/// Saves every variable of `vs` to `.safetensors`, without metadata ([`write_safetensors`]).
 pub fn save_safetensors(vs: &VarStore, path: &Path) -> Result<(), ModelError> {
     if path.extension().and_then(|e| e.to_str()) != Some("safetensors") {
         return Err(ModelError::Weights(format!(
@@ -220,14 +227,87 @@ pub fn save_safetensors(vs: &VarStore, path: &Path) -> Result<(), ModelError> {
             path.display()
         )));
     }
-    let mut named: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
-    named.sort_by(|a, b| a.0.cmp(&b.0));
-    let cpu: Vec<(String, Tensor)> = named
-        .into_iter()
-        .map(|(n, t)| (n, t.to_device(tch::Device::Cpu)))
-        .collect();
-    danie_fs::write_atomic_via_path(path, |tmp| Tensor::write_safetensors(&cpu, tmp))
-        .map_err(|e| ModelError::Weights(format!("{}: cannot write: {e}", path.display())))
+    write_safetensors(path, &named_variables(vs), &BTreeMap::new())
+}
+
+/// Writes named tensors and a string metadata map to a `.safetensors` file through
+/// `danie_fs` (an exclusive temporary in the same folder, renamed into place), so a crash never
+/// leaves a half-written file under the final name and a link planted there is replaced, not
+/// written through.
+///
+/// tch writes safetensors without metadata, and danie's weights carry their model config so
+/// that `danie predict --weights W` needs nothing else. The format is small: an 8-byte
+/// little-endian header length, a JSON header (`{name: {dtype, shape, data_offsets}}` plus
+/// `"__metadata__": {string: string}`), then the raw little-endian bytes.
+pub fn write_safetensors(
+    path: &Path,
+    tensors: &[(String, Tensor)],
+    metadata: &BTreeMap<String, String>,
+) -> Result<(), ModelError> {
+    let fail = |m: String| ModelError::Weights(format!("{}: cannot write: {m}", path.display()));
+    let mut header = serde_json::Map::new();
+    if !metadata.is_empty() {
+        header.insert(
+            "__metadata__".into(),
+            serde_json::to_value(metadata).map_err(|e| fail(e.to_string()))?,
+        );
+    }
+    let mut blobs = Vec::with_capacity(tensors.len());
+    let mut offset = 0usize;
+    for (name, t) in tensors {
+        let t = t.to_device(tch::Device::Cpu).contiguous();
+        let n_bytes = t.numel() * t.kind().elt_size_in_bytes();
+        let mut bytes = vec![0u8; n_bytes];
+        t.f_copy_data_u8(&mut bytes, t.numel())
+            .map_err(|e| fail(format!("copying tensor `{name}`: {e}")))?;
+        let dtype = dtype_name(t.kind()).ok_or_else(|| {
+            fail(format!(
+                "tensor `{name}`: safetensors cannot store kind {:?}",
+                t.kind()
+            ))
+        })?;
+        header.insert(
+            name.clone(),
+            serde_json::json!({
+                "dtype": dtype,
+                "shape": t.size(),
+                "data_offsets": [offset, offset + n_bytes],
+            }),
+        );
+        offset += n_bytes;
+        blobs.push(bytes);
+    }
+    let mut head =
+        serde_json::to_vec(&serde_json::Value::Object(header)).map_err(|e| fail(e.to_string()))?;
+    // The data must start 8-byte aligned: pad the header with spaces, as the reference does.
+    while (8 + head.len()) % 8 != 0 {
+        head.push(b' ');
+    }
+    danie_fs::write_atomic(path, |f| {
+        f.write_all(&(head.len() as u64).to_le_bytes())?;
+        f.write_all(&head)?;
+        for b in &blobs {
+            f.write_all(b)?;
+        }
+        Ok(())
+    })
+    .map_err(|e| fail(e.to_string()))
+}
+
+fn dtype_name(kind: Kind) -> Option<&'static str> {
+    Some(match kind {
+        Kind::Float => "F32",
+        Kind::Double => "F64",
+        Kind::Half => "F16",
+        Kind::BFloat16 => "BF16",
+        Kind::Int64 => "I64",
+        Kind::Int => "I32",
+        Kind::Int16 => "I16",
+        Kind::Int8 => "I8",
+        Kind::Uint8 => "U8",
+        Kind::Bool => "BOOL",
+        _ => return None,
+    })
 }
 
 /// Loads a whole-model checkpoint (ours or a PyTorch `reference/` state_dict). With `strict`,
@@ -238,14 +318,35 @@ pub fn load_weights(
     strict: bool,
 ) -> Result<LoadReport, ModelError> {
     let named = read_tensors(path)?;
-    let report = assign(vs, named, "", |k| Some(k.to_string()), path)?;
-    if strict && (!report.missing.is_empty() || !report.unused.is_empty()) {
-        return Err(ModelError::Weights(format!(
-            "{}: does not match the model: {report}",
-            path.display()
-        )));
+    let report = assign(vs, named, "", |k| Some(k.to_string()), path, true)?;
+    if strict {
+        require_complete(&report, path)?;
     }
     Ok(report)
+}
+
+/// Copies named tensors into `vs` exactly as they are: every model variable must come from
+/// `source` and every tensor must have its variable, of the same shape (danie's own weights and
+/// checkpoints).
+pub fn assign_strict(
+    vs: &VarStore,
+    named: Vec<(String, Tensor)>,
+    source: &Path,
+) -> Result<LoadReport, ModelError> {
+    let report = assign(vs, named, "", |k| Some(k.to_string()), source, false)?;
+    require_complete(&report, source)?;
+    Ok(report)
+}
+
+/// Strictness: a missing or unused key is an error naming `source` and the keys.
+fn require_complete(report: &LoadReport, source: &Path) -> Result<(), ModelError> {
+    if report.missing.is_empty() && report.unused.is_empty() {
+        return Ok(());
+    }
+    Err(ModelError::Weights(format!(
+        "{}: does not match the model: {report}",
+        source.display()
+    )))
 }
 
 /// Loads an ImageNet backbone into SAP or HAP. Keys without a place (a classifier head,
@@ -258,15 +359,27 @@ pub fn load_backbone(
 ) -> Result<LoadReport, ModelError> {
     let named = read_tensors(path)?;
     let prefix = backbone.prefix();
-    assign(vs, named, prefix, |k| Some(format!("{prefix}{k}")), path)
+    assign(
+        vs,
+        named,
+        prefix,
+        |k| Some(format!("{prefix}{k}")),
+        path,
+        true,
+    )
 }
 
+/// Copies each named tensor into the variable `map` gives it (the one strict and lenient
+/// loader), reporting what was loaded, missing within `scope` and unused. With `adapt`, a
+/// tensor of another shape is made to fit where [`adapt`] knows how (backbones, reference
+/// state_dicts); without, any other shape is an error.
 fn assign(
-    vs: &mut VarStore,
+    vs: &VarStore,
     named: Vec<(String, Tensor)>,
     scope: &str,
     map: impl Fn(&str) -> Option<String>,
     path: &Path,
+    adapt_shapes: bool,
 ) -> Result<LoadReport, ModelError> {
     let vars: HashMap<String, Tensor> = vs.variables();
     let mut report = LoadReport::default();
@@ -282,7 +395,18 @@ fn assign(
             continue;
         };
         let mut dst = vars[&target].shallow_clone();
-        let src = adapt(&target, src, &dst.size()).map_err(|m| {
+        let want = dst.size();
+        let fitted = if adapt_shapes {
+            adapt(&target, src, &want)
+        } else if src.size() == want {
+            Ok(src)
+        } else {
+            Err(format!(
+                "shape mismatch: file has {:?}, model has {want:?}",
+                src.size()
+            ))
+        };
+        let src = fitted.map_err(|m| {
             ModelError::Weights(format!("{}: key {key} -> {target}: {m}", path.display()))
         })?;
         tch::no_grad(|| dst.f_copy_(&src)).map_err(|e| {
@@ -356,6 +480,63 @@ fn resample_pos_embed(src: &Tensor, tokens: i64) -> Option<Tensor> {
 mod tests {
     use super::*;
     use crate::{Danie, DanieConfig};
+
+    #[test]
+    fn written_tensors_and_metadata_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("w.safetensors");
+        let a = Tensor::arange(6, (Kind::Float, tch::Device::Cpu)).view([2, 3]);
+        let b = Tensor::from_slice(&[7i64]);
+        let meta = BTreeMap::from([("config".to_string(), "{\"x\":1}".to_string())]);
+        write_safetensors(
+            &p,
+            &[
+                ("b".into(), b.shallow_clone()),
+                ("a".into(), a.shallow_clone()),
+            ],
+            &meta,
+        )
+        .unwrap();
+        let (ts, m) = read_safetensors(&p).unwrap();
+        assert_eq!(m, meta);
+        assert_eq!(ts[0].0, "a", "sorted by name");
+        assert!(ts[0].1.equal(&a) && ts[1].1.equal(&b));
+        // tch's own reader agrees on the bytes.
+        let theirs = Tensor::read_safetensors(&p).unwrap();
+        assert!(theirs.iter().any(|(n, t)| n == "a" && t.equal(&a)));
+        // Only the file: no temporary left behind.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn strict_copy_names_the_missing_the_unused_and_the_misshapen() {
+        let vs = VarStore::new(tch::Device::Cpu);
+        let _w = vs.root().zeros("w", &[2]);
+        let _b = vs.root().zeros("b", &[3]);
+        let src = Path::new("run/model.safetensors");
+        let t = |n: &str, len: i64| (n.to_string(), Tensor::ones([len], tch::kind::FLOAT_CPU));
+        let r = assign_strict(&vs, vec![t("w", 2), t("b", 3)], src).unwrap();
+        assert_eq!(r.loaded, ["b", "w"]);
+        assert!(vs.variables()["w"].equal(&Tensor::ones([2], tch::kind::FLOAT_CPU)));
+        let e = assign_strict(&vs, vec![t("w", 2)], src)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("run/model.safetensors") && e.contains("missing: b"),
+            "{e}"
+        );
+        let e = assign_strict(&vs, vec![t("w", 2), t("b", 3), t("x", 1)], src)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unused: x"), "{e}");
+        let e = assign_strict(&vs, vec![t("w", 3), t("b", 3)], src)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("key w") && e.contains("file has [3], model has [2]"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn safetensors_roundtrip_and_strict_errors() {

@@ -24,12 +24,12 @@
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use danie_model::autocast::{with_precision, Precision};
 use danie_model::memory_format::{channels_last, prefers_channels_last};
-use danie_model::sgd::SgdConfig;
-use danie_model::{Danie, DanieConfig, Sgd};
+use danie_model::{Danie, DanieConfig};
+use danie_train::autocast::{with_precision, Precision};
 use danie_train::graphed_step::{GraphedStep, DEFAULT_WARMUP};
 use danie_train::loss::CeDiceLoss;
+use danie_train::optim::{Sgd, SgdConfig};
 use tch::nn::{ModuleT, VarStore};
 use tch::{Device, Kind, Tensor};
 

@@ -14,10 +14,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use danie_model::weights::{read_safetensors, write_safetensors};
 use serde::{Deserialize, Serialize};
 use tch::Tensor;
 
-use crate::tensor_file::{read_tensors, write_tensors};
 use crate::weights_meta::WeightsMeta;
 
 /// Progress of a run at a checkpoint.
@@ -70,8 +70,8 @@ pub fn save_checkpoint(
     let dir = root.join(&name);
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let meta_map = meta.to_metadata()?;
-    write_tensors(&dir.join("model.safetensors"), model, &meta_map)?;
-    write_tensors(
+    write_safetensors(&dir.join("model.safetensors"), model, &meta_map)?;
+    write_safetensors(
         &dir.join("optimizer.safetensors"),
         optimizer,
         &BTreeMap::new(),
@@ -80,7 +80,7 @@ pub fn save_checkpoint(
     danie_fs::write_bytes(&dir.join("state.json"), &json)?;
     let latest = serde_json::to_vec(&Latest { dir: name.clone() })?;
     danie_fs::write_bytes(&root.join("latest.json"), &latest)?;
-    write_tensors(&run_dir.join("model.safetensors"), model, &meta_map)?;
+    write_safetensors(&run_dir.join("model.safetensors"), model, &meta_map)?;
     prune(&root, &name)?;
     Ok(dir)
 }
@@ -122,8 +122,8 @@ pub fn load_latest(run_dir: &Path) -> anyhow::Result<Checkpoint> {
             .with_context(|| format!("cannot read {}", state_path.display()))?,
     )
     .with_context(|| format!("{} is corrupt", state_path.display()))?;
-    let (model, _) = read_tensors(&dir.join("model.safetensors"))?;
-    let (optimizer, _) = read_tensors(&dir.join("optimizer.safetensors"))?;
+    let (model, _) = read_safetensors(&dir.join("model.safetensors"))?;
+    let (optimizer, _) = read_safetensors(&dir.join("optimizer.safetensors"))?;
     Ok(Checkpoint {
         state,
         model,

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use danie_data::datasets::DatasetKind;
 use danie_metrics::Convention;
+use danie_model::DanieConfig;
 
 /// A whole run configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -91,7 +92,7 @@ pub struct TrainSection {
     pub epochs: Option<usize>,
     /// Training length in optimiser steps (the last epoch may be partial).
     pub iterations: Option<usize>,
-    /// The one seed: data order, augmentation, weight initialisation, dropout.
+    /// The one seed: data order, augmentation, weight initialisation (the network has no dropout).
     #[serde(default = "default_seed")]
     pub seed: u64,
     /// Weight of the cross-entropy term.
@@ -431,7 +432,7 @@ impl RunConfig {
         }
         // The model the run would build: preset, overrides and sizes within danie-model's
         // ranges, checked here so the error names the config file.
-        let model = crate::model_io::model_config(self).map_err(|e| format!("{e:#}"))?;
+        let model = model_config(self).map_err(|e| format!("{e:#}"))?;
         self.model
             .pretrained
             .plan(&model)
@@ -564,6 +565,30 @@ fn describe_toml_error(text: &str, err: &toml::de::Error) -> String {
         format!("{table}.{key}")
     };
     format!("key `{path}`: {msg} (line {line_no})")
+}
+
+/// The model config of a run: the preset, the `[model.overrides]`, then `in_channels`,
+/// `num_classes` and `img_size` from `[data]`.
+pub fn model_config(cfg: &RunConfig) -> anyhow::Result<DanieConfig> {
+    for key in ["in_channels", "num_classes", "img_size"] {
+        anyhow::ensure!(
+            !cfg.model.overrides.contains_key(key),
+            "model.overrides.{key}: set by [data] (dataset and image_size), not by the model section"
+        );
+    }
+    let text = toml::to_string(&cfg.model.overrides)?;
+    let mut m = DanieConfig::from_toml_with_preset(&cfg.model.preset, &text)
+        .map_err(|e| anyhow::anyhow!("[model] preset `{}`: {e}", cfg.model.preset))?;
+    m.in_channels = cfg.data.dataset.in_channels() as i64;
+    m.num_classes = cfg.data.dataset.num_classes() as i64;
+    m.img_size = cfg.data.image_size as i64;
+    m.validate().map_err(|e| {
+        anyhow::anyhow!(
+            "[model] with data.image_size = {}: {e}",
+            cfg.data.image_size
+        )
+    })?;
+    Ok(m)
 }
 
 #[cfg(test)]

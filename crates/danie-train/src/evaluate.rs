@@ -32,8 +32,9 @@ use crate::baselines::{Baseline, Baselines};
 use crate::model_io::LoadedModel;
 use crate::nifti_pair::{check_same_grid, read_label_map, Grid};
 use crate::overlay::overlay_figure;
-use crate::predict::{read_nifti_volume, segmenter, PredictOptions};
 use crate::report::{summary_markdown, PaperTable};
+use crate::segmenter::{PredictOptions, Segmenter};
+use crate::volume::read_nifti_volume;
 
 /// Evaluation settings.
 #[derive(Debug, Clone)]
@@ -228,7 +229,7 @@ pub fn evaluate_dataset(
         kind.num_classes(),
         kind.in_channels()
     );
-    let seg = segmenter(loaded, &opts.predict);
+    let seg = Segmenter::from_weights(loaded, &opts.predict);
     // cases.csv for 2D images (volumes' comes from their cohort summary).
     let mut image_cases = None;
     let scores = if kind.is_volumetric() {
@@ -323,7 +324,7 @@ pub fn evaluate_nifti_pairs(
     opts: &EvalOptions,
 ) -> anyhow::Result<EvalReport> {
     check_case_names(pairs)?;
-    let seg = segmenter(loaded, &opts.predict);
+    let seg = Segmenter::from_weights(loaded, &opts.predict);
     let mut metric = CumulativeMetric::new(metric_config(loaded, opts.convention, true));
     let bar = progress(pairs.len(), "volumes");
     let k = loaded.meta.num_classes() as u32;

@@ -8,7 +8,7 @@
 //! those tensors and the graph is replayed. A batch of another shape (an epoch's last, smaller
 //! one) runs the closure eagerly. The same closure and the same rate arithmetic serve every path,
 //! so a replayed step computes what the eager one does.
-use danie_model::cuda_graph::{CudaGraph, GraphError};
+use crate::cuda_graph::{CudaGraph, GraphError};
 use tch::{Device, Kind, Tensor};
 
 /// Eager runs on the side stream before the capture (PyTorch's examples use 3).
@@ -135,7 +135,7 @@ impl GraphedStep {
 mod tests {
     use super::*;
 
-    use danie_model::sgd::{Sgd, SgdConfig};
+    use crate::optim::{Sgd, SgdConfig};
     use tch::nn::{self, Module, VarStore};
 
     #[test]

@@ -1,15 +1,14 @@
-//! Building the model: from a run config (preset + overrides + the dataset's channels and
-//! classes) for training, or from a weights file (its metadata holds the config) for eval and
-//! prediction.
+//! A model from a weights file (its metadata holds the config) for eval and prediction, and
+//! the metadata a run's weights carry. The model config of a run is [`crate::config::model_config`];
+//! reading, writing and strict loading of tensors are `danie_model::weights`.
 use std::path::Path;
 
-use anyhow::Context;
+use danie_model::weights::{assign_strict, read_safetensors};
 use danie_model::{Danie, DanieConfig};
 use tch::nn::VarStore;
-use tch::{Device, Tensor};
+use tch::Device;
 
 use crate::config::RunConfig;
-use crate::tensor_file::read_tensors;
 use crate::weights_meta::{Intensity, WeightsMeta, FORMAT};
 
 /// A model with its variables and what it was trained for.
@@ -21,30 +20,6 @@ pub struct LoadedModel {
     pub vs: VarStore,
     /// Dataset, classes, input size, intensity preprocessing.
     pub meta: WeightsMeta,
-}
-
-/// The model config of a run: the preset, the `[model.overrides]`, then `in_channels`,
-/// `num_classes` and `img_size` from `[data]`.
-pub fn model_config(cfg: &RunConfig) -> anyhow::Result<DanieConfig> {
-    for key in ["in_channels", "num_classes", "img_size"] {
-        anyhow::ensure!(
-            !cfg.model.overrides.contains_key(key),
-            "model.overrides.{key}: set by [data] (dataset and image_size), not by the model section"
-        );
-    }
-    let text = toml::to_string(&cfg.model.overrides)?;
-    let mut m = DanieConfig::from_toml_with_preset(&cfg.model.preset, &text)
-        .map_err(|e| anyhow::anyhow!("[model] preset `{}`: {e}", cfg.model.preset))?;
-    m.in_channels = cfg.data.dataset.in_channels() as i64;
-    m.num_classes = cfg.data.dataset.num_classes() as i64;
-    m.img_size = cfg.data.image_size as i64;
-    m.validate().map_err(|e| {
-        anyhow::anyhow!(
-            "[model] with data.image_size = {}: {e}",
-            cfg.data.image_size
-        )
-    })?;
-    Ok(m)
 }
 
 /// The metadata a run's weights carry.
@@ -68,56 +43,6 @@ pub fn weights_meta(
     }
 }
 
-/// Every variable of `vs` by name, for saving.
-pub fn named_variables(vs: &VarStore) -> Vec<(String, Tensor)> {
-    let mut v: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
-    v.sort_by(|a, b| a.0.cmp(&b.0));
-    v
-}
-
-/// Copies saved variables into `vs`; a missing, extra or mis-shaped variable is an error
-/// naming it and `source`.
-pub fn copy_variables(
-    vs: &VarStore,
-    saved: &[(String, Tensor)],
-    source: &Path,
-) -> anyhow::Result<()> {
-    let mut vars = vs.variables();
-    let _guard = tch::no_grad_guard();
-    for (name, t) in saved {
-        let dst = vars.get_mut(name).with_context(|| {
-            format!(
-                "{}: variable `{name}` does not exist in the model",
-                source.display()
-            )
-        })?;
-        anyhow::ensure!(
-            dst.size() == t.size(),
-            "{}: variable `{name}` has shape {:?}, the model expects {:?}",
-            source.display(),
-            t.size(),
-            dst.size()
-        );
-        dst.copy_(t);
-    }
-    let saved_names: std::collections::HashSet<&str> =
-        saved.iter().map(|(n, _)| n.as_str()).collect();
-    let mut missing: Vec<&String> = vars
-        .keys()
-        .filter(|k| !saved_names.contains(k.as_str()))
-        .collect();
-    missing.sort();
-    anyhow::ensure!(
-        missing.is_empty(),
-        "{}: the file lacks {} model variables: {:?}{}",
-        source.display(),
-        missing.len(),
-        &missing[..missing.len().min(8)],
-        if missing.len() > 8 { ", ..." } else { "" }
-    );
-    Ok(())
-}
-
 /// Loads a weights file written by `danie train` onto `device`.
 pub fn load_model(path: &Path, device: Device) -> anyhow::Result<LoadedModel> {
     anyhow::ensure!(
@@ -125,7 +50,7 @@ pub fn load_model(path: &Path, device: Device) -> anyhow::Result<LoadedModel> {
         "weights file {} does not exist",
         path.display()
     );
-    let (tensors, metadata) = read_tensors(path)?;
+    let (tensors, metadata) = read_safetensors(path)?;
     let meta = WeightsMeta::from_metadata(&metadata, path)?;
     // The network must be about as large as the values the file holds (every variable is
     // copied from it): a config within the ranges but far larger than the file is refused
@@ -143,7 +68,7 @@ pub fn load_model(path: &Path, device: Device) -> anyhow::Result<LoadedModel> {
     let vs = VarStore::new(device);
     let model = Danie::try_new(vs.root(), &meta.model)
         .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    copy_variables(&vs, &tensors, path)?;
+    assign_strict(&vs, tensors, path)?;
     // Convolution weights channels-last where danie runs the network so
     // (Segmenter feeds NHWC input there; on the CPU 1.16-1.5x).
     if danie_model::memory_format::prefers_channels_last(device) {

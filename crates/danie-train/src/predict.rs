@@ -11,26 +11,13 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use danie_data::nifti::{self, NiftiImage};
-use danie_data::preprocess::{ct_window, minmax_normalise};
-use ndarray::{Array2, Array3, ArrayD, Ix3};
+use danie_data::nifti;
+use ndarray::{Array2, Array3};
 
 use crate::model_io::LoadedModel;
+pub use crate::segmenter::PredictOptions;
 use crate::segmenter::Segmenter;
-use crate::weights_meta::Intensity;
-
-/// Prediction settings.
-#[derive(Debug, Clone)]
-pub struct PredictOptions {
-    /// Flip test-time augmentation.
-    pub tta: bool,
-    /// Replace existing outputs.
-    pub overwrite: bool,
-    /// Slices per forward pass.
-    pub batch: usize,
-    /// bf16 autocast on CUDA.
-    pub bf16: bool,
-}
+use crate::volume::{read_nifti_volume, to_nifti_order};
 
 /// The kinds of input file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -212,44 +199,6 @@ pub fn predict_plan(
     Ok(written)
 }
 
-/// Reads a NIfTI volume as the model's input: `(x, y, z)` -> `(z, y, x)` with the weights'
-/// intensity mapping.
-///
-/// # Shapes
-/// file (x, y, z) -> (D = z, H = y, W = x)
-pub fn read_nifti_volume(
-    path: &Path,
-    intensity: Intensity,
-) -> anyhow::Result<(NiftiImage, Array3<f32>)> {
-    let mut img = nifti::read(path)?; // its errors name the file
-    img.require_ndim(3)
-        .with_context(|| format!("{} is not a 3D volume", path.display()))?;
-    let data = img
-        .fdata_f32()
-        .into_dimensionality::<Ix3>()
-        .with_context(|| format!("{} is not a 3D volume", path.display()))?;
-    let mut vol = data
-        .permuted_axes([2, 1, 0])
-        .as_standard_layout()
-        .to_owned(); // (x,y,z)->(z,y,x)
-    anyhow::ensure!(
-        vol.iter().all(|v| v.is_finite()),
-        "{} holds NaN or infinite voxels",
-        path.display()
-    );
-    match intensity {
-        Intensity::CtWindow { lo, hi } => vol.mapv_inplace(|v| ct_window(v, lo, hi)),
-        Intensity::MinMax => minmax_normalise(&mut vol),
-        Intensity::Unit8Bit => vol.mapv_inplace(|v| v / 255.0),
-    }
-    Ok((img, vol))
-}
-
-/// A `(z, y, x)` label volume back to NIfTI order `(x, y, z)`.
-pub fn to_nifti_order(labels: Array3<u8>) -> ArrayD<u8> {
-    labels.permuted_axes([2, 1, 0]).into_dyn()
-}
-
 fn predict_nifti(
     loaded: &LoadedModel,
     input: &Path,
@@ -264,24 +213,11 @@ fn predict_nifti(
         meta.model.in_channels
     );
     let (img, vol) = read_nifti_volume(input, meta.intensity)?;
-    let pred = segmenter(loaded, opts).segment_volume(vol.view());
+    let pred = Segmenter::from_weights(loaded, opts).segment_volume(vol.view());
     let labels = to_nifti_order(pred);
     nifti::write_array(output, &img.header, labels.view())
         .with_context(|| format!("writing {}", output.display()))?;
     Ok(())
-}
-
-/// The segmenter the weights describe.
-pub fn segmenter<'a>(loaded: &'a LoadedModel, opts: &PredictOptions) -> Segmenter<'a> {
-    Segmenter {
-        model: &loaded.model,
-        size: loaded.meta.image_size,
-        interp: loaded.meta.dataset.default_interp(),
-        batch: opts.batch,
-        tta: opts.tta,
-        bf16: opts.bf16,
-        device: loaded.vs.device(),
-    }
 }
 
 fn predict_image(
@@ -306,7 +242,7 @@ fn predict_image(
             .permuted_axes([2, 0, 1])
             .mapv(|v| f32::from(v) / 255.0)
     };
-    let mask = segmenter(loaded, opts)
+    let mask = Segmenter::from_weights(loaded, opts)
         .segment(&[plane.view()])
         .pop()
         .expect("one plane in, one out");

@@ -3,14 +3,46 @@
 //! label map resized back with nearest neighbour (scipy order 0). Planes go through the model in
 //! batches, without gradients, BatchNorm in eval mode. Optional flip test-time augmentation
 //! averages the softmax of the identity, horizontal and vertical flips.
+//!
+//! Everything that runs a model forward without training sits here: validation during training
+//! ([`predict_probs`]), evaluation and prediction ([`Segmenter::from_weights`]).
 use danie_data::preprocess::{resize_channels, zoom_labels, Interp};
 use danie_model::memory_format::{channels_last, prefers_channels_last};
 use danie_model::Danie;
 use ndarray::{s, Array2, Array3, ArrayView3, Axis};
 use rayon::prelude::*;
+use tch::nn::ModuleT;
 use tch::{Device, Kind, Tensor};
 
-use crate::trainer::predict_probs;
+use crate::autocast::{with_precision, Precision};
+use crate::model_io::LoadedModel;
+
+/// Settings of inference on files (prediction, and evaluation through it).
+#[derive(Debug, Clone)]
+pub struct PredictOptions {
+    /// Flip test-time augmentation.
+    pub tta: bool,
+    /// Replace existing outputs.
+    pub overwrite: bool,
+    /// Slices per forward pass.
+    pub batch: usize,
+    /// bf16 autocast on CUDA.
+    pub bf16: bool,
+}
+
+/// Softmax probabilities of the model for a batch, in eval mode, without gradients.
+///
+/// # Shapes
+/// (B, C, H, W) -> (B, K, H, W) float32
+pub fn predict_probs(model: &Danie, x: &Tensor, bf16: bool) -> Tensor {
+    tch::no_grad(|| {
+        with_precision(x.device(), Precision::from_bf16(bf16), || {
+            model.forward_t(x, false)
+        })
+        .to_kind(Kind::Float)
+        .softmax(1, Kind::Float)
+    })
+}
 
 /// How to segment planes with a model.
 pub struct Segmenter<'a> {
@@ -30,7 +62,21 @@ pub struct Segmenter<'a> {
     pub device: Device,
 }
 
-impl Segmenter<'_> {
+impl<'a> Segmenter<'a> {
+    /// The segmenter the weights describe: their input size and the interpolation of their
+    /// dataset, on the device they were loaded to.
+    pub fn from_weights(loaded: &'a LoadedModel, opts: &PredictOptions) -> Self {
+        Segmenter {
+            model: &loaded.model,
+            size: loaded.meta.image_size,
+            interp: loaded.meta.dataset.default_interp(),
+            batch: opts.batch,
+            tta: opts.tta,
+            bf16: opts.bf16,
+            device: loaded.vs.device(),
+        }
+    }
+
     /// Class probabilities, averaged over flips when `tta`.
     ///
     /// # Shapes

@@ -1,6 +1,8 @@
 //! The training loop.
 //!
-//! Per epoch: re-seed libtorch from (seed, epoch) (dropout / drop-path draws), build the
+//! libtorch is seeded once, from `train.seed`, before the weights are initialised: that is its
+//! only draw, since the network has no dropout or drop-path and a step draws nothing (a resumed
+//! run takes its weights from the checkpoint). Per epoch: build the
 //! loader for that epoch (order and augmentation from (seed, epoch, index)), and for each batch
 //! forward (bf16 autocast on CUDA if asked), CE + Dice, backward, one optimiser step at the
 //! schedule's learning rate. After the epoch: an epoch log row, validation where the dataset has
@@ -12,23 +14,24 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
-use danie_data::augment::Augment;
 use danie_data::datasets::{SliceDataset, Split};
-use danie_data::loader::{Batch, EpochLoader, LoaderConfig};
-use danie_model::autocast::{with_precision, Precision};
-use danie_model::memory_format::{channels_last, prefers_channels_last, vars_channels_last};
+use danie_data::loader::EpochLoader;
+use danie_model::memory_format::{prefers_channels_last, vars_channels_last};
+use danie_model::weights::{assign_strict, named_variables};
 use danie_model::{pretrained, Danie};
 use indicatif::{ProgressBar, ProgressStyle};
 use tch::nn::{ModuleT, VarStore};
 use tch::{Device, Kind, Tensor};
 
+use crate::autocast::{with_precision, Precision};
+use crate::batches::{batch_tensors, loader_config};
 use crate::checkpoint::{fingerprint, load_latest, save_checkpoint, TrainState};
-use crate::config::RunConfig;
+use crate::config::{model_config, RunConfig};
 use crate::device_spec::DeviceSpec;
 use crate::graphed_step::{GraphedStep, DEFAULT_WARMUP};
 use crate::loss::{CeDiceLoss, LossTerms};
-use crate::model_io::{copy_variables, model_config, named_variables, weights_meta};
-use crate::optimizer::Optimizer;
+use crate::model_io::weights_meta;
+use crate::optim::Optimizer;
 use crate::run_log::{LogRow, RunLog};
 use crate::schedule::LrSchedule;
 use crate::validation::validate_dice;
@@ -72,52 +75,6 @@ pub struct NonFinite {
     pub epoch: usize,
     /// Which checkpoint remains.
     pub kept: String,
-}
-
-/// The run's loader settings.
-pub fn loader_config(cfg: &RunConfig, shuffle_and_augment: bool) -> LoaderConfig {
-    let kind = cfg.data.dataset;
-    LoaderConfig {
-        batch_size: cfg.data.batch_size,
-        image_size: cfg.data.image_size,
-        augment: if shuffle_and_augment && cfg.data.augment {
-            kind.default_augment()
-        } else {
-            Augment::None
-        },
-        interp: kind.default_interp(),
-        shuffle: shuffle_and_augment,
-        seed: cfg.train.seed,
-        drop_last: false,
-        prefetch: 2,
-        threads: cfg.data.num_workers,
-    }
-}
-
-/// Batch arrays to tensors on `device`.
-///
-/// # Shapes
-/// images (B, C, H, W) f32, labels (B, H, W) i64
-pub fn batch_tensors(b: &Batch, device: Device) -> (Tensor, Tensor) {
-    let dims = |s: &[usize]| s.iter().map(|&d| d as i64).collect::<Vec<_>>();
-    let img = b.images.as_standard_layout();
-    let lab = b.labels.as_standard_layout();
-    let x = Tensor::from_slice(img.as_slice().expect("standard layout"))
-        .view(dims(b.images.shape()).as_slice());
-    let x = if prefers_channels_last(device) {
-        channels_last(&x) // (B, C, H, W) in NHWC memory, as the weights
-    } else {
-        x
-    };
-    let y = Tensor::from_slice(lab.as_slice().expect("standard layout"))
-        .view(dims(b.labels.shape()).as_slice());
-    // Non-blocking: from pageable memory the copy is staged before the call returns, so the
-    // host buffer may go, and the GPU is not drained (a blocking copy synchronises the stream).
-    let upload = |t: Tensor| match device {
-        Device::Cpu => t,
-        d => t.to_device_(d, t.kind(), true, false),
-    };
-    (upload(x), upload(y))
 }
 
 /// One step's loss values, still on the device.
@@ -191,6 +148,7 @@ pub fn train(cfg: &RunConfig, opts: &TrainOptions) -> anyhow::Result<TrainOutcom
         toml::to_string(&cfg.train)?
     ));
 
+    // The initial weights: the only random numbers libtorch draws in a run (see the module doc).
     tch::manual_seed(t.seed as i64);
     let mut vs = VarStore::new(device);
     let model = Danie::try_new(vs.root(), &mcfg).map_err(|e| anyhow::anyhow!("[model]: {e}"))?;
@@ -220,14 +178,15 @@ pub fn train(cfg: &RunConfig, opts: &TrainOptions) -> anyhow::Result<TrainOutcom
     };
     let (mut epoch0, mut iteration) = (0, 0);
     if opts.resume {
-        let ck = load_latest(run_dir)?;
+        let mut ck = load_latest(run_dir)?;
         if ck.state.config_hash != hash {
             eprintln!(
                 "warning: the config differs from the one that wrote {} (continuing with the new one)",
                 ck.dir.display()
             );
         }
-        copy_variables(&vs, &ck.model, &ck.dir.join("model.safetensors"))?;
+        let source = ck.dir.join("model.safetensors");
+        assign_strict(&vs, std::mem::take(&mut ck.model), &source)?;
         opt.load_state(&ck.optimizer)
             .with_context(|| format!("{}: optimizer state", ck.dir.display()))?;
         epoch0 = ck.state.epochs_done;
@@ -293,7 +252,6 @@ pub fn train(cfg: &RunConfig, opts: &TrainOptions) -> anyhow::Result<TrainOutcom
     .context("building the training loader")?;
     while epoch < epochs && iteration < max_iter && opts.stop_after_epochs.is_none_or(|s| epoch < s)
     {
-        tch::manual_seed((t.seed + epoch as u64) as i64);
         let (mut sum, mut n) = (0.0, 0usize);
         let mut window = (Instant::now(), 0usize);
         let mut pending = Vec::new();
@@ -324,7 +282,7 @@ pub fn train(cfg: &RunConfig, opts: &TrainOptions) -> anyhow::Result<TrainOutcom
                 served += 1;
                 let (x, y) = batch_tensors(&batch, device);
                 let lr = schedule.lr_at(iteration);
-                let prec = precision(t.bf16);
+                let prec = Precision::from_bf16(t.bf16);
                 let terms = match graphed.as_mut() {
                     Some(g) => {
                         let mut step = |x: &Tensor, y: &Tensor, lr: &Tensor| {
@@ -492,15 +450,6 @@ fn forward_backward(
     terms
 }
 
-/// bf16 autocast or plain float32.
-fn precision(bf16: bool) -> Precision {
-    if bf16 {
-        Precision::Bf16
-    } else {
-        Precision::Fp32
-    }
-}
-
 fn non_finite(
     what: String,
     iteration: usize,
@@ -535,18 +484,6 @@ fn kept_checkpoint(last_ckpt: Option<usize>, run_dir: &Path) -> String {
         ),
         None => "no checkpoint had been written yet".into(),
     }
-}
-
-/// Softmax probabilities of the model for a batch, in eval mode, without gradients.
-///
-/// # Shapes
-/// (B, C, H, W) -> (B, K, H, W) float32
-pub fn predict_probs(model: &Danie, x: &Tensor, bf16: bool) -> Tensor {
-    tch::no_grad(|| {
-        with_precision(x.device(), precision(bf16), || model.forward_t(x, false))
-            .to_kind(Kind::Float)
-            .softmax(1, Kind::Float)
-    })
 }
 
 /// Writes the names of the samples `set` holds, one per line, to `run_dir/lists/NAME.txt`: the

@@ -9,8 +9,9 @@ use danie_data::loader::Loader;
 use danie_model::Danie;
 use tch::{Device, Kind, Tensor};
 
+use crate::batches::{batch_tensors, loader_config};
 use crate::config::RunConfig;
-use crate::trainer::{batch_tensors, loader_config, predict_probs};
+use crate::segmenter::predict_probs;
 
 /// Mean over foreground classes of `2 TP / (2 TP + FP + FN)` pooled over `set`; a class absent
 /// from both prediction and reference counts as 1.

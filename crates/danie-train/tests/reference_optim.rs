@@ -3,7 +3,7 @@
 //! (lr set after each step) with torch's LinearLR warm-up.
 mod common;
 
-use danie_train::adamw::{AdamW, AdamWConfig};
+use danie_train::optim::{AdamW, AdamWConfig};
 use danie_train::schedule::LrSchedule;
 use ndarray::{ArrayD, IxDyn};
 use ndarray_npy::{read_npy, write_npy};

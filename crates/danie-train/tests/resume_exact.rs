@@ -8,7 +8,7 @@ mod common;
 #[path = "common/run_setup.rs"]
 mod run_setup;
 
-use danie_train::tensor_file::read_tensors;
+use danie_model::weights::read_safetensors;
 use danie_train::trainer::{train, TrainOptions};
 
 #[test]
@@ -55,8 +55,8 @@ fn resumed_run_equals_uninterrupted_run() {
             "{opt}: per-iteration losses differ after resume"
         );
         assert_eq!(b2.iteration, a.iteration);
-        let (wa, _) = read_tensors(&a.weights).unwrap();
-        let (wb, _) = read_tensors(&b2.weights).unwrap();
+        let (wa, _) = read_safetensors(&a.weights).unwrap();
+        let (wb, _) = read_safetensors(&b2.weights).unwrap();
         assert_eq!(wa.len(), wb.len());
         for ((na, ta), (nb, tb)) in wa.iter().zip(&wb) {
             assert_eq!(na, nb);

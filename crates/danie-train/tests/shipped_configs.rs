@@ -2,8 +2,8 @@
 //! config error cases name the key or path.
 use std::path::Path;
 
+use danie_train::config::model_config;
 use danie_train::config::RunConfig;
-use danie_train::model_io::model_config;
 
 const CONFIGS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../configs");
 

@@ -221,7 +221,7 @@ impl ParamGroup {
 fn dense_view(flat: &Tensor, off: i64, n: i64, like: &Tensor) -> Tensor {
     let piece = flat.narrow(0, off, n);
     let size = like.size();
-    if crate::memory_format::is_channels_last(like) && !like.is_contiguous() {
+    if danie_model::memory_format::is_channels_last(like) && !like.is_contiguous() {
         let [b, c, h, w] = [size[0], size[1], size[2], size[3]];
         // (B, H, W, C) in memory, viewed as (B, C, H, W)
         piece.view([b, h, w, c]).permute([0, 3, 1, 2])
@@ -297,8 +297,8 @@ mod tests {
 
     #[test]
     fn packing_keeps_a_channels_last_layout_and_the_arithmetic() {
-        use crate::memory_format::{is_channels_last, vars_channels_last};
-        use crate::sgd::{Sgd, SgdConfig};
+        use crate::optim::sgd::{Sgd, SgdConfig};
+        use danie_model::memory_format::{is_channels_last, vars_channels_last};
         // The same conv weight, NCHW and NHWC, with the same exact gradient (d/dw of
         // sum(w * c) is c): two SGD steps give equal weights, and the NHWC one stays NHWC.
         let run = |nhwc: bool| {

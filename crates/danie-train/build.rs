@@ -21,7 +21,7 @@ fn main() {
     let root = lib.parent().unwrap_or(&lib).to_path_buf();
     let Some(cuda_include) = cuda_include_dir(&root) else {
         println!(
-            "cargo:warning=danie-model: CUDA runtime headers not found (set DANIE_CUDA_INCLUDE \
+            "cargo:warning=danie-train: CUDA runtime headers not found (set DANIE_CUDA_INCLUDE \
              to a folder with cuda_runtime_api.h and crt/host_config.h); train.cuda_graphs will \
              be unavailable"
         );
@@ -39,7 +39,7 @@ fn main() {
     if let Err(e) = built {
         // Headers that do not fit this libtorch must not break the whole build.
         println!(
-            "cargo:warning=danie-model: the CUDA graph shim did not compile against {} ({e}); \
+            "cargo:warning=danie-train: the CUDA graph shim did not compile against {} ({e}); \
              train.cuda_graphs will be unavailable",
             cuda_include.display()
         );

@@ -4,7 +4,7 @@
 use tch::nn::VarStore;
 use tch::Tensor;
 
-use crate::param_group::ParamGroup;
+use super::param_group::ParamGroup;
 
 /// Hyper-parameters, as `torch.optim.SGD`'s arguments.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]

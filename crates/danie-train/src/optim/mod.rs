@@ -1,10 +1,15 @@
-//! The optimiser of a run: danie-model's PyTorch-exact SGD or [`AdamW`], behind one type whose
-//! state is a list of named tensors for the checkpoint.
-use danie_model::sgd::{Sgd, SgdConfig};
+//! The optimiser of a run: PyTorch-exact [`sgd`] or [`adamw`] over one packed [`param_group`],
+//! behind one type whose state is a list of named tensors for the checkpoint.
+pub mod adamw;
+pub mod param_group;
+pub mod sgd;
+
 use tch::nn::VarStore;
 use tch::Tensor;
 
-use crate::adamw::{AdamW, AdamWConfig};
+pub use adamw::{AdamW, AdamWConfig};
+pub use sgd::{Sgd, SgdConfig};
+
 use crate::config::{OptimizerKind, TrainSection};
 
 /// Prefix of SGD momentum buffers in the optimizer state file.

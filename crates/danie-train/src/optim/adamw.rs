@@ -4,7 +4,7 @@
 //! Per parameter, at step t (counted from 1):
 //! `p *= 1 - lr * wd; m = lerp(m, g, 1 - b1); v = v * b2 + (1 - b2) * g * g;
 //!  p += -(lr / (1 - b1^t)) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)`.
-use danie_model::param_group::ParamGroup;
+use super::param_group::ParamGroup;
 use tch::nn::VarStore;
 use tch::Tensor;
 

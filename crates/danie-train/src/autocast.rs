@@ -17,6 +17,17 @@ pub enum Precision {
     Fp16,
 }
 
+impl Precision {
+    /// bf16 autocast when asked (`train.bf16`, `--bf16`), else plain float32.
+    pub fn from_bf16(bf16: bool) -> Self {
+        if bf16 {
+            Self::Bf16
+        } else {
+            Self::Fp32
+        }
+    }
+}
+
 // libtorch's own autocast API (C++ symbols, exported by libtorch_cpu; `DeviceType` and
 // `ScalarType` are `int8_t` enums). tch's `autocast` calls the deprecated device-less
 // `at::autocast::is_enabled` / `set_enabled`, which print a deprecation warning on every call.

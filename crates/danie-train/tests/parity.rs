@@ -1,13 +1,16 @@
 //! Rust forward pass and SGD steps equal the PyTorch reference (reference/danie_ref.py) with
 //! shared weights, for every preset and every switch.
+// The tensor helpers of danie-model's tests (the network's parity lives beside the optimiser
+// that takes its two SGD steps).
+#[path = "../../danie-model/tests/common/mod.rs"]
 mod common;
 
 use std::collections::HashMap;
 
 use common::{read, rel_err, run_python};
-use danie_model::sgd::{Sgd, SgdConfig};
 use danie_model::weights::load_weights;
 use danie_model::{AttentionOrder, Danie, DanieConfig, Fusion, ResBlock, Streams};
+use danie_train::optim::{Sgd, SgdConfig};
 use tch::nn::{ModuleT, VarStore};
 use tch::{Device, Kind, Reduction, Tensor};
 
