@@ -45,7 +45,11 @@ pub fn shown_commands(root: &Path, program: &str) -> Vec<ShownCommand> {
         let Ok(text) = std::fs::read_to_string(&file) else {
             continue;
         };
-        let shown = file.strip_prefix(root).unwrap_or(&file).display().to_string();
+        let shown = file
+            .strip_prefix(root)
+            .unwrap_or(&file)
+            .display()
+            .to_string();
         let kind = file.extension().and_then(|e| e.to_str()).unwrap_or("");
         out.extend(commands_in_text(&text, kind, program, &shown));
     }
@@ -289,8 +293,13 @@ mod tests {
 
     #[test]
     fn other_words_are_not_commands() {
-        assert!(args("`danie-train` and `danie's` and danie eval in prose", "danie").is_empty());
-        let rs = "    // `danie eval --nonsense`\n    bail!(\"run `danie train --config {}`\", p)\n";
+        assert!(args(
+            "`danie-train` and `danie's` and danie eval in prose",
+            "danie"
+        )
+        .is_empty());
+        let rs =
+            "    // `danie eval --nonsense`\n    bail!(\"run `danie train --config {}`\", p)\n";
         let v: Vec<_> = commands_in_text(rs, "rs", "danie", "x.rs")
             .into_iter()
             .map(|c| c.args)
@@ -300,7 +309,15 @@ mod tests {
 
     #[test]
     fn placeholders() {
-        for p in ["DIR", "W", "P.nii.gz", "<time>", "runs/demo-<time>/config.toml", "{}", "FROM:TO"] {
+        for p in [
+            "DIR",
+            "W",
+            "P.nii.gz",
+            "<time>",
+            "runs/demo-<time>/config.toml",
+            "{}",
+            "FROM:TO",
+        ] {
             assert!(is_placeholder(p), "{p}");
         }
         for v in ["synapse", "224", "configs/demo.toml", "cuda:0"] {

@@ -21,8 +21,7 @@ use anyhow::Context;
 use danie_data::datasets::{DatasetKind, Split};
 use danie_metrics::label_map::{apply_label_map, id_list, ids_outside};
 use danie_metrics::{
-    image_cases_csv, CohortSummary, Convention, CumulativeMetric, GlasMetrics, GlasSummary,
-    MetricConfig, PixelMetrics, PixelSummary,
+    image_cases_csv, Convention, CumulativeMetric, GlasMetrics, MetricConfig, PixelMetrics,
 };
 use indicatif::{ProgressBar, ProgressStyle};
 use ndarray::{s, Array3, ArrayView3, Ix3};
@@ -32,6 +31,7 @@ use crate::baselines::{Baseline, Baselines};
 use crate::model_io::LoadedModel;
 use crate::nifti_pair::{check_same_grid, read_label_map, Grid};
 use crate::overlay::overlay_figure;
+pub use crate::report::EvalScores;
 use crate::report::{summary_markdown, PaperTable};
 use crate::segmenter::{PredictOptions, Segmenter};
 use crate::volume::read_nifti_volume;
@@ -57,18 +57,6 @@ pub struct EvalOptions {
     pub baselines_source: String,
     /// The weights file, named in the report.
     pub weights: PathBuf,
-}
-
-/// The scores of one evaluation.
-#[derive(Debug, Clone, Serialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum EvalScores {
-    /// Per class per case, for volumes.
-    Volumes(CohortSummary),
-    /// ISIC pixel metrics.
-    Pixels(PixelSummary),
-    /// GlaS mDice / mIoU.
-    Glas(GlasSummary),
 }
 
 /// A finished evaluation, as written to `summary.json`.

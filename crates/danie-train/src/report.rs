@@ -7,8 +7,21 @@ use std::fmt::Write as _;
 use danie_metrics::table::{cell, csv_field};
 use danie_metrics::{CohortSummary, GlasSummary, PixelSummary};
 
+use serde::Serialize;
+
 use crate::baselines::Baseline;
-use crate::evaluate::EvalScores;
+
+/// The scores of one evaluation.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum EvalScores {
+    /// Per class per case, for volumes.
+    Volumes(CohortSummary),
+    /// ISIC pixel metrics.
+    Pixels(PixelSummary),
+    /// GlaS mDice / mIoU.
+    Glas(GlasSummary),
+}
 
 /// One column: its Markdown header and its CSV header.
 struct Column {
