@@ -27,11 +27,13 @@ impl ChannelAttention {
 impl Module for ChannelAttention {
     /// # Shapes
     /// (B, C, H, W) -> (B, C, H, W)
+    ///
+    /// The mean and max halves are split by `chunk`, not by a batch size read here, so a traced
+    /// graph keeps the batch free.
     fn forward(&self, xs: &Tensor) -> Tensor {
         let flat = xs.flatten(2, 3); // (B, C, H*W)
         let desc = Tensor::cat(&[flat.mean_dim(-1, false, None), flat.amax(-1, false)], 0); // (2B, C)
         let a = desc.apply(&self.fc1).relu().apply(&self.fc2); // (2B, C)
-        // Halves by chunk, not by a batch size read here: a traced graph keeps the batch free.
         let halves = a.chunk(2, 0); // 2 x (B, C): mean, max
         let gate = (&halves[0] + &halves[1]).sigmoid(); // (B, C)
         xs * gate.unsqueeze(-1).unsqueeze(-1) // (B, C, 1, 1) broadcast
