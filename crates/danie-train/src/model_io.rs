@@ -126,6 +126,17 @@ pub fn load_model(path: &Path, device: Device) -> anyhow::Result<LoadedModel> {
     );
     let (tensors, metadata) = read_tensors(path)?;
     let meta = WeightsMeta::from_metadata(&metadata, path)?;
+    model_from_tensors(&tensors, meta, path, device)
+}
+
+/// The model `meta` describes, its variables copied from `tensors` (read from `path`, named in
+/// errors).
+pub fn model_from_tensors(
+    tensors: &[(String, Tensor)],
+    meta: WeightsMeta,
+    path: &Path,
+    device: Device,
+) -> anyhow::Result<LoadedModel> {
     // The network must be about as large as the values the file holds (every variable is
     // copied from it): a config within the ranges but far larger than the file is refused
     // before it is allocated.
@@ -142,7 +153,7 @@ pub fn load_model(path: &Path, device: Device) -> anyhow::Result<LoadedModel> {
     let vs = VarStore::new(device);
     let model = Danie::try_new(vs.root(), &meta.model)
         .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    copy_variables(&vs, &tensors, path)?;
+    copy_variables(&vs, tensors, path)?;
     // Convolution weights channels-last where danie runs the network so
     // (Segmenter feeds NHWC input there; on the CPU 1.16-1.5x).
     if danie_model::memory_format::prefers_channels_last(device) {
