@@ -8,6 +8,7 @@
 //! - Using weights: [`weights_meta`] (the model config inside the weights file), [`model_io`],
 //!   [`segmenter`] (slice-by-slice inference, flip TTA), [`evaluate`] (paper-format tables
 //!   beside [`baselines`]), [`predict`] (NIfTI / PNG in, label maps out).
+//! - Weights in and out: [`state_dict`] (PyTorch state_dicts in), [`export`] (TorchScript, ONNX).
 //! - Pictures: [`overlay`] (image | reference | prediction), [`curves`] ([`line_plot`]).
 pub mod adamw;
 pub mod baselines;
@@ -16,6 +17,7 @@ pub mod config;
 pub mod curves;
 pub mod device_spec;
 pub mod evaluate;
+pub mod export;
 pub mod graphed_step;
 pub mod line_plot;
 pub mod loss;
@@ -26,6 +28,7 @@ pub mod predict;
 pub mod run_log;
 pub mod schedule;
 pub mod segmenter;
+pub mod state_dict;
 pub mod tensor_file;
 pub mod trainer;
 pub mod validation;
