@@ -15,6 +15,17 @@ use crate::model_io::{model_config, model_from_tensors, weights_meta, LoadedMode
 use crate::tensor_file::read_tensors;
 use crate::weights_meta::WeightsMeta;
 
+/// The run config that names a state_dict's network, read for its `[model]` and `[data]`
+/// (dataset, image_size) only: predicting or exporting needs no data folder, so unlike
+/// [`RunConfig::load`] a missing `data.root` is not an error. Errors name the file.
+pub fn read_network_config(path: &Path) -> anyhow::Result<RunConfig> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("--config {}: cannot read the config file", path.display()))?;
+    let cfg = RunConfig::parse(&text, &path.display().to_string())?;
+    model_config(&cfg).with_context(|| format!("--config {}", path.display()))?;
+    Ok(cfg)
+}
+
 /// Whether `path` names a safetensors file (danie's own weights or a PyTorch state_dict).
 fn is_safetensors(path: &Path) -> bool {
     path.extension()

@@ -2,9 +2,8 @@
 //! ONNX, with the deploy JSON `FILE.json` beside it (docs/deploy.md).
 use std::path::PathBuf;
 
-use danie_train::config::RunConfig;
 use danie_train::export::{check_outputs, default_python, export, ExportFormat, ExportOptions};
-use danie_train::state_dict::load_any_weights;
+use danie_train::state_dict::{load_any_weights, read_network_config};
 use tch::Device;
 
 /// The formats on the command line.
@@ -54,7 +53,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     // Output names first: a collision fails before the weights are read.
     check_outputs(&opts)?;
     let cfg = match &args.config {
-        Some(p) => Some(RunConfig::load(p, &[])?),
+        Some(p) => Some(read_network_config(p)?),
         None => None,
     };
     let loaded = load_any_weights(&args.weights, cfg.as_ref(), Device::Cpu)?;

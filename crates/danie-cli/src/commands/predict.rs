@@ -1,10 +1,9 @@
 //! `danie predict --weights W -i IN -o OUT`: segment NIfTI volumes or 2D images.
 use std::path::PathBuf;
 
-use danie_train::config::RunConfig;
 use danie_train::device_spec::DeviceSpec;
 use danie_train::predict::{predict_plan, PredictOptions, PredictPlan};
-use danie_train::state_dict::load_any_weights;
+use danie_train::state_dict::{load_any_weights, read_network_config};
 
 /// Arguments of `danie predict`.
 #[derive(clap::Args)]
@@ -46,7 +45,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     // Output names first: a collision fails before the weights are read or anything written.
     let plan = PredictPlan::new(&args.input, &args.output, args.overwrite)?;
     let cfg = match &args.config {
-        Some(p) => Some(RunConfig::load(p, &[])?),
+        Some(p) => Some(read_network_config(p)?),
         None => None,
     };
     let loaded = load_any_weights(&args.weights, cfg.as_ref(), device)?;
