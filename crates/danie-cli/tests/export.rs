@@ -60,7 +60,8 @@ fn tiny_tensors_unseeded() -> Vec<(String, Tensor)> {
     let vs = VarStore::new(Device::Cpu);
     let _m = Danie::new(vs.root(), &tiny_meta().model);
     tch::no_grad(|| {
-        for (name, mut v) in vs.variables() {
+        // In name order: the draws land on the same variables every run.
+        for (name, mut v) in named_variables(&vs) {
             if name.ends_with("running_var") || name.ends_with("bn.weight") {
                 v.copy_(&(Tensor::rand_like(&v) + 0.5));
             } else if name.ends_with("running_mean") || name.ends_with("bias") {
@@ -146,16 +147,10 @@ fn torchscript_and_onnx_give_danies_logits_at_batch_1_and_4() {
             r["torchscript"][b].as_f64().unwrap(),
             r["onnx"][b].as_f64().unwrap(),
         );
-        // Tolerances in units of the logits' largest magnitude (at least 1).
-        let scale = r["scale"][b].as_f64().unwrap().max(1.0);
-        assert!(
-            t <= 1e-5 * scale,
-            "TorchScript at batch {b}: {t:e} (scale {scale})"
-        );
-        assert!(
-            o <= 1e-4 * scale,
-            "ONNX at batch {b}: {o:e} (scale {scale})"
-        );
+        // Absolute, on logits of magnitude ~20 (`scale`). Measured: TorchScript 0 (the module
+        // runs danie's kernels on danie's weight layout), ONNX 4.4e-5.
+        assert!(t <= 1e-5, "TorchScript at batch {b}: {t:e} ({r})");
+        assert!(o <= 1e-4, "ONNX at batch {b}: {o:e} ({r})");
     }
     let g = &r["onnx_graph"];
     assert_eq!(
@@ -207,6 +202,9 @@ fn danie_weights_load_strictly_into_the_pytorch_reference() {
     let r = run_python_json("export_roundtrip.py", &["to-ref", s(&weights), s(&io_path)]);
     eprintln!("to-ref: {r}");
     let d = r["max_abs_diff"].as_f64().unwrap();
+    // In units of the logits' largest magnitude (~20 here): PyTorch eager runs NCHW kernels,
+    // danie channels-last ones on the CPU (memory_format), which round differently
+    // (measured 3.6e-5 absolute, 1.7e-6 of the scale).
     let scale = r["scale"].as_f64().unwrap().max(1.0);
     assert!(
         d <= 1e-5 * scale,
@@ -395,6 +393,18 @@ fn bare_state_dicts_need_a_config_and_matching_keys() {
     );
     o.assert_clean_failure(&["bare.safetensors", "preset `s`"], bound);
     assert!(!d.join("o.pt").exists());
+
+    // A truncated torch.save file: the reader's error, naming it.
+    let truncated = d.join("truncated.pth");
+    std::fs::write(&truncated, b"PK\x03\x04\x14\x00\x00\x00").unwrap();
+    let o = export(
+        &truncated,
+        "torchscript",
+        &d.join("t.pt"),
+        &["--config", s(&tiny)],
+    );
+    o.assert_clean_failure(&["truncated.pth"], bound);
+    assert!(!d.join("t.pt").exists());
 
     // A key missing: named.
     let (dropped, _) = &tensors[tensors.len() / 2];

@@ -12,7 +12,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{bail, Context};
-use danie_model::memory_format::is_channels_last;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tch::nn::ModuleT;
@@ -28,8 +27,9 @@ pub const ONNX_OPSET: i64 = 17;
 /// The deploy JSON's format tag, bumped when fields change meaning.
 pub const DEPLOY_FORMAT: &str = "danie-deploy/1";
 /// Largest difference accepted between the exported model and danie's forward, in units of
-/// the logits' largest magnitude (at least 1): float32 round-off of another kernel order
-/// (measured: a few 1e-6), far below any change of a predicted label.
+/// the logits' largest magnitude (at least 1): float32 round-off of another kernel order (the
+/// saved TorchScript measured identical to danie, onnxruntime 2e-6 of the scale), far below
+/// any change of a predicted label.
 const TOLERANCE: f64 = 1e-4;
 /// Batches the exported model is checked at (traced at [`TRACE_BATCH`], so both prove the
 /// batch is free).
@@ -153,15 +153,9 @@ pub fn export(
         loaded.vs.device() == Device::Cpu,
         "export traces the model on the CPU; load it there"
     );
-    // Plain NCHW weights in the artefact: a deployer's runtime chooses its own layout.
-    tch::no_grad(|| {
-        for (_, mut v) in loaded.vs.variables() {
-            if is_channels_last(&v) {
-                let nchw = v.contiguous();
-                v.set_data(&nchw);
-            }
-        }
-    });
+    // The weights keep the layout danie runs them in (channels-last on the CPU, see
+    // danie_model::memory_format): the TorchScript module then runs danie's kernels and gives
+    // its numbers; the ONNX exporter writes plain initializers either way.
     // Traced weights become constants of the graph, which must not require gradients.
     loaded.vs.freeze();
     let m = &loaded.model;
@@ -174,6 +168,9 @@ pub fn export(
         })
         .context("tracing the model")?
     };
+    // The deploy JSON (and the weights' sha256) before the model is written: a failure there
+    // leaves no model without its JSON.
+    let deploy = DeployInfo::new(&loaded, weights, opts)?;
     let json_path = deploy_json_path(&opts.output);
     let mut report = ExportReport {
         model: opts.output.clone(),
@@ -200,8 +197,7 @@ pub fn export(
             let ts = dir.path().join("module.pt");
             report.torchscript_checks = save_checked(&ts)?;
             let script = dir.path().join("export_onnx.py");
-            std::fs::write(&script, EXPORT_ONNX_PY)
-                .with_context(|| format!("writing {}", script.display()))?;
+            danie_fs::write_bytes(&script, EXPORT_ONNX_PY)?;
             danie_fs::write_atomic_via_path(&opts.output, |tmp| -> anyhow::Result<()> {
                 report.onnx_checks = run_onnx_export(&opts.python, &script, &ts, tmp, c, s)?;
                 Ok(())
@@ -209,7 +205,6 @@ pub fn export(
             .map_err(atomic_error)?;
         }
     }
-    let deploy = DeployInfo::new(&loaded, weights, opts)?;
     let text = serde_json::to_string_pretty(&deploy)? + "\n";
     danie_fs::write_bytes(&json_path, text)?;
     Ok(report)
@@ -517,4 +512,41 @@ pub fn sha256_file(path: &Path) -> anyhow::Result<String> {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(output: PathBuf, overwrite: bool) -> ExportOptions {
+        ExportOptions {
+            format: ExportFormat::Onnx,
+            output,
+            overwrite,
+            python: PathBuf::from("python3"),
+        }
+    }
+
+    #[test]
+    fn deploy_json_sits_beside_the_model_under_its_full_name() {
+        assert_eq!(
+            deploy_json_path(Path::new("out/m.onnx")),
+            PathBuf::from("out/m.onnx.json")
+        );
+        assert_eq!(deploy_json_path(Path::new("m")), PathBuf::from("m.json"));
+    }
+
+    #[test]
+    fn existing_outputs_need_overwrite_and_the_folder_must_exist() {
+        let dir = tempfile::tempdir().unwrap();
+        let model = dir.path().join("m.onnx");
+        assert!(check_outputs(&opts(model.clone(), false)).is_ok());
+        // The deploy JSON alone already exists: refused too, naming it.
+        std::fs::write(deploy_json_path(&model), b"{}").unwrap();
+        let e = check_outputs(&opts(model.clone(), false)).unwrap_err();
+        assert!(format!("{e}").contains("m.onnx.json"), "{e}");
+        assert!(check_outputs(&opts(model, true)).is_ok());
+        let e = check_outputs(&opts(dir.path().join("no/such/m.onnx"), true)).unwrap_err();
+        assert!(format!("{e}").contains("does not exist"), "{e}");
+    }
 }
