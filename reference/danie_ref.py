@@ -5,7 +5,14 @@ block mirrors its Rust module one to one; the docstrings name the Rust file. Use
 tests (tests/python/model_*.py) and usable on its own:
 
     cfg = json.load(open("tiny.json")); net = Danie(cfg); net(torch.randn(1, 3, 224, 224))
+
+Weights in and out of danie (docs/deploy.md): `load_danie_weights("model.safetensors")` builds the
+network from the file's own `danie` metadata and loads every tensor with strict=True;
+`save_state_dict(net, "net.pth")` (or ".safetensors") writes a state_dict that `danie predict
+--weights net.pth --config run.toml` reads.
 """
+import json
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -396,3 +403,37 @@ class Danie(nn.Module):
         fused = self.jp(sap, feats[3] if feats is not None else None)
         skips = [feats[2], feats[1], feats[0]] if feats is not None else []
         return self.decoder(fused, skips)
+
+
+def load_danie_weights(path):
+    """A weights file written by `danie train` as (network in eval mode, its `danie` metadata).
+
+    The metadata holds the full model config (`meta["model"]`), the dataset, class names, input
+    size and intensity preprocessing. Every tensor is loaded with strict=True; BatchNorm's
+    `num_batches_tracked`, which danie does not keep, is filled in by PyTorch itself (a plain
+    dict carries no state_dict version, so BatchNorm treats it as written before the counter
+    existed).
+    """
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    with safe_open(path, "pt") as f:
+        metadata = f.metadata() or {}
+    if "danie" not in metadata:
+        raise ValueError(f"{path}: no `danie` metadata, not a weights file written by danie train")
+    meta = json.loads(metadata["danie"])
+    net = Danie(meta["model"])
+    net.load_state_dict(load_file(path), strict=True)
+    return net.eval(), meta
+
+
+def save_state_dict(net, path):
+    """The network's state_dict for `danie predict/eval/export --weights PATH --config RUN.toml`:
+    torch.save for .pth / .pt, safetensors for .safetensors."""
+    state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
+    if str(path).endswith(".safetensors"):
+        from safetensors.torch import save_file
+
+        save_file(state, path)
+    else:
+        torch.save(state, path)

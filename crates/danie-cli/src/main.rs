@@ -34,6 +34,8 @@ enum Command {
     Eval(commands::eval::Args),
     /// Segment NIfTI volumes or 2D images with trained weights.
     Predict(commands::predict::Args),
+    /// Export trained weights as TorchScript or ONNX, with a deploy JSON beside them.
+    Export(commands::export::Args),
     /// Compare predicted and reference label maps (Dice, IoU, HD, HD95, ASD, ASSD).
     Metrics(commands::metrics::Args),
     /// Compare two evaluated runs case by case: Dice, difference, Wilcoxon p, bootstrap CI.
@@ -59,6 +61,7 @@ fn main() -> ExitCode {
         Command::Train(a) => commands::train::run(a),
         Command::Eval(a) => commands::eval::run(a),
         Command::Predict(a) => commands::predict::run(a),
+        Command::Export(a) => commands::export::run(a),
         Command::Metrics(a) => commands::metrics::run(a),
         Command::Compare(a) => commands::compare::run(a),
         Command::Inspect(a) => commands::inspect::run(a),

@@ -2,8 +2,8 @@
 //! `danie` binary as a user runs it: each must give a clear error naming the file and the
 //! field, a non-zero exit, no panic and bounded memory. The files are made here, small.
 //!
-//! (`.pth` / `.pt` files are read by no CLI command, only by the library's backbone loader:
-//! their hostile cases are tested beside the reader, in danie-model's `torch_pickle`.)
+//! (`.pth` / `.pt` state_dicts reach the CLI with `--config`, tests/export.rs; their hostile
+//! bytes are tested beside the reader, in danie-model's `torch_pickle`.)
 mod support;
 
 use std::collections::BTreeMap;

@@ -27,12 +27,15 @@ impl ChannelAttention {
 impl Module for ChannelAttention {
     /// # Shapes
     /// (B, C, H, W) -> (B, C, H, W)
+    ///
+    /// The mean and max halves are split by `chunk`, not by a batch size read here, so a traced
+    /// graph keeps the batch free.
     fn forward(&self, xs: &Tensor) -> Tensor {
-        let b = xs.size()[0];
         let flat = xs.flatten(2, 3); // (B, C, H*W)
         let desc = Tensor::cat(&[flat.mean_dim(-1, false, None), flat.amax(-1, false)], 0); // (2B, C)
         let a = desc.apply(&self.fc1).relu().apply(&self.fc2); // (2B, C)
-        let gate = (a.narrow(0, 0, b) + a.narrow(0, b, b)).sigmoid(); // (B, C)
+        let halves = a.chunk(2, 0); // 2 x (B, C): mean, max
+        let gate = (&halves[0] + &halves[1]).sigmoid(); // (B, C)
         xs * gate.unsqueeze(-1).unsqueeze(-1) // (B, C, 1, 1) broadcast
     }
 }

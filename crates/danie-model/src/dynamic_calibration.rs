@@ -26,7 +26,7 @@ impl DynamicCalibration {
     /// # Shapes
     /// (B, C, H, W), (B, C, H, W) -> (B, C, H, W)
     pub fn mix(&self, attended: &Tensor, incoming: &Tensor) -> Tensor {
-        let (b, c, _, _) = attended.size4().expect("calibration input is 4-D");
+        let (_, c, _, _) = attended.size4().expect("calibration input is 4-D");
         let ctx = Tensor::cat(
             &[
                 attended.mean_dim([2, 3].as_slice(), false, None),
@@ -38,7 +38,7 @@ impl DynamicCalibration {
             .apply(&self.fc1)
             .relu()
             .apply(&self.fc2)
-            .reshape([b, 2, c, 1, 1])
+            .reshape([-1, 2, c, 1, 1]) // batch -1: kept free in a traced graph
             .softmax(1, Kind::Float); // (B, 2, C, 1, 1), sums to 1 over the two branches
         attended * w.select(1, 0) + incoming * w.select(1, 1)
     }

@@ -42,11 +42,11 @@ impl Module for EfficientChannelAttention {
     /// # Shapes
     /// (B, N, D) -> (B, N, D)
     fn forward(&self, xs: &Tensor) -> Tensor {
-        let (b, n, d) = xs.size3().expect("ES input is (B, N, D)");
+        let (_, n, d) = xs.size3().expect("ES input is (B, N, D)");
         let qkv = self
             .qkv
             .forward(&xs.apply(&self.norm))
-            .reshape([b, n, 3, self.num_heads, d / self.num_heads])
+            .reshape([-1, n, 3, self.num_heads, d / self.num_heads]) // batch -1: free when traced
             .permute([2, 0, 3, 4, 1]); // (B, N, 3D) -> (3, B, heads, D/heads, N)
         let qkv = qkv.unbind(0);
         let q = l2_normalize(&qkv[0]) * &self.temperature; // (B, heads, D/heads, N)
@@ -55,7 +55,7 @@ impl Module for EfficientChannelAttention {
         let y = Tensor::scaled_dot_product_attention::<Tensor>(
             &q, &k, &qkv[2], None, 0.0, false, 1.0, false,
         );
-        let y = y.permute([0, 3, 1, 2]).reshape([b, n, d]); // (B, heads, D/h, N) -> (B, N, D)
+        let y = y.permute([0, 3, 1, 2]).reshape([-1, n, d]); // (B, heads, D/h, N) -> (B, N, D)
         xs + y.apply(&self.proj)
     }
 }

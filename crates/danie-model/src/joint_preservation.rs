@@ -99,8 +99,7 @@ impl JointPreservation {
                     Some(es) => es.forward(t),
                     None => t.shallow_clone(),
                 };
-                let (b, _, d) = t.size3().expect("SAP tokens are (B, N, D)");
-                let map = t.transpose(1, 2).reshape([b, d, h, w]); // (B, N, D) -> (B, D, h, w)
+                let map = t.transpose(1, 2).unflatten(2, [h, w]); // (B, N, D) -> (B, D, h, w)
                 Some(branch.forward_t(&map, train))
             }
             _ => None,

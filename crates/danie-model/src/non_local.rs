@@ -39,14 +39,14 @@ impl ModuleT for NonLocal {
     /// # Shapes
     /// (B, C, H, W) -> (B, C, H, W)
     fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
-        let (b, _, h, w) = xs.size4().expect("EH input is 4-D");
+        let (_, _, h, w) = xs.size4().expect("EH input is 4-D");
         let tokens = |conv: &nn::Conv2D| conv.forward(xs).flatten(2, 3).transpose(1, 2); // (B, N, C')
         let (t, p, g) = (tokens(&self.theta), tokens(&self.phi), tokens(&self.g));
         // Embedded Gaussian: softmax(theta phi^T) g, no 1/sqrt(d) scaling.
         let y = Tensor::scaled_dot_product_attention::<Tensor>(
             &t, &p, &g, None, 0.0, false, 1.0, false,
         );
-        let y = y.transpose(1, 2).reshape([b, -1, h, w]); // (B, N, C') -> (B, C', H, W)
+        let y = y.transpose(1, 2).unflatten(2, [h, w]); // (B, N, C') -> (B, C', H, W)
         xs + y.apply(&self.w).apply_t(&self.bn, train)
     }
 }

@@ -84,8 +84,9 @@ impl Sap {
         let (x, (h, w)) = self.patch_embed.tokens(xs); // (B, N, D)
         let x = match &self.cls_token {
             Some(cls) => {
-                let b = x.size()[0];
-                Tensor::cat(&[cls.expand([b, -1, -1], false), x], 1) // (B, 1+N, D)
+                // expand_as, not a batch size read here: a traced graph keeps the batch free.
+                let cls = cls.expand_as(&x.narrow(1, 0, 1)); // (1, 1, D) -> (B, 1, D)
+                Tensor::cat(&[cls, x], 1) // (B, 1+N, D)
             }
             None => x,
         };
@@ -108,8 +109,7 @@ impl Module for Sap {
     /// (B, C, H, W) -> (B, D, H/16, W/16)
     fn forward(&self, xs: &Tensor) -> Tensor {
         let (t, (h, w)) = self.forward_tokens(xs);
-        let (b, _, d) = t.size3().expect("tokens are (B, N, D)");
-        t.transpose(1, 2).reshape([b, d, h, w]) // (B, N, D) -> (B, D, h, w)
+        t.transpose(1, 2).unflatten(2, [h, w]) // (B, N, D) -> (B, D, h, w)
     }
 }
 

@@ -29,16 +29,16 @@ impl Module for VitAttention {
     /// # Shapes
     /// (B, N, D) -> (B, N, D)
     fn forward(&self, xs: &Tensor) -> Tensor {
-        let (b, n, d) = xs.size3().expect("attention input is (B, N, D)");
+        let (_, n, d) = xs.size3().expect("attention input is (B, N, D)");
         let qkv = self
             .qkv
             .forward(xs)
-            .reshape([b, n, 3, self.num_heads, d / self.num_heads])
+            .reshape([-1, n, 3, self.num_heads, d / self.num_heads]) // batch -1: free when traced
             .permute([2, 0, 3, 1, 4]); // (B, N, 3D) -> (3, B, heads, N, D/heads)
         let qkv = qkv.unbind(0);
         let y = Tensor::scaled_dot_product_attention::<Tensor>(
             &qkv[0], &qkv[1], &qkv[2], None, 0.0, false, None, false,
         ); // (B, heads, N, D/heads)
-        y.transpose(1, 2).reshape([b, n, d]).apply(&self.proj) // (B, N, D)
+        y.transpose(1, 2).reshape([-1, n, d]).apply(&self.proj) // (B, N, D)
     }
 }

@@ -15,6 +15,7 @@
 //!   [`trainer`].
 //! - Using weights: [`evaluate`] (paper-format tables beside [`baselines`]), [`predict`]
 //!   (NIfTI / PNG in, label maps out).
+//! - Weights in and out: [`state_dict`] (PyTorch state_dicts in), [`export`] (TorchScript, ONNX).
 //! - Pictures: [`overlay`] (image | reference | prediction), [`curves`] ([`line_plot`]).
 pub mod autocast;
 pub mod baselines;
@@ -25,6 +26,7 @@ pub mod cuda_graph;
 pub mod curves;
 pub mod device_spec;
 pub mod evaluate;
+pub mod export;
 pub mod graphed_step;
 pub mod line_plot;
 pub mod loss;
@@ -37,6 +39,7 @@ pub mod report;
 pub mod run_log;
 pub mod schedule;
 pub mod segmenter;
+pub mod state_dict;
 pub mod trainer;
 pub mod validation;
 pub mod volume;

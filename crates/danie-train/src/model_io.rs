@@ -6,7 +6,7 @@ use std::path::Path;
 use danie_model::weights::{assign_strict, read_safetensors};
 use danie_model::{Danie, DanieConfig};
 use tch::nn::VarStore;
-use tch::Device;
+use tch::{Device, Tensor};
 
 use crate::config::RunConfig;
 use crate::weights_meta::{Intensity, WeightsMeta, FORMAT};
@@ -52,6 +52,17 @@ pub fn load_model(path: &Path, device: Device) -> anyhow::Result<LoadedModel> {
     );
     let (tensors, metadata) = read_safetensors(path)?;
     let meta = WeightsMeta::from_metadata(&metadata, path)?;
+    model_from_tensors(tensors, meta, path, device)
+}
+
+/// The model `meta` describes, its variables copied from `tensors` (read from `path`, named in
+/// errors).
+pub fn model_from_tensors(
+    tensors: Vec<(String, Tensor)>,
+    meta: WeightsMeta,
+    path: &Path,
+    device: Device,
+) -> anyhow::Result<LoadedModel> {
     // The network must be about as large as the values the file holds (every variable is
     // copied from it): a config within the ranges but far larger than the file is refused
     // before it is allocated.

@@ -9,8 +9,8 @@ use danie_train::baselines::{read_baselines, shipped_baselines};
 use danie_train::config::RunConfig;
 use danie_train::device_spec::DeviceSpec;
 use danie_train::evaluate::{evaluate_dataset, evaluate_nifti_pairs, EvalOptions};
-use danie_train::model_io::load_model;
 use danie_train::predict::PredictOptions;
+use danie_train::state_dict::load_any_weights;
 
 /// Arguments of `danie eval`.
 #[derive(clap::Args)]
@@ -18,7 +18,8 @@ pub struct Args {
     /// The run config: dataset, convention, overlays, run folder.
     #[arg(long, short = 'c', value_name = "FILE")]
     config: Option<PathBuf>,
-    /// Weights (default: `model.safetensors` in the config's run folder).
+    /// Weights (default: `model.safetensors` in the config's run folder); a PyTorch
+    /// state_dict (.pth / .pt / .safetensors) takes its network from --config.
     #[arg(long, short = 'w', value_name = "FILE")]
     weights: Option<PathBuf>,
     /// Output folder (default: `eval/` in the config's run folder).
@@ -123,7 +124,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         baselines_source,
         weights: weights.clone(),
     };
-    let loaded = load_model(&weights, device)?;
+    let loaded = load_any_weights(&weights, cfg.as_ref(), device)?;
     let report = if pairs_mode {
         let map = match &args.label_map {
             Some(s) => parse_label_map(s)?,

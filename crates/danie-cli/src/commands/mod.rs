@@ -2,6 +2,7 @@
 pub mod compare;
 pub mod data;
 pub mod eval;
+pub mod export;
 pub mod info;
 pub mod inspect;
 pub mod metrics;

@@ -2,15 +2,19 @@
 use std::path::PathBuf;
 
 use danie_train::device_spec::DeviceSpec;
-use danie_train::model_io::load_model;
 use danie_train::predict::{predict_plan, PredictOptions, PredictPlan};
+use danie_train::state_dict::{load_any_weights, read_network_config};
 
 /// Arguments of `danie predict`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Weights written by `danie train` (the model config travels inside).
+    /// Weights written by `danie train` (the model config travels inside), or a PyTorch
+    /// state_dict (.pth / .pt / .safetensors) with --config.
     #[arg(long, short = 'w', value_name = "FILE")]
     weights: PathBuf,
+    /// The run config a bare PyTorch state_dict was trained with (model preset, dataset).
+    #[arg(long, short = 'c', value_name = "FILE")]
+    config: Option<PathBuf>,
     /// A .nii / .nii.gz volume, a .png / .jpg / .bmp image, or a folder of them.
     #[arg(long = "input", short = 'i', value_name = "PATH")]
     input: PathBuf,
@@ -40,7 +44,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .resolve()?;
     // Output names first: a collision fails before the weights are read or anything written.
     let plan = PredictPlan::new(&args.input, &args.output, args.overwrite)?;
-    let loaded = load_model(&args.weights, device)?;
+    let cfg = match &args.config {
+        Some(p) => Some(read_network_config(p)?),
+        None => None,
+    };
+    let loaded = load_any_weights(&args.weights, cfg.as_ref(), device)?;
     let written = predict_plan(
         &loaded,
         &plan,
