@@ -4,7 +4,7 @@ use ndarray::{ArrayViewD, Zip};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
-use crate::surface_distance::check_pair;
+use crate::error::check_pair;
 
 /// True/false positives/negatives of a binary prediction.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
