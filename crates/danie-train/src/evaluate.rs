@@ -381,13 +381,10 @@ fn check_case_names(pairs: &[(PathBuf, PathBuf)]) -> anyhow::Result<()> {
 
 /// `ct.nii.gz` -> `ct`.
 fn case_name(p: &Path) -> String {
-    let n = p
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    n.trim_end_matches(".gz")
-        .trim_end_matches(".nii")
-        .to_string()
+    match nifti::nifti_file_name(p) {
+        Some(n) => n.stem,
+        None => p.file_name().unwrap_or_default().to_string_lossy().into_owned(),
+    }
 }
 
 fn pct(v: f64) -> String {
@@ -417,12 +414,7 @@ fn finish(
     std::fs::create_dir_all(&opts.out_dir)
         .with_context(|| format!("cannot create {}", opts.out_dir.display()))?;
     let dataset = loaded.meta.dataset;
-    let family = match dataset {
-        DatasetKind::SynapseRaw => "synapse",
-        DatasetKind::AcdcNpz => "acdc",
-        k => k.as_str(),
-    };
-    let baselines = opts.baselines.get(family).cloned().unwrap_or_default();
+    let baselines = opts.baselines.get(dataset.family()).cloned().unwrap_or_default();
     let mut md = format!(
         "# danie eval: {subject}\n\nWeights: `{}` (trained on {dataset}, {} epochs / {} iterations). Flip TTA: {}.\n\n",
         opts.weights.display(),

@@ -186,10 +186,7 @@ fn check_split(kind: DatasetKind, root: &std::path::Path, split: Split) -> Split
             (a.min(x), b.max(x))
         })
     };
-    let use_volumes = kind.is_volumetric()
-        && !(kind == DatasetKind::Synapse && split == Split::Train)
-        && !(kind == DatasetKind::AcdcNpz && split != Split::Test);
-    if use_volumes {
+    if kind.has_volumes(split) {
         match open_keeping_missing(|| kind.open_volumes(root, split)) {
             Err(e) => problem(e.to_string()),
             Ok(ds) => {
