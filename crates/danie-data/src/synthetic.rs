@@ -325,7 +325,9 @@ impl Generator<'_> {
                 )?;
                 return Ok(2);
             }
-            let image = ph.hu.mapv(|v| ct_window(v, SYNAPSE_HU_WINDOW.0, SYNAPSE_HU_WINDOW.1));
+            let image = ph
+                .hu
+                .mapv(|v| ct_window(v, SYNAPSE_HU_WINDOW.0, SYNAPSE_HU_WINDOW.1));
             let label = ph.btcv.mapv(|v| SYNAPSE_BTCV_TO_8[v as usize]);
             if *is_train {
                 for z in 0..depth {

@@ -6,8 +6,8 @@ mod synthetic_pair;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use danie_metrics::edt::distance_transform;
-use synthetic_pair::{label_map_pair, mask_pair};
 use danie_metrics::{evaluate_case, surface_distances, Convention};
+use synthetic_pair::{label_map_pair, mask_pair};
 
 const SHAPE: [usize; 3] = [256, 256, 50];
 const SPACING: [f64; 3] = [0.8, 0.8, 2.5];

@@ -12,10 +12,10 @@ mod synthetic_pair;
 use std::path::Path;
 use std::time::Instant;
 
-use synthetic_pair::{label_map_pair, mask_pair};
 use danie_metrics::{evaluate_case, Convention};
 use ndarray::ArrayD;
 use ndarray_npy::{read_npy, write_npy};
+use synthetic_pair::{label_map_pair, mask_pair};
 
 fn list<T: std::str::FromStr>(s: &str) -> Vec<T>
 where

@@ -161,7 +161,9 @@ mod tests {
         assert_eq!((m.metrics.dice, m.metrics.hd95), (0.0, 0.0));
         let m = ClassMetrics::from_parts(1, miss, &none, Convention::Monai);
         assert_eq!(m.metrics.dice, 0.0);
-        assert!(m.metrics.hd.is_infinite() && m.metrics.hd95.is_nan() && m.metrics.assd.is_infinite());
+        assert!(
+            m.metrics.hd.is_infinite() && m.metrics.hd95.is_nan() && m.metrics.assd.is_infinite()
+        );
         let m = ClassMetrics::from_parts(1, fp, &none, Convention::Monai);
         assert!(m.metrics.dice.is_nan() && m.metrics.asd.is_infinite());
         let m = ClassMetrics::from_parts(1, OverlapCounts::default(), &none, Convention::Medpy);

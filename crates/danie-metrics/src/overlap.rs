@@ -2,8 +2,8 @@
 use ndarray::{ArrayViewD, Zip};
 use serde::{Deserialize, Serialize};
 
-use crate::error::Result;
 use crate::error::check_pair;
+use crate::error::Result;
 
 /// Which of the two masks hold any voxel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -123,8 +123,18 @@ fn compare_class(
         REL_F32_MEAN,
     );
     let t = &reference["transunet"];
-    check("transunet dice", transunet.metrics.dice, parse(&t["dice"]), REL);
-    check("transunet hd95", transunet.metrics.hd95, parse(&t["hd95"]), REL);
+    check(
+        "transunet dice",
+        transunet.metrics.dice,
+        parse(&t["dice"]),
+        REL,
+    );
+    check(
+        "transunet hd95",
+        transunet.metrics.hd95,
+        parse(&t["hd95"]),
+        REL,
+    );
     n
 }
 

@@ -76,7 +76,11 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("danie-testkit-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let script = dir.join("echo_args.py");
-        std::fs::write(&script, "import json, sys\nprint(json.dumps(sys.argv[1:]))\n").unwrap();
+        std::fs::write(
+            &script,
+            "import json, sys\nprint(json.dumps(sys.argv[1:]))\n",
+        )
+        .unwrap();
         let v = run_python_json(script.to_str().unwrap(), &["a", "b c"]);
         assert_eq!(v, serde_json::json!(["a", "b c"]));
         std::fs::remove_dir_all(&dir).unwrap();

@@ -63,7 +63,7 @@ pub struct ModelSection {
     #[serde(default = "default_preset")]
     pub preset: String,
     /// Overrides of the preset's fields, by the field names of danie-model's `DanieConfig`
-    /// (e.g. `drop_path = 0.0`). `in_channels` / `num_classes` come from the dataset.
+    /// (e.g. `streams = "hap"`). `in_channels` / `num_classes` come from the dataset.
     #[serde(default)]
     pub overrides: toml::Table,
 }
@@ -86,7 +86,7 @@ pub struct TrainSection {
     pub epochs: Option<usize>,
     /// Training length in optimiser steps (the last epoch may be partial).
     pub iterations: Option<usize>,
-    /// The one seed: data order, augmentation, weight initialisation, dropout.
+    /// The one seed: data order, augmentation, weight initialisation (the network has no dropout).
     #[serde(default = "default_seed")]
     pub seed: u64,
     /// Weight of the cross-entropy term.

@@ -383,7 +383,11 @@ fn check_case_names(pairs: &[(PathBuf, PathBuf)]) -> anyhow::Result<()> {
 fn case_name(p: &Path) -> String {
     match nifti::nifti_file_name(p) {
         Some(n) => n.stem,
-        None => p.file_name().unwrap_or_default().to_string_lossy().into_owned(),
+        None => p
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned(),
     }
 }
 
@@ -414,7 +418,8 @@ fn finish(
     std::fs::create_dir_all(&opts.out_dir)
         .with_context(|| format!("cannot create {}", opts.out_dir.display()))?;
     let dataset = loaded.meta.dataset;
-    let baselines = opts.baselines.get(dataset.family()).cloned().unwrap_or_default();
+    let family = dataset.family();
+    let baselines = opts.baselines.get(family).cloned().unwrap_or_default();
     let mut md = format!(
         "# danie eval: {subject}\n\nWeights: `{}` (trained on {dataset}, {} epochs / {} iterations). Flip TTA: {}.\n\n",
         opts.weights.display(),

@@ -14,10 +14,10 @@ use std::path::{Path, PathBuf};
 
 use ndarray::{Ix2, Ix3};
 
+use super::names::NamedFiles;
 use super::read::{
     check_label_range, not_nd, read_pair, require_files, require_not_empty, PairFile,
 };
-use super::names::NamedFiles;
 use super::split_list::{first_list, parse_list, shipped};
 use super::{Sample2d, SliceDataset, Split, Volume, VolumeDataset};
 use crate::error::require_no_nan;

@@ -20,10 +20,10 @@ use std::path::{Path, PathBuf};
 
 use ndarray::{Array3, Ix2, Ix3};
 
+use super::names::NamedFiles;
 use super::read::{
     check_label_range, check_same_shape, not_nd, read_pair, require_files, PairFile,
 };
-use super::names::NamedFiles;
 use super::split_list::{first_list, parse_list, shipped};
 use super::{Sample2d, SliceDataset, Split, Volume, VolumeDataset};
 use crate::error::require_no_nan;
