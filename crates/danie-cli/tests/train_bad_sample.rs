@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 
 #[path = "../../danie-train/tests/common/acdc_bad_slice.rs"]
 mod acdc_bad_slice;
+#[path = "../../danie-train/tests/common/run_setup.rs"]
+mod run_setup;
 use acdc_bad_slice::{a_training_slice, acdc_dataset, damage, run_config_file, stem, Damage};
 
 /// The ACDC layout, its run config, the run folder and the slice to damage.

@@ -171,4 +171,32 @@ mod tests {
         assert!(m.metrics.hd95.is_nan());
         assert_eq!(m.presence, Presence::Neither);
     }
+
+    #[test]
+    fn json_is_one_flat_object_as_before_metric_values() {
+        let m = ClassMetrics {
+            label: 2,
+            presence: Presence::Both,
+            pred_voxels: 5,
+            gt_voxels: 7,
+            metrics: MetricValues::from_array([0.5, 0.25, 3.0, f64::NAN, 1.5, f64::INFINITY]),
+        };
+        let v = serde_json::to_value(&m).unwrap();
+        let mut keys: Vec<&str> = v.as_object().unwrap().keys().map(|k| k.as_str()).collect();
+        keys.sort_unstable();
+        let mut want = vec!["label", "presence", "pred_voxels", "gt_voxels"];
+        want.extend(METRIC_NAMES);
+        want.sort_unstable();
+        assert_eq!(keys, want);
+        assert_eq!(
+            (v["hd95"].as_str(), v["assd"].as_str()),
+            (Some("NaN"), Some("inf"))
+        );
+        let back: ClassMetrics = serde_json::from_value(v).unwrap();
+        assert_eq!(
+            back.metrics.values().map(f64::to_bits),
+            m.metrics.values().map(f64::to_bits)
+        );
+        assert_eq!((back.label, back.gt_voxels), (2, 7));
+    }
 }

@@ -110,31 +110,22 @@ fn compare_class(
     ] {
         check(&format!("monai {name}"), v, parse(&mo[name]), REL);
     }
-    check(
-        "monai asd (float32 mean)",
-        monai.metrics.asd,
-        parse(&mo["asd_f32"]),
-        REL_F32_MEAN,
-    );
-    check(
-        "monai assd (float32 mean)",
-        monai.metrics.assd,
-        parse(&mo["assd_f32"]),
-        REL_F32_MEAN,
-    );
+    for (name, v) in [("asd", monai.metrics.asd), ("assd", monai.metrics.assd)] {
+        let f32_mean = parse(&mo[format!("{name}_f32").as_str()]);
+        check(
+            &format!("monai {name} (float32 mean)"),
+            v,
+            f32_mean,
+            REL_F32_MEAN,
+        );
+    }
     let t = &reference["transunet"];
-    check(
-        "transunet dice",
-        transunet.metrics.dice,
-        parse(&t["dice"]),
-        REL,
-    );
-    check(
-        "transunet hd95",
-        transunet.metrics.hd95,
-        parse(&t["hd95"]),
-        REL,
-    );
+    for (name, v) in [
+        ("dice", transunet.metrics.dice),
+        ("hd95", transunet.metrics.hd95),
+    ] {
+        check(&format!("transunet {name}"), v, parse(&t[name]), REL);
+    }
     n
 }
 

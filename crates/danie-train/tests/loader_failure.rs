@@ -10,6 +10,8 @@ use danie_train::trainer::{train, TrainOptions};
 
 #[path = "common/acdc_bad_slice.rs"]
 mod acdc_bad_slice;
+#[path = "common/run_setup.rs"]
+mod run_setup;
 use acdc_bad_slice::{a_training_slice, acdc_dataset, damage, stem, Damage};
 
 fn config(dir: &Path, root: &Path, run: &str) -> RunConfig {

@@ -1,6 +1,7 @@
 //! A small MT-UNet ACDC layout, a 2-epoch CPU run config over it and ways to damage one training
 //! slice: the setup of the bad-sample tests, shared by danie-train's `loader_failure` (the
-//! library) and danie-cli's `train_bad_sample` (the `danie train` command).
+//! library) and danie-cli's `train_bad_sample` (the `danie train` command). Needs `run_setup.rs`
+//! beside it as the crate's `run_setup` module.
 #![allow(dead_code)]
 use std::path::{Path, PathBuf};
 
@@ -32,35 +33,9 @@ pub fn acdc_dataset(dir: &Path) -> PathBuf {
 /// Writes `dir/<run>.toml`: a 2-epoch tiny-preset CPU run on `root` into `dir/<run>`, with a
 /// checkpoint and a validation every epoch.
 pub fn run_config_file(dir: &Path, root: &Path, run: &str) -> PathBuf {
-    let text = format!(
-        r#"
-[data]
-dataset = "acdc-npz"
-root = "{root}"
-image_size = 32
-batch_size = 4
-num_workers = 1
-
-[model]
-preset = "tiny"
-
-[train]
-device = "cpu"
-threads = 1
-epochs = 2
-checkpoint_every = 1
-val_every = 1
-log_every = 1
-
-[output]
-run_dir = "{run}"
-"#,
-        root = root.display(),
-        run = dir.join(run).display()
-    );
-    let path = dir.join(format!("{run}.toml"));
-    std::fs::write(&path, text).unwrap();
-    path
+    let run_dir = dir.join(run).display().to_string();
+    let extra = "epochs = 2\nval_every = 1";
+    crate::run_setup::tiny_config_file(dir, "acdc-npz", root, run, &run_dir, extra)
 }
 
 /// The second training slice file, by name.
