@@ -113,7 +113,7 @@ pub fn release_dir() -> PathBuf {
         .join("release")
 }
 
-fn criterion(env: &crate::setup::Env, args: &Args, run: &RunFolder) -> Result<Section> {
+fn criterion(env: &crate::process::Env, args: &Args, run: &RunFolder) -> Result<Section> {
     let home = run.path().join("criterion");
     let mut crates: Vec<String> = std::fs::read_dir(repo_root().join("crates"))?
         .filter_map(|e| e.ok())

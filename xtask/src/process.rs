@@ -1,4 +1,5 @@
-//! Running child processes with the project's environment, and timing steps.
+//! Running child processes with the project's environment ([`Env`], which `cargo xtask setup`
+//! establishes), and timing steps.
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
@@ -57,8 +58,34 @@ pub fn output_of(cmd: &mut Command) -> Option<String> {
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
+/// Paths the other tasks pass on to cargo and to the `danie` binary.
+pub struct Env {
+    /// libtorch root (holds include/ and lib/).
+    pub libtorch: PathBuf,
+    /// Python of the project's virtual environment (None when the user brought LIBTORCH and no
+    /// .venv exists).
+    pub python: Option<PathBuf>,
+}
+
+impl Env {
+    pub fn apply(&self, cmd: &mut Command) {
+        cmd.env("LIBTORCH", &self.libtorch);
+        if let Some(p) = &self.python {
+            cmd.env("DANIE_PYTHON", p);
+        }
+    }
+
+    /// The Python interpreter, or an error saying how to get one.
+    #[allow(dead_code)] // used by reproduce and bench
+    pub fn python(&self) -> Result<&Path> {
+        self.python
+            .as_deref()
+            .context("no project Python: run `cargo xtask setup` (it creates .venv)")
+    }
+}
+
 /// A `cargo` command run from the repository root, with the environment the workspace needs.
-pub fn cargo(env: &crate::setup::Env) -> Command {
+pub fn cargo(env: &Env) -> Command {
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     cmd.current_dir(repo_root());
     env.apply(&mut cmd);

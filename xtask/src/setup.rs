@@ -12,7 +12,7 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
-use crate::process::{output_of, repo_root, run_checked, step};
+use crate::process::{output_of, repo_root, run_checked, step, Env};
 
 /// The PyTorch version whose libtorch tch 0.24 is built against.
 pub const TORCH_VERSION: &str = "2.11.0";
@@ -22,32 +22,6 @@ pub struct Args {
     /// Also install the Python packages the tests compare against.
     #[arg(long)]
     pub test_deps: bool,
-}
-
-/// Paths the other tasks pass on to cargo and to the `danie` binary.
-pub struct Env {
-    /// libtorch root (holds include/ and lib/).
-    pub libtorch: PathBuf,
-    /// Python of the project's virtual environment (None when the user brought LIBTORCH and no
-    /// .venv exists).
-    pub python: Option<PathBuf>,
-}
-
-impl Env {
-    pub fn apply(&self, cmd: &mut Command) {
-        cmd.env("LIBTORCH", &self.libtorch);
-        if let Some(p) = &self.python {
-            cmd.env("DANIE_PYTHON", p);
-        }
-    }
-
-    /// The Python interpreter, or an error saying how to get one.
-    #[allow(dead_code)] // used by reproduce and bench
-    pub fn python(&self) -> Result<&Path> {
-        self.python
-            .as_deref()
-            .context("no project Python: run `cargo xtask setup` (it creates .venv)")
-    }
 }
 
 pub fn run(args: &Args) -> Result<Env> {
@@ -151,21 +125,24 @@ fn ensure_torch(py: &Path) -> Result<()> {
     let _s = step(&format!(
         "installing PyTorch {TORCH_VERSION} into .venv (libtorch for tch; about 4.6 GB with its CUDA libraries, 2-5 minutes)"
     ));
-    run_checked(
-        Command::new(py)
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--disable-pip-version-check",
-                // torch's wheels are ~4.6 GB; a cached copy would double that on disk.
-                "--no-cache-dir",
-                "--progress-bar",
-                "off",
-            ])
-            .arg(format!("torch=={TORCH_VERSION}")),
-    )
-    .context("pip could not install torch (needs access to PyPI)")
+    run_checked(pip_install(py).arg(format!("torch=={TORCH_VERSION}")))
+        .context("pip could not install torch (needs access to PyPI)")
+}
+
+/// `py -m pip install`, quiet about its own version and progress, caching nothing: torch's
+/// wheels are ~4.6 GB and a cached copy would double that on disk.
+fn pip_install(py: &Path) -> Command {
+    let mut cmd = Command::new(py);
+    cmd.args([
+        "-m",
+        "pip",
+        "install",
+        "--disable-pip-version-check",
+        "--no-cache-dir",
+        "--progress-bar",
+        "off",
+    ]);
+    cmd
 }
 
 /// Checks a user-provided libtorch: lib/libtorch.so present and the version matching.
@@ -204,22 +181,8 @@ fn ensure_test_deps(py: &Path) -> Result<()> {
     let _s = step(
         "installing the Python test references (reference/requirements-test.txt; about 1 minute)",
     );
-    run_checked(
-        Command::new(py)
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--disable-pip-version-check",
-                "--no-cache-dir",
-                "--progress-bar",
-                "off",
-                "-q",
-                "-r",
-            ])
-            .arg(&req),
-    )
-    .context("pip could not install the test references")?;
+    run_checked(pip_install(py).args(["-q", "-r"]).arg(&req))
+        .context("pip could not install the test references")?;
     danie_fs::write_bytes(&stamp, wanted)?;
     Ok(())
 }

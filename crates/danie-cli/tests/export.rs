@@ -9,35 +9,22 @@ mod support;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use danie_data::datasets::DatasetKind;
 use danie_model::weights::{named_variables, write_safetensors as write_tensors};
-use danie_model::{Danie, DanieConfig};
+use danie_model::Danie;
 use danie_testkit::run_python_json;
 use danie_train::model_io::load_model;
 use danie_train::state_dict::read_network_config;
-use danie_train::weights_meta::{Intensity, WeightsMeta, FORMAT};
+use danie_train::weights_meta::WeightsMeta;
 use support::{baseline_plus, run, MIB};
 use tch::nn::{ModuleT, VarStore};
 use tch::{Device, Kind, Tensor};
 
 /// A tiny Synapse model (1 channel, 9 classes, 64 px).
 fn tiny_meta() -> WeightsMeta {
-    let mut model = DanieConfig::preset("tiny").unwrap();
-    (model.in_channels, model.img_size) = (1, 64);
     WeightsMeta {
-        format: FORMAT.into(),
-        model,
-        dataset: DatasetKind::Synapse,
-        class_names: DatasetKind::Synapse
-            .class_names()
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
-        image_size: 64,
-        intensity: Intensity::for_dataset(DatasetKind::Synapse),
         epochs: 1,
         iterations: 1,
-        started_from: Vec::new(),
+        ..WeightsMeta::for_tests()
     }
 }
 

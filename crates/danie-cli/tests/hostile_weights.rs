@@ -10,34 +10,16 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use danie_data::datasets::DatasetKind;
 use danie_model::weights::{named_variables, write_safetensors};
-use danie_model::{Danie, DanieConfig};
-use danie_train::weights_meta::{Intensity, WeightsMeta, FORMAT};
+use danie_model::Danie;
+use danie_train::weights_meta::WeightsMeta;
 use support::{baseline_plus, run, MIB};
 use tch::nn::VarStore;
 use tch::Tensor;
 
 /// The metadata of a real tiny Synapse model (1 channel, 9 classes, 64 px).
 fn tiny_meta() -> WeightsMeta {
-    let mut model = DanieConfig::preset("tiny").unwrap();
-    model.in_channels = 1;
-    model.img_size = 64;
-    WeightsMeta {
-        format: FORMAT.into(),
-        model,
-        dataset: DatasetKind::Synapse,
-        class_names: DatasetKind::Synapse
-            .class_names()
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
-        image_size: 64,
-        intensity: Intensity::for_dataset(DatasetKind::Synapse),
-        epochs: 1,
-        iterations: 1,
-        started_from: Vec::new(),
-    }
+    WeightsMeta::for_tests()
 }
 
 /// The variables of a real tiny model built from `tiny_meta()`.

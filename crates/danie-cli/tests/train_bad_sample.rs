@@ -6,69 +6,17 @@ mod support;
 
 use std::path::{Path, PathBuf};
 
-use danie_data::datasets::DatasetKind;
-use danie_data::nifti::TypedArray;
-use danie_data::npy::write_npz;
-use danie_data::synthetic::{generate, SyntheticConfig};
-use ndarray::{ArrayD, IxDyn};
+#[path = "../../danie-train/tests/common/acdc_bad_slice.rs"]
+mod acdc_bad_slice;
+#[path = "../../danie-train/tests/common/run_setup.rs"]
+mod run_setup;
+use acdc_bad_slice::{a_training_slice, acdc_dataset, damage, run_config_file, stem, Damage};
 
-/// A small MT-UNet ACDC layout and a 2-epoch CPU run config over it.
+/// The ACDC layout, its run config, the run folder and the slice to damage.
 fn setup(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
-    let root = dir.join("acdc");
-    generate(
-        DatasetKind::AcdcNpz,
-        &root,
-        &SyntheticConfig {
-            cases: Some(3),
-            size: 32,
-            slices: Some(3),
-            seed: 9,
-            overwrite: false,
-            progress: false,
-        },
-    )
-    .expect("synthetic ACDC");
-    let run = dir.join("run");
-    let config = dir.join("run.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"
-[data]
-dataset = "acdc-npz"
-root = "{}"
-image_size = 32
-batch_size = 4
-num_workers = 1
-
-[model]
-preset = "tiny"
-
-[train]
-device = "cpu"
-threads = 1
-epochs = 2
-checkpoint_every = 1
-val_every = 1
-
-[output]
-run_dir = "{}"
-"#,
-            root.display(),
-            run.display()
-        ),
-    )
-    .unwrap();
-    let mut slices: Vec<PathBuf> = std::fs::read_dir(root.join("train"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    slices.sort();
-    (config, run, slices[1].clone())
-}
-
-fn stem(path: &Path) -> String {
-    path.file_stem().unwrap().to_string_lossy().into_owned()
+    let root = acdc_dataset(dir);
+    let config = run_config_file(dir, &root, "run");
+    (config, dir.join("run"), a_training_slice(&root))
 }
 
 #[test]
@@ -81,7 +29,7 @@ fn an_unreadable_slice_in_epoch_2_fails_the_run_and_keeps_epoch_1() {
     let weights = std::fs::read(run.join("model.safetensors")).unwrap();
 
     let good = std::fs::read(&slice).unwrap();
-    std::fs::write(&slice, b"this is not an npz archive").unwrap();
+    damage(&slice, Damage::Garbage);
     let failed = support::run(&["train", "-c", config, "--resume"], &[]);
     failed.assert_clean_failure(
         &[
@@ -114,9 +62,7 @@ fn an_empty_slice_fails_the_run_with_no_weights() {
     let (config, run, slice) = setup(dir.path());
     // 0 x 0: a worker panicked on it and the epoch ended early with exit 0; the reader now
     // refuses it and the run must fail on that error.
-    let img = TypedArray::from(ArrayD::<f32>::zeros(IxDyn(&[0, 0])));
-    let lab = TypedArray::from(ArrayD::<u8>::zeros(IxDyn(&[0, 0])));
-    write_npz(&slice, &[("img", &img), ("label", &lab)], false).unwrap();
+    damage(&slice, Damage::Empty);
     let out = support::run(&["train", "-c", config.to_str().unwrap()], &[]);
     assert!(
         out.signal.is_none(),

@@ -19,7 +19,7 @@ use ndarray::{s, Array2, Array3};
 use serde::{Deserialize, Serialize};
 
 use crate::augment::Augment;
-use crate::preprocess::Interp;
+use crate::preprocess::{Intensity, Interp, SYNAPSE_HU_WINDOW};
 use crate::{DataError, Result};
 
 mod acdc;
@@ -260,6 +260,16 @@ impl DatasetKind {
         }
     }
 
+    /// The dataset a layout is a packaging of: the name its published results (baselines) are
+    /// filed under (`synapse-raw` is Synapse, `acdc-npz` is ACDC).
+    pub fn family(self) -> &'static str {
+        match self {
+            DatasetKind::Synapse | DatasetKind::SynapseRaw => "synapse",
+            DatasetKind::Acdc | DatasetKind::AcdcNpz => "acdc",
+            k => k.as_str(),
+        }
+    }
+
     /// Number of classes including background.
     pub fn num_classes(self) -> usize {
         self.class_names().len()
@@ -289,6 +299,16 @@ impl DatasetKind {
     /// Whether the test split is made of 3D volumes (evaluate with [`DatasetKind::open_volumes`]).
     pub fn is_volumetric(self) -> bool {
         self.in_channels() == 1
+    }
+
+    /// Whether `split` is stored as 3D volumes ([`DatasetKind::open_volumes`] reads it;
+    /// [`DatasetKind::open_slices`] serves it slice by slice) rather than as 2D slice files.
+    pub fn has_volumes(self, split: Split) -> bool {
+        match self {
+            DatasetKind::Synapse | DatasetKind::AcdcNpz => split == Split::Test,
+            DatasetKind::SynapseRaw | DatasetKind::Acdc => true,
+            DatasetKind::Isic2017 | DatasetKind::Isic2018 | DatasetKind::Glas => false,
+        }
     }
 
     /// The splits this layout has (Synapse as TransUNet uses it has no validation split).
@@ -338,18 +358,13 @@ impl DatasetKind {
     pub fn open_slices(self, root: &Path, split: Split) -> Result<Arc<dyn SliceDataset>> {
         self.check_split(root, split)?;
         check_root(root)?;
-        Ok(match (self, split) {
-            (DatasetKind::Synapse, Split::Train) => Arc::new(SynapseNpzSlices::open(root)?),
-            (DatasetKind::AcdcNpz, Split::Train | Split::Val) => {
-                Arc::new(AcdcNpzSlices::open(root, split)?)
-            }
-            (DatasetKind::Isic2017, _) => {
-                Arc::new(IsicDataset::open(root, IsicYear::Y2017, split)?)
-            }
-            (DatasetKind::Isic2018, _) => {
-                Arc::new(IsicDataset::open(root, IsicYear::Y2018, split)?)
-            }
-            (DatasetKind::Glas, _) => Arc::new(GlasDataset::open(root, split)?),
+        let volumes = self.has_volumes(split);
+        Ok(match self {
+            DatasetKind::Synapse if !volumes => Arc::new(SynapseNpzSlices::open(root)?),
+            DatasetKind::AcdcNpz if !volumes => Arc::new(AcdcNpzSlices::open(root, split)?),
+            DatasetKind::Isic2017 => Arc::new(IsicDataset::open(root, IsicYear::Y2017, split)?),
+            DatasetKind::Isic2018 => Arc::new(IsicDataset::open(root, IsicYear::Y2018, split)?),
+            DatasetKind::Glas => Arc::new(GlasDataset::open(root, split)?),
             _ => Arc::new(VolumeSlices::new(self.open_volumes(root, split)?)?),
         })
     }
@@ -379,6 +394,21 @@ impl DatasetKind {
                 ))
             }
         })
+    }
+}
+
+impl Intensity {
+    /// The preprocessing the dataset's published pipeline uses: TransUNet's HU window for
+    /// Synapse, per-volume min-max for ACDC (SSL4MIS), /255 for the 8-bit RGB datasets.
+    pub fn for_dataset(kind: DatasetKind) -> Self {
+        match kind {
+            DatasetKind::Synapse | DatasetKind::SynapseRaw => {
+                let (lo, hi) = SYNAPSE_HU_WINDOW;
+                Self::CtWindow { lo, hi }
+            }
+            DatasetKind::Acdc | DatasetKind::AcdcNpz => Self::MinMax,
+            DatasetKind::Isic2017 | DatasetKind::Isic2018 | DatasetKind::Glas => Self::Unit8Bit,
+        }
     }
 }
 
@@ -445,5 +475,8 @@ mod tests {
         assert_eq!(DatasetKind::Synapse.num_classes(), 9);
         assert_eq!(DatasetKind::Acdc.num_classes(), 4);
         assert_eq!(DatasetKind::Isic2018.in_channels(), 3);
+        assert_eq!(DatasetKind::SynapseRaw.family(), "synapse");
+        assert_eq!(DatasetKind::AcdcNpz.family(), "acdc");
+        assert_eq!(DatasetKind::Isic2017.family(), "isic2017");
     }
 }

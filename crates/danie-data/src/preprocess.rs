@@ -8,7 +8,8 @@
 //!   align_corners=False)`, used for RGB images (ISIC, GlaS).
 //! - [`rotate`]: `scipy.ndimage.rotate(reshape=False, mode='constant', cval=0)` with order 0
 //!   (nearest) or 1 (bilinear).
-//! - [`ct_window`] (clip HU and scale to `[0, 1]`) and [`minmax_normalise`].
+//! - [`ct_window`] (clip HU and scale to `[0, 1]`) and [`minmax_normalise`]; [`Intensity`] names
+//!   the mapping a dataset uses.
 use ndarray::{Array2, Array3, ArrayView, ArrayView2, ArrayView3, Axis, Dimension};
 use serde::{Deserialize, Serialize};
 
@@ -561,8 +562,30 @@ fn sin_cos_deg(deg: f64) -> (f64, f64) {
     }
 }
 
+/// TransUNet's Synapse CT window in HU, `(lo, hi)`: clipped and scaled to `[0, 1]`.
+pub const SYNAPSE_HU_WINDOW: (f32, f32) = (-125.0, 275.0);
+
+/// How raw input intensities are mapped to the model's range; each dataset's is
+/// [`Intensity::for_dataset`]. Stored in weights files (serde names are part of that format).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Intensity {
+    /// Clip to [lo, hi] (HU) and scale to [0, 1] ([`ct_window`]; TransUNet's Synapse
+    /// preprocessing).
+    CtWindow {
+        /// Lower clip.
+        lo: f32,
+        /// Upper clip.
+        hi: f32,
+    },
+    /// Per-volume min-max to [0, 1] ([`minmax_normalise`]; ACDC, as SSL4MIS).
+    MinMax,
+    /// 8-bit images divided by 255 (ISIC, GlaS).
+    Unit8Bit,
+}
+
 /// Clips CT intensities to `[lo, hi]` HU and scales to `[0, 1]`: `(clip(x) - lo) / (hi - lo)`
-/// (TransUNet: `[-125, 275]`).
+/// (TransUNet: [`SYNAPSE_HU_WINDOW`]).
 pub fn ct_window(hu: f32, lo: f32, hi: f32) -> f32 {
     (hu.clamp(lo, hi) - lo) / (hi - lo)
 }

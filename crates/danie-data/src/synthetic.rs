@@ -21,7 +21,7 @@ use crate::datasets::{
     SYNAPSE_TRAIN_CASES,
 };
 use crate::nifti::{self, Element, NiftiHeader, TypedArray};
-use crate::preprocess::{ct_window, minmax_normalise};
+use crate::preprocess::{ct_window, minmax_normalise, SYNAPSE_HU_WINDOW};
 use crate::{h5, image_io, npy};
 use crate::{DataError, Result};
 
@@ -325,7 +325,9 @@ impl Generator<'_> {
                 )?;
                 return Ok(2);
             }
-            let image = ph.hu.mapv(|v| ct_window(v, -125.0, 275.0));
+            let image = ph
+                .hu
+                .mapv(|v| ct_window(v, SYNAPSE_HU_WINDOW.0, SYNAPSE_HU_WINDOW.1));
             let label = ph.btcv.mapv(|v| SYNAPSE_BTCV_TO_8[v as usize]);
             if *is_train {
                 for z in 0..depth {

@@ -1,7 +1,6 @@
 //! Generated datasets read back through the readers, compared with what nibabel / h5py /
 //! numpy / PIL read from the same files (tests/python/loader_read_reference.py).
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use danie_data::datasets::{DatasetKind, Split};
 use danie_data::synthetic::{generate, SyntheticConfig};
@@ -32,22 +31,7 @@ fn compare_with_reference(items: &[Item]) {
         .collect();
     let req_path = dir.path().join("request.json");
     std::fs::write(&req_path, serde_json::to_string(&req).unwrap()).unwrap();
-    let python = std::env::var("DANIE_PYTHON")
-        .expect("DANIE_PYTHON is not set: these tests compare against nibabel/h5py/PIL");
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../tests/python/loader_read_reference.py"
-    );
-    let out = Command::new(&python)
-        .arg(script)
-        .arg(&req_path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "reference failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    danie_testkit::run_python("loader_read_reference.py", &[&req_path]);
     for (i, it) in items.iter().enumerate() {
         let img: ArrayD<f32> = read_npy(dir.path().join(format!("r{i}_image.npy"))).unwrap();
         let lab: ArrayD<u8> = read_npy(dir.path().join(format!("r{i}_label.npy"))).unwrap();

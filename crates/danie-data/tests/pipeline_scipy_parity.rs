@@ -1,7 +1,6 @@
 //! Resizing, rotation and TransUNet's RandomGenerator against scipy / numpy / torch, run at
 //! test time through `$DANIE_PYTHON` (tests/python/augment_reference.py).
 use std::path::Path;
-use std::process::Command;
 
 use danie_data::augment::TransUnetOp;
 use danie_data::preprocess::{resize_bilinear, rotate, zoom2d, zoom_labels, Interp};
@@ -12,22 +11,7 @@ use serde_json::json;
 
 /// Runs the reference script on `dir`; fails the test with the reason when Python is missing.
 fn run_reference(dir: &Path) {
-    let python = std::env::var("DANIE_PYTHON")
-        .expect("DANIE_PYTHON is not set: these tests compare against scipy and need it");
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../tests/python/augment_reference.py"
-    );
-    let out = Command::new(&python)
-        .arg(script)
-        .arg(dir)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run DANIE_PYTHON={python}: {e}"));
-    assert!(
-        out.status.success(),
-        "reference script failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    danie_testkit::run_python("augment_reference.py", &[dir]);
 }
 
 fn max_abs(a: &Array2<f32>, b: &Array2<f32>) -> f32 {

@@ -1,10 +1,13 @@
 //! Criterion benchmarks: the exact EDT, and a case's metrics for a two-mask pair and a 9-class
 //! label-map pair (reduced size; `scripts/bench_metrics.py` times the full 512x512x100 against
 //! medpy and MONAI).
+#[path = "support/synthetic_pair.rs"]
+mod synthetic_pair;
+
 use criterion::{criterion_group, criterion_main, Criterion};
 use danie_metrics::edt::distance_transform;
-use danie_metrics::synthetic_pair::{label_map_pair, mask_pair};
 use danie_metrics::{evaluate_case, surface_distances, Convention};
+use synthetic_pair::{label_map_pair, mask_pair};
 
 const SHAPE: [usize; 3] = [256, 256, 50];
 const SPACING: [f64; 3] = [0.8, 0.8, 2.5];

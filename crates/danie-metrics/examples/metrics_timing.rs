@@ -6,13 +6,16 @@
 //! ```
 //! LABELS is `1,2,3`; SPACING is `X,Y,Z`. Wall and CPU seconds (median of N) exclude reading
 //! the files, like the Python side's.
+#[path = "../benches/support/synthetic_pair.rs"]
+mod synthetic_pair;
+
 use std::path::Path;
 use std::time::Instant;
 
-use danie_metrics::synthetic_pair::{label_map_pair, mask_pair};
 use danie_metrics::{evaluate_case, Convention};
 use ndarray::ArrayD;
 use ndarray_npy::{read_npy, write_npy};
+use synthetic_pair::{label_map_pair, mask_pair};
 
 fn list<T: std::str::FromStr>(s: &str) -> Vec<T>
 where

@@ -15,7 +15,7 @@ pub fn hd(
     spacing: &[f64],
     convention: Convention,
 ) -> Result<f64> {
-    Ok(evaluate_masks(pred, gt, spacing, convention)?.hd)
+    Ok(evaluate_masks(pred, gt, spacing, convention)?.metrics.hd)
 }
 
 /// HD95 under `convention` (medpy/transunet: pooled percentile; monai: larger directed one).
@@ -25,7 +25,7 @@ pub fn hd95(
     spacing: &[f64],
     convention: Convention,
 ) -> Result<f64> {
-    Ok(evaluate_masks(pred, gt, spacing, convention)?.hd95)
+    Ok(evaluate_masks(pred, gt, spacing, convention)?.metrics.hd95)
 }
 
 /// Average surface distance from prediction to reference under `convention`.
@@ -35,7 +35,7 @@ pub fn asd(
     spacing: &[f64],
     convention: Convention,
 ) -> Result<f64> {
-    Ok(evaluate_masks(pred, gt, spacing, convention)?.asd)
+    Ok(evaluate_masks(pred, gt, spacing, convention)?.metrics.asd)
 }
 
 /// Average symmetric surface distance under `convention`.
@@ -45,7 +45,7 @@ pub fn assd(
     spacing: &[f64],
     convention: Convention,
 ) -> Result<f64> {
-    Ok(evaluate_masks(pred, gt, spacing, convention)?.assd)
+    Ok(evaluate_masks(pred, gt, spacing, convention)?.metrics.assd)
 }
 
 #[cfg(test)]

@@ -5,14 +5,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::class_metrics::ClassMetrics;
 use crate::convention::Convention;
-use crate::error::{MetricsError, Result};
+use crate::error::{check_pair, MetricsError, Result};
 use crate::label::LabelValue;
 use crate::label_scan::{scan, LabelSlots};
 use crate::overlap::{overlap_counts, Presence};
 use crate::spacing::checked_spacing;
-use crate::surface_distance::{
-    check_pair, crop_box, distances_in_box, surface_distances, SurfaceDistances,
-};
+use crate::surface_distance::{crop_box, distances_in_box, surface_distances, SurfaceDistances};
 
 /// The metrics of every requested class of one case, and how they were computed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -150,8 +148,8 @@ mod tests {
                 let want = evaluate_masks(pm.view(), gm.view(), &sp, conv).unwrap();
                 let got = case.class(label).unwrap();
                 assert_eq!(
-                    got.values().map(f64::to_bits),
-                    want.values().map(f64::to_bits)
+                    got.metrics.values().map(f64::to_bits),
+                    want.metrics.values().map(f64::to_bits)
                 );
             }
             assert_eq!(case.class(3).unwrap().presence, Presence::Neither);

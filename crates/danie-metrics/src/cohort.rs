@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::case::CaseMetrics;
-use crate::class_metrics::ClassMetrics;
+use crate::class_metrics::{ClassMetrics, MetricValues};
 use crate::convention::Convention;
 
 /// One metric over cases: mean and population standard deviation of the non-NaN values.
@@ -76,36 +76,6 @@ impl ClassSummary {
     }
 }
 
-/// Mean over classes of the per-class means (NaN class means left out).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct ClassMean {
-    /// Mean Dice over classes (the papers' "DSC").
-    #[serde(with = "crate::nonfinite")]
-    pub dice: f64,
-    /// Mean IoU over classes (mIoU).
-    #[serde(with = "crate::nonfinite")]
-    pub iou: f64,
-    /// Mean HD over classes.
-    #[serde(with = "crate::nonfinite")]
-    pub hd: f64,
-    /// Mean HD95 over classes (the papers' "HD95").
-    #[serde(with = "crate::nonfinite")]
-    pub hd95: f64,
-    /// Mean ASD over classes.
-    #[serde(with = "crate::nonfinite")]
-    pub asd: f64,
-    /// Mean ASSD over classes.
-    #[serde(with = "crate::nonfinite")]
-    pub assd: f64,
-}
-
-impl ClassMean {
-    /// The six values in [`crate::METRIC_NAMES`] order.
-    pub fn values(&self) -> [f64; 6] {
-        [self.dice, self.iou, self.hd, self.hd95, self.asd, self.assd]
-    }
-}
-
 /// A cohort's results: per class over cases, the mean over classes, and the cases themselves.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CohortSummary {
@@ -117,8 +87,8 @@ pub struct CohortSummary {
     pub n_cases: usize,
     /// Per class, in the order first met.
     pub classes: Vec<ClassSummary>,
-    /// Mean over classes.
-    pub mean: ClassMean,
+    /// Mean over classes of the per-class means (NaN class means left out).
+    pub mean: MetricValues,
     /// Every case's per-class values.
     pub cases: Vec<CaseMetrics>,
 }
@@ -148,24 +118,17 @@ impl CohortSummary {
                     label: *label,
                     name: names.get(label).cloned(),
                     n_cases: ms.len(),
-                    dice: stat(|m| m.dice),
-                    iou: stat(|m| m.iou),
-                    hd: stat(|m| m.hd),
-                    hd95: stat(|m| m.hd95),
-                    asd: stat(|m| m.asd),
-                    assd: stat(|m| m.assd),
+                    dice: stat(|m| m.metrics.dice),
+                    iou: stat(|m| m.metrics.iou),
+                    hd: stat(|m| m.metrics.hd),
+                    hd95: stat(|m| m.metrics.hd95),
+                    asd: stat(|m| m.metrics.asd),
+                    assd: stat(|m| m.metrics.assd),
                 }
             })
             .collect();
         let over = |i: usize| MetricStat::of(classes.iter().map(|c| c.means()[i])).mean;
-        let mean = ClassMean {
-            dice: over(0),
-            iou: over(1),
-            hd: over(2),
-            hd95: over(3),
-            asd: over(4),
-            assd: over(5),
-        };
+        let mean = MetricValues::from_array(std::array::from_fn(over));
         Self {
             convention,
             distance_unit: distance_unit.to_string(),
@@ -188,12 +151,7 @@ mod tests {
             presence: Presence::Both,
             pred_voxels: 1,
             gt_voxels: 1,
-            dice,
-            iou: dice,
-            hd: hd95,
-            hd95,
-            asd: hd95,
-            assd: hd95,
+            metrics: MetricValues::from_array([dice, dice, hd95, hd95, hd95, hd95]),
         }
     }
 

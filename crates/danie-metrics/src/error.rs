@@ -59,3 +59,17 @@ pub enum MetricsError {
 
 /// Result alias for this crate.
 pub type Result<T> = std::result::Result<T, MetricsError>;
+
+/// Errors unless the two shapes are equal and have at least one axis.
+pub(crate) fn check_pair(pred: &[usize], gt: &[usize]) -> Result<()> {
+    if pred != gt {
+        return Err(MetricsError::ShapeMismatch {
+            pred: pred.to_vec(),
+            gt: gt.to_vec(),
+        });
+    }
+    if pred.is_empty() {
+        return Err(MetricsError::Scalar);
+    }
+    Ok(())
+}

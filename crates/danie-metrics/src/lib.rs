@@ -37,13 +37,12 @@ pub mod pixel;
 pub mod spacing;
 pub mod stats;
 pub mod surface_distance;
-pub mod synthetic_pair;
 pub mod table;
 
 pub use binary::{asd, assd, hd, hd95};
 pub use case::{evaluate_case, evaluate_masks, CaseMetrics};
-pub use class_metrics::{ClassMetrics, METRIC_NAMES};
-pub use cohort::{ClassMean, ClassSummary, CohortSummary, MetricStat};
+pub use class_metrics::{ClassMetrics, MetricValues, METRIC_NAMES};
+pub use cohort::{ClassSummary, CohortSummary, MetricStat};
 pub use convention::Convention;
 pub use cumulative::{CumulativeMetric, MetricConfig};
 pub use error::{MetricsError, Result};

@@ -2,8 +2,8 @@
 use ndarray::{ArrayViewD, Zip};
 use serde::{Deserialize, Serialize};
 
+use crate::error::check_pair;
 use crate::error::Result;
-use crate::surface_distance::check_pair;
 
 /// Which of the two masks hold any voxel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

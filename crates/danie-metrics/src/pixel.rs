@@ -3,8 +3,8 @@
 use ndarray::{ArrayViewD, Zip};
 use serde::{Deserialize, Serialize};
 
+use crate::error::check_pair;
 use crate::error::Result;
-use crate::surface_distance::check_pair;
 
 /// True/false positives/negatives of a binary prediction.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

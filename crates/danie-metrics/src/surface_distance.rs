@@ -10,7 +10,7 @@ use ndarray::{ArrayD, ArrayViewD};
 use crate::bbox::BoundingBox;
 use crate::border::surface;
 use crate::edt::distances_at;
-use crate::error::{MetricsError, Result};
+use crate::error::{check_pair, Result};
 use crate::label_scan::scan;
 use crate::percentile::{percentile_numpy, percentile_torch_f32};
 use crate::spacing::checked_spacing;
@@ -180,20 +180,6 @@ pub(crate) fn crop_box(bbox: &BoundingBox, shape: &[usize]) -> BoundingBox {
     bbox.expanded(1, shape)
 }
 
-/// Errors unless the two shapes are equal and have at least one axis.
-pub(crate) fn check_pair(pred: &[usize], gt: &[usize]) -> Result<()> {
-    if pred != gt {
-        return Err(MetricsError::ShapeMismatch {
-            pred: pred.to_vec(),
-            gt: gt.to_vec(),
-        });
-    }
-    if pred.is_empty() {
-        return Err(MetricsError::Scalar);
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -224,7 +210,7 @@ mod tests {
         let q = ArrayD::from_elem(IxDyn(&[4, 5]), false);
         assert!(matches!(
             surface_distances(p.view(), q.view(), &[]),
-            Err(MetricsError::ShapeMismatch { .. })
+            Err(crate::MetricsError::ShapeMismatch { .. })
         ));
     }
 }

@@ -83,7 +83,7 @@ impl CohortSummary {
                     c.pred_voxels,
                     c.gt_voxels
                 );
-                for v in c.values() {
+                for v in c.metrics.values() {
                     let _ = write!(out, ",{}", csv_value(v));
                 }
                 out.push('\n');
@@ -142,7 +142,7 @@ impl CaseMetrics {
             row(
                 &mut out,
                 &c.label.to_string(),
-                c.values(),
+                c.metrics.values(),
                 presence.as_str().unwrap_or_default(),
             );
         }
@@ -161,7 +161,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use crate::class_metrics::ClassMetrics;
+    use crate::class_metrics::{ClassMetrics, MetricValues};
     use crate::convention::Convention;
     use crate::overlap::Presence;
 
@@ -172,12 +172,14 @@ mod tests {
             presence: Presence::GtOnly,
             pred_voxels: 0,
             gt_voxels: 9,
-            dice: 0.0,
-            iou: 0.0,
-            hd: f64::INFINITY,
-            hd95: f64::NAN,
-            asd: f64::INFINITY,
-            assd: f64::INFINITY,
+            metrics: MetricValues::from_array([
+                0.0,
+                0.0,
+                f64::INFINITY,
+                f64::NAN,
+                f64::INFINITY,
+                f64::INFINITY,
+            ]),
         };
         let case = CaseMetrics {
             case: Some("a,b".into()),

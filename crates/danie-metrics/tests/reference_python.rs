@@ -6,7 +6,6 @@
 //! the float64 mean of MONAI's own distance tensors), and medpy's `dc` of two empty masks, which
 //! is NaN under numpy 2 (0/0 on numpy integers) where medpy intends 1 (numpy 1.x): danie gives 1.
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use danie_metrics::{evaluate_case, CaseMetrics, ClassMetrics, Convention, Presence};
 use ndarray::{ArrayD, IxDyn};
@@ -15,30 +14,12 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::Value;
 
-const SCRIPT: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../tests/python/metrics_reference.py"
-);
 const REL: f64 = 1e-9;
 const REL_F32_MEAN: f64 = 2e-6;
 
-/// Runs the reference script; fails loudly when the Python side is missing or fails.
+/// Runs tests/python/metrics_reference.py; fails loudly when the Python side is missing or fails.
 fn python(args: &[&str]) {
-    let py = std::env::var("DANIE_PYTHON").expect(
-        "DANIE_PYTHON is not set: it must name the project's Python with medpy and MONAI \
-         (.cargo/config.toml sets it; run `cargo xtask setup --test-deps`)",
-    );
-    let out = Command::new(&py)
-        .arg(SCRIPT)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run DANIE_PYTHON={py}: {e}"));
-    assert!(
-        out.status.success(),
-        "{SCRIPT} {args:?} failed ({}):\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
+    danie_testkit::run_python("metrics_reference.py", args);
 }
 
 /// A reference value: a number (NaN and inf included) or a medpy exception.
@@ -102,48 +83,49 @@ fn compare_class(
         );
         check(
             "medpy dice (medpy's intent)",
-            medpy.dice,
+            medpy.metrics.dice,
             Ref::Num(1.0),
             REL,
         );
     } else {
-        check("medpy dice", medpy.dice, parse(&m["dice"]), REL);
+        check("medpy dice", medpy.metrics.dice, parse(&m["dice"]), REL);
     }
     for (name, v) in [
-        ("iou", medpy.iou),
-        ("hd", medpy.hd),
-        ("hd95", medpy.hd95),
-        ("asd", medpy.asd),
-        ("assd", medpy.assd),
+        ("iou", medpy.metrics.iou),
+        ("hd", medpy.metrics.hd),
+        ("hd95", medpy.metrics.hd95),
+        ("asd", medpy.metrics.asd),
+        ("assd", medpy.metrics.assd),
     ] {
         check(&format!("medpy {name}"), v, parse(&m[name]), REL);
     }
     let mo = &reference["monai"];
     for (name, v) in [
-        ("dice", monai.dice),
-        ("iou", monai.iou),
-        ("hd", monai.hd),
-        ("hd95", monai.hd95),
-        ("asd", monai.asd),
-        ("assd", monai.assd),
+        ("dice", monai.metrics.dice),
+        ("iou", monai.metrics.iou),
+        ("hd", monai.metrics.hd),
+        ("hd95", monai.metrics.hd95),
+        ("asd", monai.metrics.asd),
+        ("assd", monai.metrics.assd),
     ] {
         check(&format!("monai {name}"), v, parse(&mo[name]), REL);
     }
-    check(
-        "monai asd (float32 mean)",
-        monai.asd,
-        parse(&mo["asd_f32"]),
-        REL_F32_MEAN,
-    );
-    check(
-        "monai assd (float32 mean)",
-        monai.assd,
-        parse(&mo["assd_f32"]),
-        REL_F32_MEAN,
-    );
+    for (name, v) in [("asd", monai.metrics.asd), ("assd", monai.metrics.assd)] {
+        let f32_mean = parse(&mo[format!("{name}_f32").as_str()]);
+        check(
+            &format!("monai {name} (float32 mean)"),
+            v,
+            f32_mean,
+            REL_F32_MEAN,
+        );
+    }
     let t = &reference["transunet"];
-    check("transunet dice", transunet.dice, parse(&t["dice"]), REL);
-    check("transunet hd95", transunet.hd95, parse(&t["hd95"]), REL);
+    for (name, v) in [
+        ("dice", transunet.metrics.dice),
+        ("hd95", transunet.metrics.hd95),
+    ] {
+        check(&format!("transunet {name}"), v, parse(&t[name]), REL);
+    }
     n
 }
 

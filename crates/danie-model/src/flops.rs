@@ -10,6 +10,7 @@ use tch::nn::VarStore;
 
 use crate::config::{DanieConfig, Fusion, ResBlock};
 use crate::danie::Danie;
+use crate::decoder::channel_plan;
 use crate::error::ModelError;
 
 /// Cost of one block.
@@ -180,20 +181,14 @@ pub fn model_cost(cfg: &DanieConfig, h: i64, w: i64) -> Result<ModelCost, ModelE
         params(&|k| k.starts_with("jp.") && !k.starts_with("jp.es.") && !k.starts_with("jp.eh.")),
         agg,
     ));
-    let c = cfg.decoder.channels.map(i128::from);
-    let hc = cfg.hap_channels().map(i128::from);
-    let skips = if cfg.has_hap() {
-        [hc[2], hc[1], hc[0], 0]
-    } else {
-        [0; 4]
-    };
-    let ins = [dim, c[0], c[1], c[2]];
     let mut dec = 0;
-    for i in 0..4 {
+    for (i, b) in channel_plan(cfg).iter().enumerate() {
         let (ho, wo) = (gh << (i + 1), gw << (i + 1));
-        dec += conv(ins[i] + skips[i], c[i], 3, ho, wo) + conv(c[i], c[i], 3, ho, wo);
+        let (c_in, c_out) = (i128::from(b.input + b.skip), i128::from(b.output));
+        dec += conv(c_in, c_out, 3, ho, wo) + conv(c_out, c_out, 3, ho, wo);
     }
-    dec += conv(c[3], i128::from(cfg.num_classes), 1, h, w);
+    let last = i128::from(cfg.decoder.channels[3]);
+    dec += conv(last, i128::from(cfg.num_classes), 1, h, w);
     blocks.push(("decoder", params(&|k| k.starts_with("decoder.")), dec));
     let total: i128 = blocks
         .iter()

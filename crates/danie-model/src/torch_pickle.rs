@@ -771,7 +771,7 @@ fn read_entry<R: Read + std::io::Seek>(
 mod tests {
     use std::io::Write;
 
-    use zip::write::FileOptions;
+    use zip::write::SimpleFileOptions;
     use zip::CompressionMethod;
 
     use super::*;
@@ -842,12 +842,12 @@ mod tests {
     ) -> std::path::PathBuf {
         let p = dir.join(name);
         let mut z = zip::ZipWriter::new(std::fs::File::create(&p).unwrap());
-        let stored = FileOptions::default().compression_method(CompressionMethod::Stored);
+        let stored = SimpleFileOptions::default().compression_method(CompressionMethod::Stored);
         z.start_file("archive/data.pkl", stored).unwrap();
         z.write_all(pkl).unwrap();
         for (key, bytes, deflate) in storages {
             let o = if *deflate {
-                FileOptions::default().compression_method(CompressionMethod::Deflated)
+                SimpleFileOptions::default().compression_method(CompressionMethod::Deflated)
             } else {
                 stored
             };

@@ -64,7 +64,7 @@ pub struct ModelSection {
     #[serde(default = "default_preset")]
     pub preset: String,
     /// Overrides of the preset's fields, by the field names of danie-model's `DanieConfig`
-    /// (e.g. `drop_path = 0.0`). `in_channels` / `num_classes` come from the dataset.
+    /// (e.g. `streams = "hap"`). `in_channels` / `num_classes` come from the dataset.
     #[serde(default)]
     pub overrides: toml::Table,
     /// Where the encoder streams start from: `"none"` (default), `"imagenet"` (the preset's

@@ -378,13 +378,14 @@ fn check_case_names(pairs: &[(PathBuf, PathBuf)]) -> anyhow::Result<()> {
 
 /// `ct.nii.gz` -> `ct`.
 fn case_name(p: &Path) -> String {
-    let n = p
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    n.trim_end_matches(".gz")
-        .trim_end_matches(".nii")
-        .to_string()
+    match danie_data::nifti::nifti_file_name(p) {
+        Some(n) => n.stem,
+        None => p
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned(),
+    }
 }
 
 /// Writes the tables and returns the report; `image_cases`: `cases.csv` for 2D images.
@@ -398,11 +399,7 @@ fn finish(
     std::fs::create_dir_all(&opts.out_dir)
         .with_context(|| format!("cannot create {}", opts.out_dir.display()))?;
     let dataset = loaded.meta.dataset;
-    let family = match dataset {
-        DatasetKind::SynapseRaw => "synapse",
-        DatasetKind::AcdcNpz => "acdc",
-        k => k.as_str(),
-    };
+    let family = dataset.family();
     let baselines = opts.baselines.get(family).cloned().unwrap_or_default();
     let table = PaperTable::new(&scores, &baselines);
     let md = summary_markdown(

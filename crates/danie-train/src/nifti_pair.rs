@@ -76,11 +76,7 @@ pub fn check_same_grid(a: &Grid, b: &Grid) -> anyhow::Result<()> {
 
 /// Whether `p` names a NIfTI file (`.nii` or `.nii.gz`, any case).
 pub fn is_nifti(p: &Path) -> bool {
-    let n = p
-        .file_name()
-        .map(|n| n.to_string_lossy().to_lowercase())
-        .unwrap_or_default();
-    n.ends_with(".nii") || n.ends_with(".nii.gz")
+    danie_data::nifti::nifti_file_name(p).is_some()
 }
 
 #[cfg(test)]

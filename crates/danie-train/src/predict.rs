@@ -28,7 +28,7 @@ enum InputKind {
 
 fn input_kind(path: &Path) -> Option<InputKind> {
     let name = path.file_name()?.to_string_lossy().to_ascii_lowercase();
-    if name.ends_with(".nii") || name.ends_with(".nii.gz") {
+    if nifti::nifti_file_name(path).is_some() {
         Some(InputKind::Nifti)
     } else if [".png", ".jpg", ".jpeg", ".bmp"]
         .iter()

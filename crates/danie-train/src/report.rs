@@ -263,7 +263,9 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use danie_metrics::{CaseMetrics, ClassMetrics, Convention, GlasSummary, Presence};
+    use danie_metrics::{
+        CaseMetrics, ClassMetrics, Convention, GlasSummary, MetricValues, Presence,
+    };
 
     fn baseline(method: &str, dsc: f64) -> Baseline {
         Baseline {
@@ -304,12 +306,14 @@ mod tests {
             presence: Presence::Both,
             pred_voxels: 1,
             gt_voxels: 1,
-            dice,
-            iou: dice / (2.0 - dice),
-            hd: hd95,
-            hd95,
-            asd: 1.0,
-            assd: 1.0,
+            metrics: MetricValues {
+                dice,
+                iou: dice / (2.0 - dice),
+                hd: hd95,
+                hd95,
+                asd: 1.0,
+                assd: 1.0,
+            },
         }
     }
 

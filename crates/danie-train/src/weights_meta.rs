@@ -15,36 +15,9 @@ const KEY: &str = "danie";
 /// Format tag, bumped when fields change meaning.
 pub const FORMAT: &str = "danie-weights/1";
 
-/// How raw input intensities are mapped to the model's range when predicting.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Intensity {
-    /// Clip to [lo, hi] (HU) and scale to [0, 1] (TransUNet's Synapse preprocessing).
-    CtWindow {
-        /// Lower clip.
-        lo: f32,
-        /// Upper clip.
-        hi: f32,
-    },
-    /// Per-volume min-max to [0, 1] (ACDC, as SSL4MIS).
-    MinMax,
-    /// 8-bit images divided by 255 (ISIC, GlaS).
-    Unit8Bit,
-}
-
-impl Intensity {
-    /// The preprocessing the dataset's published pipeline uses.
-    pub fn for_dataset(kind: DatasetKind) -> Self {
-        match kind {
-            DatasetKind::Synapse | DatasetKind::SynapseRaw => Self::CtWindow {
-                lo: -125.0,
-                hi: 275.0,
-            },
-            DatasetKind::Acdc | DatasetKind::AcdcNpz => Self::MinMax,
-            _ => Self::Unit8Bit,
-        }
-    }
-}
+/// How raw input intensities are mapped to the model's range (a dataset fact, kept in
+/// danie-data with each dataset's choice, [`Intensity::for_dataset`]).
+pub use danie_data::preprocess::Intensity;
 
 /// The model and data facts stored with the weights.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -152,8 +125,10 @@ impl WeightsMeta {
         self.class_names.len()
     }
 
-    #[cfg(test)]
-    pub(crate) fn for_tests() -> Self {
+    /// A valid metadata: the tiny preset on Synapse slices of 64 px (1 channel, 9 classes), for
+    /// the tests of this crate and of danie-cli (the one copy of it).
+    #[doc(hidden)]
+    pub fn for_tests() -> Self {
         let mut model = DanieConfig::preset("tiny").unwrap();
         (model.in_channels, model.img_size) = (1, 64); // Synapse slices at 64 px
         Self {

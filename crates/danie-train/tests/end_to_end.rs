@@ -2,7 +2,6 @@
 //! the test split (paper-format table beside the published baselines) -> predict on the real
 //! TotalSegmentator CT (shape and affine checked by nibabel) -> eval against its label map
 //! mapped to the 8 Synapse organs -> 2D and folder prediction, refusal to overwrite.
-mod common;
 
 #[path = "common/run_setup.rs"]
 mod run_setup;
@@ -161,7 +160,7 @@ fn train_eval_predict_on_generated_and_real_data() {
         bf16: false,
     };
     predict_path(&loaded, &ct, &pred, &popts).unwrap();
-    let check: serde_json::Value = serde_json::from_str(&common::python(
+    let check: serde_json::Value = serde_json::from_str(&danie_testkit::run_python(
         "train_nifti_check.py",
         &[ct.as_path(), pred.as_path()],
     ))

@@ -3,7 +3,6 @@
 //! `predict_path` and score those files with numpy / medpy (tests/python/eval_2d_reference.py):
 //! the evaluation's numbers must be the ones the papers' definitions give on what the model
 //! predicts.
-mod common;
 
 use std::path::{Path, PathBuf};
 
@@ -92,7 +91,7 @@ fn reference(dir: &Path, kind: &str, pairs: &[[String; 2]]) -> serde_json::Value
         dir.join(format!("{kind}-ref.json")),
     );
     std::fs::write(&input, serde_json::to_string(pairs).unwrap()).unwrap();
-    common::python("eval_2d_reference.py", &[Path::new(kind), &input, &output]);
+    danie_testkit::run_python("eval_2d_reference.py", &[Path::new(kind), &input, &output]);
     serde_json::from_str(&std::fs::read_to_string(&output).unwrap()).unwrap()
 }
 

@@ -2,108 +2,28 @@
 //! naming the file, no weights written after the failure, the last good checkpoint intact and
 //! resumable. Before the fix, a worker's panic ended the epoch early and the run "succeeded"
 //! after 0 iterations with an untrained model.safetensors.
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use danie_data::datasets::DatasetKind;
-use danie_data::nifti::TypedArray;
-use danie_data::npy::write_npz;
-use danie_data::synthetic::{generate, SyntheticConfig};
 use danie_train::checkpoint::load_latest;
 use danie_train::config::RunConfig;
 use danie_train::trainer::{train, TrainOptions};
-use ndarray::{ArrayD, IxDyn};
 
-/// A small MT-UNet ACDC layout: one training patient (2 frames x 3 slices of 32 px).
-fn acdc(dir: &Path) -> PathBuf {
-    let root = dir.join("acdc");
-    generate(
-        DatasetKind::AcdcNpz,
-        &root,
-        &SyntheticConfig {
-            cases: Some(3),
-            size: 32,
-            slices: Some(3),
-            seed: 9,
-            overwrite: false,
-            progress: false,
-        },
-    )
-    .expect("synthetic ACDC");
-    root
-}
+#[path = "common/acdc_bad_slice.rs"]
+mod acdc_bad_slice;
+#[path = "common/run_setup.rs"]
+mod run_setup;
+use acdc_bad_slice::{a_training_slice, acdc_dataset, damage, stem, Damage};
 
 fn config(dir: &Path, root: &Path, run: &str) -> RunConfig {
-    let text = format!(
-        r#"
-[data]
-dataset = "acdc-npz"
-root = "{root}"
-image_size = 32
-batch_size = 4
-num_workers = 1
-
-[model]
-preset = "tiny"
-
-[train]
-device = "cpu"
-threads = 1
-epochs = 2
-checkpoint_every = 1
-val_every = 1
-log_every = 1
-
-[output]
-run_dir = "{run}"
-"#,
-        root = root.display(),
-        run = dir.join(run).display()
-    );
-    let p = dir.join(format!("{run}.toml"));
-    std::fs::write(&p, text).unwrap();
-    RunConfig::load(&p, &[]).expect("valid test config")
-}
-
-/// The second training slice file, by name.
-fn a_training_slice(root: &Path) -> PathBuf {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(root.join("train"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    files.sort();
-    files[1].clone()
-}
-
-#[derive(Clone, Copy, Debug)]
-enum Damage {
-    /// Not an archive at all: the reader's error.
-    Garbage,
-    /// A 0 x 0 slice: a worker panicked on it before the readers refused empty axes (a
-    /// reader that rejects it cleanly must fail the run just the same).
-    Empty,
-}
-
-fn damage(path: &Path, how: Damage) {
-    match how {
-        Damage::Garbage => std::fs::write(path, b"this is not an npz archive").unwrap(),
-        Damage::Empty => {
-            let img = TypedArray::from(ArrayD::<f32>::zeros(IxDyn(&[0, 0])));
-            let lab = TypedArray::from(ArrayD::<u8>::zeros(IxDyn(&[0, 0])));
-            std::fs::remove_file(path).unwrap();
-            write_npz(path, &[("img", &img), ("label", &lab)], false).unwrap();
-        }
-    }
-}
-
-fn stem(path: &Path) -> String {
-    path.file_stem().unwrap().to_string_lossy().into_owned()
+    let path = acdc_bad_slice::run_config_file(dir, root, run);
+    RunConfig::load(&path, &[]).expect("valid test config")
 }
 
 #[test]
 fn a_bad_slice_fails_the_run_before_any_weights_are_written() {
     for how in [Damage::Garbage, Damage::Empty] {
         let dir = tempfile::tempdir().unwrap();
-        let root = acdc(dir.path());
+        let root = acdc_dataset(dir.path());
         let slice = a_training_slice(&root);
         damage(&slice, how);
         let cfg = config(dir.path(), &root, "run");
@@ -132,7 +52,7 @@ fn a_bad_slice_fails_the_run_before_any_weights_are_written() {
 fn a_slice_damaged_after_epoch_1_fails_epoch_2_keeps_the_checkpoint_and_resumes() {
     for how in [Damage::Garbage, Damage::Empty] {
         let dir = tempfile::tempdir().unwrap();
-        let root = acdc(dir.path());
+        let root = acdc_dataset(dir.path());
         let cfg = config(dir.path(), &root, "run");
         let run = cfg.output.run_dir.clone();
         let first = train(

@@ -1,6 +1,7 @@
 //! CE + Dice against PyTorch: torch.nn.functional.cross_entropy and TransUNet's DiceLoss
 //! (tests/python/train_ref.py) on the same random logits and labels.
-mod common;
+
+use std::path::Path;
 
 use danie_train::loss::CeDiceLoss;
 use ndarray::{Array3, Array4};
@@ -23,7 +24,7 @@ fn ce_and_dice_match_pytorch_to_1e6() {
         let dir = tempfile::tempdir().unwrap();
         write_npy(dir.path().join("logits.npy"), &logits).unwrap();
         write_npy(dir.path().join("target.npy"), &target).unwrap();
-        common::python("train_ref.py", &["loss".as_ref(), dir.path()]);
+        danie_testkit::run_python("train_ref.py", &[Path::new("loss"), dir.path()]);
         let want: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(dir.path().join("out.json")).unwrap())
                 .unwrap();

@@ -1,7 +1,8 @@
 //! AdamW and the learning-rate schedule against PyTorch (tests/python/train_ref.py):
 //! torch.optim.AdamW on the same parameters and gradients, and TransUNet's training loop
 //! (lr set after each step) with torch's LinearLR warm-up.
-mod common;
+
+use std::path::Path;
 
 use danie_train::optim::{AdamW, AdamWConfig};
 use danie_train::schedule::LrSchedule;
@@ -56,7 +57,7 @@ fn adamw_matches_torch_over_several_steps() {
         }
         grads.push(gs);
     }
-    common::python("train_ref.py", &["adamw".as_ref(), d]);
+    danie_testkit::run_python("train_ref.py", &[Path::new("adamw"), d]);
 
     let cfg = AdamWConfig {
         betas: (0.9, 0.99),
@@ -107,7 +108,7 @@ fn poly_schedule_with_warmup_matches_transunet_loop_and_torch_linear_lr() {
             "warmup_iters": warmup, "warmup_start_factor": start, "steps": steps,
         });
         std::fs::write(dir.path().join("hp.json"), hp.to_string()).unwrap();
-        common::python("train_ref.py", &["schedule".as_ref(), dir.path()]);
+        danie_testkit::run_python("train_ref.py", &[Path::new("schedule"), dir.path()]);
         let out: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(dir.path().join("out.json")).unwrap())
                 .unwrap();

@@ -3,7 +3,6 @@
 //!
 //! The only test in its binary: libtorch's random generator is process-global, so another
 //! training test running in a parallel thread would perturb the draws.
-mod common;
 
 #[path = "common/run_setup.rs"]
 mod run_setup;

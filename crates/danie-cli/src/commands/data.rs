@@ -193,9 +193,7 @@ fn check_split(kind: DatasetKind, root: &std::path::Path, split: Split) -> Split
             (a.min(x), b.max(x))
         })
     };
-    let use_volumes = kind.is_volumetric()
-        && !(kind == DatasetKind::Synapse && split == Split::Train)
-        && !(kind == DatasetKind::AcdcNpz && split != Split::Test);
+    let use_volumes = kind.has_volumes(split);
     rep.lock().expect("report lock").unit = match (use_volumes, kind.is_volumetric()) {
         (true, _) => "volumes",
         (false, true) => "slices",

@@ -388,11 +388,14 @@ mod tests {
         .unwrap();
         assert_eq!(s.cases[0].classes.len(), 4);
         for (a, b) in s.cases[0].classes.iter().zip(&want.classes) {
-            assert_eq!(a.values().map(f64::to_bits), b.values().map(f64::to_bits));
+            assert_eq!(
+                a.metrics.values().map(f64::to_bits),
+                b.metrics.values().map(f64::to_bits)
+            );
         }
         assert_eq!(s.cases[0].spacing, vec![3.0, 3.0, 3.0]);
         // Label 60 is in neither file: MONAI gives NaN, stated, no panic.
-        assert!(s.cases[0].classes[3].dice.is_nan());
+        assert!(s.cases[0].classes[3].metrics.dice.is_nan());
         let folder = Args {
             pred: None,
             gt: None,
@@ -404,7 +407,7 @@ mod tests {
         let s = evaluate(&folder).unwrap();
         assert_eq!(s.n_cases, 2);
         assert_eq!(s.distance_unit, "voxel");
-        assert_eq!(s.cases[1].classes[0].dice, 1.0);
+        assert_eq!(s.cases[1].classes[0].metrics.dice, 1.0);
         // A missing partner is an error naming the file.
         write(&pd, "case3.nii.gz", &gt);
         let e = format!("{:#}", evaluate(&folder).unwrap_err());

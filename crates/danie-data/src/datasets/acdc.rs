@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 
 use ndarray::{Ix2, Ix3};
 
+use super::names::NamedFiles;
 use super::read::{
     check_label_range, not_nd, read_pair, require_files, require_not_empty, PairFile,
 };
@@ -162,7 +163,7 @@ impl VolumeDataset for AcdcVolumes {
 }
 
 /// The npz files of an MT-UNet split folder (`train`, `valid`, `test`).
-fn npz_split(root: &Path, folder: &str) -> Result<(PathBuf, Vec<String>)> {
+fn npz_split(root: &Path, folder: &str) -> Result<NamedFiles> {
     let dir = root.join(folder);
     let list = root.join("lists_ACDC").join(format!("{folder}.txt"));
     let names = match first_list(std::slice::from_ref(&list))? {
@@ -184,9 +185,9 @@ fn npz_split(root: &Path, folder: &str) -> Result<(PathBuf, Vec<String>)> {
     if names.is_empty() {
         return Err(DataError::invalid(&dir, "no .npz files (empty split)"));
     }
-    let files: Vec<_> = names.iter().map(|n| dir.join(format!("{n}.npz"))).collect();
-    require_files(&list, &files)?;
-    Ok((dir, names))
+    let files = NamedFiles::new(dir, names, ".npz");
+    require_files(&list, &files.paths())?;
+    Ok(files)
 }
 
 fn npz_folder(split: Split) -> &'static str {
@@ -199,27 +200,27 @@ fn npz_folder(split: Split) -> &'static str {
 
 /// MT-UNet's 2D ACDC slices (`train/`, `valid/`).
 pub struct AcdcNpzSlices {
-    dir: PathBuf,
-    names: Vec<String>,
+    files: NamedFiles,
 }
 
 impl AcdcNpzSlices {
     /// Opens the train or val slices.
     pub fn open(root: &Path, split: Split) -> Result<Self> {
-        let (dir, names) = npz_split(root, npz_folder(split))?;
-        Ok(Self { dir, names })
+        Ok(Self {
+            files: npz_split(root, npz_folder(split))?,
+        })
     }
 }
 
 impl SliceDataset for AcdcNpzSlices {
     fn len(&self) -> usize {
-        self.names.len()
+        self.files.len()
     }
     fn name(&self, index: usize) -> String {
-        self.names[index].clone()
+        self.files.name(index)
     }
     fn sample(&self, index: usize) -> Result<Sample2d> {
-        let path = self.dir.join(format!("{}.npz", self.names[index]));
+        let path = self.files.path(index);
         let (image, label) = read_pair(&path, PairFile::Npz("img", "label"), 2, NUM_CLASSES)?;
         let label = label
             .into_dimensionality::<Ix2>()
@@ -231,37 +232,37 @@ impl SliceDataset for AcdcNpzSlices {
                 .into_shape_with_order((1, h, w))
                 .map_err(not_nd(&path, 2))?,
             label,
-            name: self.names[index].clone(),
+            name: self.files.name(index),
         })
     }
 }
 
 /// MT-UNet's ACDC volumes (`test/*.npz` 3D, or any split's files read as volumes).
 pub struct AcdcNpzVolumes {
-    dir: PathBuf,
-    names: Vec<String>,
+    files: NamedFiles,
 }
 
 impl AcdcNpzVolumes {
     /// Opens the volumes of `split` (MT-UNet ships the test split as volumes).
     pub fn open(root: &Path, split: Split) -> Result<Self> {
-        let (dir, names) = npz_split(root, npz_folder(split))?;
-        Ok(Self { dir, names })
+        Ok(Self {
+            files: npz_split(root, npz_folder(split))?,
+        })
     }
 }
 
 impl VolumeDataset for AcdcNpzVolumes {
     fn len(&self) -> usize {
-        self.names.len()
+        self.files.len()
     }
     fn name(&self, index: usize) -> String {
-        self.names[index].clone()
+        self.files.name(index)
     }
     fn volume(&self, index: usize) -> Result<Volume> {
-        let path = self.dir.join(format!("{}.npz", self.names[index]));
+        let path = self.files.path(index);
         let (image, label) = read_pair(&path, PairFile::Npz("img", "label"), 3, NUM_CLASSES)?;
         Ok(Volume {
-            name: self.names[index].clone(),
+            name: self.files.name(index),
             image: image
                 .into_dimensionality::<Ix3>()
                 .map_err(not_nd(&path, 3))?,

@@ -6,6 +6,7 @@
 //! opens one of them.
 use std::path::{Path, PathBuf};
 
+use super::names::NamedFiles;
 use super::read::{mask_for, require_files, rgb_image};
 use super::{Sample2d, SliceDataset, Split};
 use crate::{DataError, Result};
@@ -32,10 +33,13 @@ impl GlasSubset {
     }
 }
 
+/// The ending of a GlaS mask's file name, beside its image `<name>.bmp`.
+const ANNO: &str = "_anno.bmp";
+
 /// Images of one or more GlaS subsets.
 pub struct GlasDataset {
-    root: PathBuf,
-    names: Vec<String>,
+    /// `root/<name>.bmp`, the mask beside it as `<name>_anno.bmp`.
+    images: NamedFiles,
 }
 
 /// Names `prefix_N` of the images (not `_anno`) in `root`, sorted by N.
@@ -84,35 +88,31 @@ impl GlasDataset {
                 format!("no {} images", p.join(" / ")),
             ));
         }
-        let annos: Vec<PathBuf> = names
-            .iter()
-            .map(|n| root.join(format!("{n}_anno.bmp")))
+        let images = NamedFiles::new(root.to_path_buf(), names, ".bmp");
+        let annos: Vec<PathBuf> = (0..images.len())
+            .map(|i| images.companion(i, ANNO))
             .collect();
         require_files(root, &annos)?;
-        Ok(Self {
-            root: root.to_path_buf(),
-            names,
-        })
+        Ok(Self { images })
     }
 }
 
 impl SliceDataset for GlasDataset {
     fn len(&self) -> usize {
-        self.names.len()
+        self.images.len()
     }
     fn name(&self, index: usize) -> String {
-        self.names[index].clone()
+        self.images.name(index)
     }
     fn sample(&self, index: usize) -> Result<Sample2d> {
-        let name = &self.names[index];
-        let img_path = self.root.join(format!("{name}.bmp"));
-        let anno_path = self.root.join(format!("{name}_anno.bmp"));
+        let img_path = self.images.path(index);
+        let anno_path = self.images.companion(index, ANNO);
         let image = rgb_image(&img_path)?;
         let anno = mask_for(&anno_path, &image)?;
         Ok(Sample2d {
             image,
             label: anno.mapv(|v| (v > 0) as u8),
-            name: name.clone(),
+            name: self.images.name(index),
         })
     }
 }

@@ -10,6 +10,7 @@
 //!   the Azad-group split reproducible (theirs depends on unsorted glob order).
 use std::path::{Path, PathBuf};
 
+use super::names::NamedFiles;
 use super::read::{mask_for, require_files, rgb_image};
 use super::split_list::first_list;
 use super::{Sample2d, SliceDataset, Split};
@@ -71,9 +72,10 @@ pub fn isic2018_cuts(n: usize) -> [usize; 2] {
 
 /// One split of ISIC 2017 or 2018.
 pub struct IsicDataset {
-    images: PathBuf,
+    /// `<images>/<id>.jpg`.
+    images: NamedFiles,
+    /// The folder of the `<id>_segmentation.png` masks.
     masks: PathBuf,
-    ids: Vec<String>,
 }
 
 impl IsicDataset {
@@ -106,8 +108,11 @@ impl IsicDataset {
                 format!("no .jpg images for the {split} split"),
             ));
         }
-        let this = Self { images, masks, ids };
-        let files: Vec<PathBuf> = (0..this.ids.len())
+        let this = Self {
+            images: NamedFiles::new(images, ids, ".jpg"),
+            masks,
+        };
+        let files: Vec<PathBuf> = (0..this.len())
             .flat_map(|i| {
                 let (a, b) = this.paths(i);
                 [a, b]
@@ -119,9 +124,9 @@ impl IsicDataset {
 
     /// Image and mask paths of sample `index`.
     pub fn paths(&self, index: usize) -> (PathBuf, PathBuf) {
-        let id = &self.ids[index];
+        let id = self.images.name(index);
         (
-            self.images.join(format!("{id}.jpg")),
+            self.images.path(index),
             self.masks.join(format!("{id}_segmentation.png")),
         )
     }
@@ -129,10 +134,10 @@ impl IsicDataset {
 
 impl SliceDataset for IsicDataset {
     fn len(&self) -> usize {
-        self.ids.len()
+        self.images.len()
     }
     fn name(&self, index: usize) -> String {
-        self.ids[index].clone()
+        self.images.name(index)
     }
     fn sample(&self, index: usize) -> Result<Sample2d> {
         let (img_path, mask_path) = self.paths(index);
@@ -147,7 +152,7 @@ impl SliceDataset for IsicDataset {
         Ok(Sample2d {
             image,
             label: mask.mapv(|v| (v == 255) as u8),
-            name: self.ids[index].clone(),
+            name: self.images.name(index),
         })
     }
 }

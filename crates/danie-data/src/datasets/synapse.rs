@@ -20,13 +20,14 @@ use std::path::{Path, PathBuf};
 
 use ndarray::{Array3, Ix2, Ix3};
 
+use super::names::NamedFiles;
 use super::read::{
     check_label_range, check_same_shape, not_nd, read_pair, require_files, PairFile,
 };
 use super::split_list::{first_list, parse_list, shipped};
 use super::{Sample2d, SliceDataset, Split, Volume, VolumeDataset};
 use crate::error::require_no_nan;
-use crate::preprocess::ct_window;
+use crate::preprocess::{ct_window, SYNAPSE_HU_WINDOW};
 use crate::{nifti, DataError, Result};
 
 /// Number of Synapse classes (background + 8 organs).
@@ -90,10 +91,30 @@ fn scan_cases(dir: &Path, suffix: &str, cases: &[String]) -> Result<Vec<String>>
     Ok(names)
 }
 
+/// The files of the first of `lists` that exists (each checked to exist), else the files in
+/// `dir` of the shipped `cases`.
+fn listed_or_scanned(
+    dir: PathBuf,
+    lists: &[PathBuf],
+    ext: &'static str,
+    cases: &[String],
+) -> Result<NamedFiles> {
+    Ok(match first_list(lists)? {
+        Some((list, names)) => {
+            let files = NamedFiles::new(dir, names, ext);
+            require_files(&list, &files.paths())?;
+            files
+        }
+        None => {
+            let names = scan_cases(&dir, ext, cases)?;
+            NamedFiles::new(dir, names, ext)
+        }
+    })
+}
+
 /// TransUNet's training slices: `train_npz/<name>.npz` for each name of `lists_Synapse/train.txt`.
 pub struct SynapseNpzSlices {
-    dir: PathBuf,
-    names: Vec<String>,
+    files: NamedFiles,
 }
 
 impl SynapseNpzSlices {
@@ -104,27 +125,21 @@ impl SynapseNpzSlices {
             root.join("lists_Synapse/train.txt"),
             root.join("lists/lists_Synapse/train.txt"),
         ];
-        let names = match first_list(&lists)? {
-            Some((list, names)) => {
-                let files: Vec<_> = names.iter().map(|n| dir.join(format!("{n}.npz"))).collect();
-                require_files(&list, &files)?;
-                names
-            }
-            None => scan_cases(&dir, ".npz", &synapse_train_cases())?,
-        };
-        Ok(Self { dir, names })
+        Ok(Self {
+            files: listed_or_scanned(dir, &lists, ".npz", &synapse_train_cases())?,
+        })
     }
 }
 
 impl SliceDataset for SynapseNpzSlices {
     fn len(&self) -> usize {
-        self.names.len()
+        self.files.len()
     }
     fn name(&self, index: usize) -> String {
-        self.names[index].clone()
+        self.files.name(index)
     }
     fn sample(&self, index: usize) -> Result<Sample2d> {
-        let path = self.dir.join(format!("{}.npz", self.names[index]));
+        let path = self.files.path(index);
         let (image, label) = read_pair(&path, PairFile::Npz("image", "label"), 2, NUM_CLASSES)?;
         let image = image.into_shape_with_order((1, label.shape()[0], label.shape()[1]));
         Ok(Sample2d {
@@ -133,15 +148,14 @@ impl SliceDataset for SynapseNpzSlices {
             label: label
                 .into_dimensionality::<Ix2>()
                 .map_err(|e| DataError::invalid(&path, e.to_string()))?,
-            name: self.names[index].clone(),
+            name: self.files.name(index),
         })
     }
 }
 
 /// TransUNet's test volumes: `test_vol_h5/<case>.npy.h5` for each case of `test_vol.txt`.
 pub struct SynapseH5Volumes {
-    dir: PathBuf,
-    names: Vec<String>,
+    files: NamedFiles,
 }
 
 impl SynapseH5Volumes {
@@ -152,18 +166,9 @@ impl SynapseH5Volumes {
             root.join("lists_Synapse/test_vol.txt"),
             root.join("lists/lists_Synapse/test_vol.txt"),
         ];
-        let names = match first_list(&lists)? {
-            Some((list, names)) => {
-                let files: Vec<_> = names
-                    .iter()
-                    .map(|n| dir.join(format!("{n}.npy.h5")))
-                    .collect();
-                require_files(&list, &files)?;
-                names
-            }
-            None => scan_cases(&dir, ".npy.h5", &synapse_test_cases())?,
-        };
-        Ok(Self { dir, names })
+        Ok(Self {
+            files: listed_or_scanned(dir, &lists, ".npy.h5", &synapse_test_cases())?,
+        })
     }
 }
 
@@ -225,17 +230,17 @@ pub fn synapse_volume_axes(
 
 impl VolumeDataset for SynapseH5Volumes {
     fn len(&self) -> usize {
-        self.names.len()
+        self.files.len()
     }
     fn name(&self, index: usize) -> String {
-        self.names[index].clone()
+        self.files.name(index)
     }
     fn volume(&self, index: usize) -> Result<Volume> {
-        let path = self.dir.join(format!("{}.npy.h5", self.names[index]));
+        let path = self.files.path(index);
         let (image, label) = read_pair(&path, PairFile::H5("image", "label"), 3, NUM_CLASSES)?;
         let (image, label) = synapse_volume_axes(&path, image, label)?;
         Ok(Volume {
-            name: self.names[index].clone(),
+            name: self.files.name(index),
             image,
             label,
             spacing: [1.0; 3],
@@ -323,7 +328,7 @@ impl VolumeDataset for SynapseRawVolumes {
         // (x, y, z) -> (z, y, x): axial slices on axis 0
         let image = hu
             .reversed_axes()
-            .mapv(|v| ct_window(v, -125.0, 275.0))
+            .mapv(|v| ct_window(v, SYNAPSE_HU_WINDOW.0, SYNAPSE_HU_WINDOW.1))
             .into_dimensionality::<Ix3>()
             .map_err(not_nd(&img_path, 3))?;
         // check_label_range kept every id below the table's length

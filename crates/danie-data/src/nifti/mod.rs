@@ -26,6 +26,7 @@ mod byte_fields;
 mod dtype;
 pub(crate) mod element_io;
 pub(crate) mod file_access;
+mod file_name;
 mod header;
 mod image;
 mod reader;
@@ -35,6 +36,7 @@ mod writer;
 
 pub use affine::Affine;
 pub use dtype::{DType, Endian};
+pub use file_name::{nifti_file_name, NiftiFileName};
 pub use header::{
     NiftiExtension, NiftiHeader, NiftiVersion, NIFTI1_HEADER_SIZE, NIFTI2_HEADER_SIZE,
 };

@@ -8,6 +8,7 @@ use ndarray::ArrayViewD;
 
 use super::element_io::write_elements;
 use super::file_access::write_output;
+use super::file_name::{nifti_file_name, NiftiFileName};
 use super::header::{encode_extensions, NiftiHeader};
 use super::typed_array::{with_array, Element, TypedArray};
 use crate::error::{DataError, Result};
@@ -32,17 +33,12 @@ pub fn write_array<T: Element>(
     data: ArrayViewD<T>,
 ) -> Result<()> {
     let path = path.as_ref();
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let gz = name.ends_with(".nii.gz");
-    if !gz && !name.ends_with(".nii") {
+    let Some(NiftiFileName { gzip: gz, .. }) = nifti_file_name(path) else {
         return Err(DataError::invalid(
             path,
             "NIfTI output must end in .nii or .nii.gz (.hdr/.img pairs are read, not written)",
         ));
-    }
+    };
     if data.ndim() == 0 || data.ndim() > 7 {
         return Err(DataError::invalid(
             path,

@@ -1,37 +1,11 @@
-//! Helpers for the format tests: run a reference script under $DANIE_PYTHON, read the raw
+//! Helpers for the format tests: run a reference script (danie-testkit), read the raw
 //! little-endian dumps it writes.
 #![allow(dead_code)]
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-/// Runs `tests/python/<script>` with `args` under `$DANIE_PYTHON` and parses its stdout as JSON.
-/// Panics with a clear message if `DANIE_PYTHON` is unset or the script fails: a missing
-/// reference must fail the test, never skip it.
+/// Runs `tests/python/<script>` with `args` and parses its stdout as JSON (danie-testkit).
 pub fn run_python(script: &str, args: &[&Path]) -> serde_json::Value {
-    let python = std::env::var("DANIE_PYTHON").expect(
-        "DANIE_PYTHON is not set: these tests compare against nibabel/numpy/h5py/Pillow; \
-         run them through cargo (the workspace .cargo/config.toml sets it) after `cargo xtask setup`",
-    );
-    let script_path =
-        Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/python")).join(script);
-    let out = Command::new(&python)
-        .arg(&script_path)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run DANIE_PYTHON={python}: {e}"));
-    assert!(
-        out.status.success(),
-        "{} failed ({}):\n{}",
-        script_path.display(),
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "{script}: stdout is not JSON ({e}):\n{}",
-            String::from_utf8_lossy(&out.stdout)
-        )
-    })
+    danie_testkit::run_python_json(script, args)
 }
 
 /// Reads a file of little-endian f64 values.

@@ -1,32 +1,12 @@
-//! Shared helpers of the integration tests: running the Python references, comparing tensors.
+//! Shared helpers of the integration tests: comparing tensors (the Python references run through
+//! danie-testkit).
 #![allow(dead_code)]
 use std::collections::HashMap;
 use std::path::Path;
-use std::process::Command;
 
 use tch::{Kind, Tensor};
 
-/// Runs `tests/python/<script>` with `$DANIE_PYTHON`; panics with a clear message if the
-/// interpreter is missing or the script fails (never a silent pass). Returns stdout.
-pub fn run_python(script: &str, args: &[&str]) -> String {
-    let py = std::env::var("DANIE_PYTHON").unwrap_or_else(|_| {
-        panic!("DANIE_PYTHON is not set: these tests compare against the PyTorch reference (run through cargo, which sets it in .cargo/config.toml, after `cargo xtask setup`)")
-    });
-    let path = format!("{}/../../tests/python/{script}", env!("CARGO_MANIFEST_DIR"));
-    let out = Command::new(&py)
-        .arg(&path)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {py} {path}: {e}"));
-    assert!(
-        out.status.success(),
-        "{path} failed ({}):\n{}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+pub use danie_testkit::run_python;
 
 /// Reads a safetensors file into a map.
 pub fn read(path: &Path) -> HashMap<String, Tensor> {

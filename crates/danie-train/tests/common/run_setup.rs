@@ -1,4 +1,6 @@
-//! A generated Synapse dataset and a run config around it, for the training tests.
+//! A generated Synapse dataset and a run config around it, for the training tests (and
+//! danie-cli's, through `acdc_bad_slice.rs`).
+#![allow(dead_code)]
 use std::path::{Path, PathBuf};
 
 use danie_data::datasets::DatasetKind;
@@ -26,10 +28,25 @@ pub fn synapse_dataset(dir: &Path, cases: usize, size: usize, slices: usize) -> 
 
 /// Writes `configs/…`-style TOML for a tiny-preset CPU run on `root` and loads it.
 pub fn tiny_config(dir: &Path, root: &Path, run: &str, extra_train: &str) -> RunConfig {
+    let p = tiny_config_file(dir, "synapse", root, run, run, extra_train);
+    RunConfig::load(&p, &[]).expect("valid test config")
+}
+
+/// Writes `dir/<name>.toml`: a tiny-preset CPU run of `dataset` on `root` into `run_dir` (32 px,
+/// batches of 4, one worker, a checkpoint and a log line every step), `extra_train` added to
+/// `[train]`.
+pub fn tiny_config_file(
+    dir: &Path,
+    dataset: &str,
+    root: &Path,
+    name: &str,
+    run_dir: &str,
+    extra_train: &str,
+) -> PathBuf {
     let text = format!(
         r#"
 [data]
-dataset = "synapse"
+dataset = "{dataset}"
 root = "{root}"
 image_size = 32
 batch_size = 4
@@ -46,11 +63,11 @@ log_every = 1
 {extra_train}
 
 [output]
-run_dir = "{run}"
+run_dir = "{run_dir}"
 "#,
         root = root.display()
     );
-    let p = dir.join(format!("{run}.toml"));
+    let p = dir.join(format!("{name}.toml"));
     std::fs::write(&p, text).unwrap();
-    RunConfig::load(&p, &[]).expect("valid test config")
+    p
 }

@@ -1,4 +1,5 @@
-//! Seeded synthetic volumes for benchmarks: a two-mask pair and a 9-class label-map pair.
+//! Seeded synthetic volumes for the benchmark and `examples/metrics_timing`: a two-mask pair and
+//! a 9-class label-map pair (bench support, so `rand` stays a dev-dependency).
 //!
 //! The shapes are ellipsoids (organs), the prediction a shifted, resized copy with a few stray
 //! voxels, so that HD95 and ASD are non-trivial and every class has both masks.
