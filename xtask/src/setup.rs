@@ -5,6 +5,7 @@
 //!   that plain `cargo build` / `cargo test` find it. A LIBTORCH set by the user wins and skips
 //!   the install.
 //! - HDF5 (TransUNet's test volumes): Debian's libhdf5-dev through apt-get when missing.
+//! - Gloo's headers (danie-dist's c10d shim): Debian's libgloo-dev through apt-get when missing.
 //! - With `--test-deps`: the Python references the tests compare against
 //!   (reference/requirements-test.txt: medpy, MONAI, nibabel, torchvision, timm, ...).
 use std::path::{Path, PathBuf};
@@ -32,6 +33,7 @@ pub fn run(args: &Args) -> Result<Env> {
         .filter(|p| p != &linked && !p.ends_with(".libtorch"));
 
     ensure_hdf5()?;
+    ensure_gloo_headers();
 
     let venv = root.join(".venv");
     let needs_python = user_libtorch.is_none() || args.test_deps;
@@ -189,16 +191,52 @@ fn ensure_test_deps(py: &Path) -> Result<()> {
 
 /// HDF5 headers and library, found through pkg-config as hdf5-sys does.
 fn ensure_hdf5() -> Result<()> {
-    let found = |_: ()| {
+    let found = || {
         output_of(Command::new("pkg-config").args(["--exists", "hdf5"])).is_some()
             || std::env::var_os("HDF5_DIR").is_some()
     };
-    if found(()) {
+    if found() {
         return Ok(());
     }
-    let _s = step(
-        "installing HDF5 and pkg-config (apt-get install libhdf5-dev pkg-config; about 1 minute)",
-    );
+    apt_install(
+        "HDF5 and pkg-config",
+        &["libhdf5-dev", "pkg-config"],
+        "install libhdf5-dev (or your system's HDF5 1.10+ development package) and pkg-config, or set HDF5_DIR",
+    )?;
+    if !found() {
+        bail!("HDF5 was installed but pkg-config still cannot find it; set HDF5_DIR");
+    }
+    Ok(())
+}
+
+/// Gloo's headers, which libtorch's c10d headers include and the torch wheel does not ship
+/// (danie-dist's shim; gloo's code itself is inside libtorch). Without them danie still builds,
+/// without distributed training, so a failed install is a warning, not an error.
+fn ensure_gloo_headers() {
+    let found = || {
+        std::env::var_os("DANIE_GLOO_INCLUDE").is_some()
+            || std::path::Path::new("/usr/include/gloo/config.h").exists()
+            || std::path::Path::new("/usr/local/include/gloo/config.h").exists()
+    };
+    if found() {
+        return;
+    }
+    if let Err(e) = apt_install(
+        "gloo's headers for distributed training",
+        &["libgloo-dev"],
+        "install libgloo-dev, or set DANIE_GLOO_INCLUDE to a folder holding gloo/config.h",
+    ) {
+        eprintln!("warning: {e:#}; danie will build without distributed training");
+    }
+}
+
+/// `apt-get install` (through sudo when not root) of `packages`, named `what` in the progress
+/// line; `advice` says what to do by hand when it fails.
+fn apt_install(what: &str, packages: &[&str], advice: &str) -> Result<()> {
+    let _s = step(&format!(
+        "installing {what} (apt-get install {})",
+        packages.join(" ")
+    ));
     let is_root = output_of(Command::new("id").arg("-u")).as_deref() == Some("0");
     let apt = |args: &[&str]| {
         let mut c = if is_root {
@@ -211,11 +249,9 @@ fn ensure_hdf5() -> Result<()> {
         c.args(args).env("DEBIAN_FRONTEND", "noninteractive");
         run_checked(&mut c)
     };
+    let mut install = vec!["install", "-y", "-q"];
+    install.extend_from_slice(packages);
     apt(&["update", "-q"])
-        .and_then(|_| apt(&["install", "-y", "-q", "libhdf5-dev", "pkg-config"]))
-        .context("could not install HDF5: install libhdf5-dev (or your system's HDF5 1.10+ development package) and pkg-config, or set HDF5_DIR")?;
-    if !found(()) {
-        bail!("HDF5 was installed but pkg-config still cannot find it; set HDF5_DIR");
-    }
-    Ok(())
+        .and_then(|_| apt(&install))
+        .with_context(|| format!("could not install {what}: {advice}"))
 }
