@@ -20,22 +20,8 @@ import torchvision
 from safetensors.torch import save_file
 from timm.layers import resample_abs_pos_embed
 
-
-def randomise_bn(net, gen):
-    with torch.no_grad():
-        for m in net.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.weight.copy_(torch.rand(m.weight.shape, generator=gen) + 0.5)
-                m.bias.copy_(torch.randn(m.bias.shape, generator=gen) * 0.1)
-                m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=gen) * 0.1)
-                m.running_var.copy_(torch.rand(m.running_var.shape, generator=gen) + 0.5)
-
-
-def resnet_features(net, x):
-    stem = net.relu(net.bn1(net.conv1(x)))
-    l1 = net.layer1(net.maxpool(stem))
-    l2 = net.layer2(l1)
-    return [stem, l1, l2, net.layer3(l2)]
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from model_backbones import randomise_bn, resnet_features  # noqa: E402
 
 
 def save_both(state, out, stem):

@@ -38,16 +38,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "..", "reference"))
 sys.path.insert(0, HERE)
 from danie_ref import Danie  # noqa: E402
 from train_ref import DiceLoss  # noqa: E402
-
-
-def randomise_bn(net, gen):
-    with torch.no_grad():
-        for m in net.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.weight.copy_(torch.rand(m.weight.shape, generator=gen) + 0.5)
-                m.bias.copy_(torch.randn(m.bias.shape, generator=gen) * 0.1)
-                m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=gen) * 0.1)
-                m.running_var.copy_(torch.rand(m.running_var.shape, generator=gen) + 0.5)
+from model_backbones import randomise_bn  # noqa: E402
 
 
 def write(out):

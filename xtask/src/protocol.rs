@@ -101,10 +101,11 @@ impl DemoSize {
 pub fn prepare_config(danie: &Path, args: &Settings, run: &Path) -> Result<PathBuf> {
     match (args.dataset, &args.data_root) {
         (Some(d), Some(root)) => {
-            // The ImageNet checkpoints the protocol starts from, before anything long starts.
+            // The data first (local, quick), then the ImageNet checkpoints the protocol starts
+            // from, both before anything long starts.
+            check_dataset(danie, d, root)?;
             let protocol = repo_root().join(format!("configs/{}.toml", d.as_str()));
             crate::start_weights::fetch_for(&protocol, args.variant.as_deref())?;
-            check_dataset(danie, d, root)?;
             write_config(Some(d), root, args, run)
         }
         (Some(d), None) => bail!("--dataset {} needs --data-root DIR", d.as_str()),

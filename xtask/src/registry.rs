@@ -189,11 +189,6 @@ mod tests {
         for name in ["resnet18", "resnet34", "resnet50", "vit_base_patch16_224"] {
             reg.find(Kind::Weights, name).unwrap();
         }
-        // Every preset's ImageNet pair (configs/pretrained.toml) is a weights entry.
-        for (_, sap, hap) in crate::start_weights::imagenet_pairs().unwrap() {
-            reg.find(Kind::Weights, &sap).unwrap();
-            reg.find(Kind::Weights, &hap).unwrap();
-        }
         // torchvision names files after their hash prefix: the registry must agree with its URLs.
         for e in reg.entries.iter().filter(|e| {
             e.files

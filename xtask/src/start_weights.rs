@@ -154,6 +154,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_preset_pair_is_a_registry_weights_entry() {
+        let reg = Registry::load(&repo_root().join("configs/registry.toml")).unwrap();
+        for (_, sap, hap) in imagenet_pairs().unwrap() {
+            reg.find(Kind::Weights, &sap).unwrap();
+            reg.find(Kind::Weights, &hap).unwrap();
+        }
+    }
+
+    #[test]
     fn names_come_from_the_config_and_the_preset() {
         let t = |s: &str| -> toml::Table { toml::from_str(s).unwrap() };
         assert!(registry_names(&t("[model]\npreset = \"tiny\""), None)

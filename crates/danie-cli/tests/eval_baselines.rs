@@ -10,13 +10,7 @@ fn danie(args: &[&str]) -> support::Outcome {
 }
 
 fn ok(o: &support::Outcome) {
-    assert_eq!(
-        o.code,
-        Some(0),
-        "stderr: {}\nstdout: {}",
-        o.stderr,
-        o.stdout
-    );
+    o.assert_success();
 }
 
 #[test]

@@ -9,13 +9,7 @@ use danie_train::overlay::{class_colour, overlay_figure};
 use ndarray::{Array2, Array3};
 
 fn ok(o: &support::Outcome) {
-    assert_eq!(
-        o.code,
-        Some(0),
-        "stderr: {}\nstdout: {}",
-        o.stderr,
-        o.stdout
-    );
+    o.assert_success();
 }
 
 #[test]

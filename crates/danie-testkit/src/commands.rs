@@ -199,7 +199,8 @@ fn parse(text: &str, program: &str) -> Option<Vec<String>> {
         return None; // `danie-train`, `danie's`
     }
     let mut args = Vec::new();
-    for raw in split_words(rest) {
+    // `\|` is a Markdown table's escaped `|`.
+    for raw in split_words(&rest.replace("\\|", "|")) {
         let token = raw.trim_matches(|c| c == '[' || c == ']');
         let token = token.strip_suffix("]...").unwrap_or(token);
         let token = token.trim_end_matches("...").trim_end_matches(']');
@@ -259,7 +260,7 @@ mod tests {
     #[test]
     fn usage_notation_is_resolved() {
         let v = args(
-            "Run `danie eval --config C [--weights W] [--convention medpy|monai] [--target T]...`.",
+            "Run `danie eval --config C [--weights W] [--convention medpy\\|monai] [--target T]...`.",
             "danie",
         );
         assert_eq!(

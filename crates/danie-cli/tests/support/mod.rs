@@ -22,6 +22,18 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// Asserts exit code 0, showing stderr and stdout otherwise; returns the outcome.
+    pub fn assert_success(&self) -> &Self {
+        assert_eq!(
+            self.code,
+            Some(0),
+            "stderr: {}\nstdout: {}",
+            self.stderr,
+            self.stdout
+        );
+        self
+    }
+
     /// Asserts a clean failure: exit code 1 or 2 (no signal, no panic's 101), a stderr that
     /// contains every `needles`, no panic message, and a peak RSS under `max_rss` bytes.
     pub fn assert_clean_failure(&self, needles: &[&str], max_rss: u64) {
