@@ -171,6 +171,11 @@ mod ffi {
         pub fn danie_c10d_barrier(g: *mut Group, err: *mut *mut c_char) -> c_int;
     }
 
+    /// The `at::Tensor*` handles of tch tensors, as the shim takes them.
+    pub fn handles(tensors: &mut [tch::Tensor]) -> Vec<*mut c_void> {
+        tensors.iter_mut().map(|t| t.as_mut_ptr().cast()).collect()
+    }
+
     /// Takes the shim's error string.
     pub fn take(err: *mut c_char) -> String {
         if err.is_null() {
@@ -264,8 +269,7 @@ impl ProcessGroup {
         }
         #[cfg(danie_c10d)]
         {
-            let mut ptrs: Vec<*mut std::os::raw::c_void> =
-                tensors.iter_mut().map(|t| t.as_mut_ptr().cast()).collect();
+            let mut ptrs = ffi::handles(tensors);
             let mut err = std::ptr::null_mut();
             // SAFETY: live tch tensors (at::Tensor*), count matches.
             let rc = unsafe {
@@ -289,8 +293,7 @@ impl ProcessGroup {
         }
         #[cfg(danie_c10d)]
         {
-            let mut ptrs: Vec<*mut std::os::raw::c_void> =
-                tensors.iter_mut().map(|t| t.as_mut_ptr().cast()).collect();
+            let mut ptrs = ffi::handles(tensors);
             let mut err = std::ptr::null_mut();
             // SAFETY: as in all_reduce_sum.
             let rc = unsafe {
@@ -318,8 +321,7 @@ impl ProcessGroup {
             let mut input = input.contiguous();
             let mut outputs: Vec<Tensor> =
                 (0..self.world_size).map(|_| input.empty_like()).collect();
-            let mut ptrs: Vec<*mut std::os::raw::c_void> =
-                outputs.iter_mut().map(|t| t.as_mut_ptr().cast()).collect();
+            let mut ptrs = ffi::handles(&mut outputs);
             let mut err = std::ptr::null_mut();
             // SAFETY: as in all_reduce_sum; one output per rank.
             let rc = unsafe {
