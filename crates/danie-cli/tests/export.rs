@@ -2,7 +2,8 @@
 //! PyTorch's own loaders: the TorchScript file under `torch.jit.load` and the ONNX file under
 //! onnxruntime give danie's logits (1e-5 / 1e-4) at batch 1 and 4; danie's weights load with
 //! strict=True into reference/danie_ref.py's network and give danie's logits; a state_dict
-//! saved by that network (.pth, .safetensors) makes `danie predict` give the reference's masks.
+//! saved by that network (.pth, .safetensors) makes `danie predict` give the reference's masks
+//! and `danie eval` score a split exactly as the same tensors inside a danie weights file.
 //! Bad input: clear errors, non-zero exits, nothing half-written.
 mod support;
 
@@ -427,4 +428,95 @@ fn bare_state_dicts_need_a_config_and_matching_keys() {
     );
     o.assert_clean_failure(&["extra.safetensors", "head.fc.weight"], bound);
     assert!(leftovers(d).is_empty(), "{:?}", leftovers(d));
+}
+
+/// `danie eval --config C --weights ref.pth`: a reference state_dict scores the test split
+/// exactly as the same tensors do inside a danie weights file (the metadata path every other
+/// evaluation test covers), for .pth and .safetensors alike.
+#[test]
+fn a_reference_state_dict_evaluates_as_the_same_weights_in_danies_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let data = d.join("data");
+    run(
+        &[
+            "data",
+            "generate",
+            "--dataset",
+            "isic2018",
+            "--out",
+            s(&data),
+            "--cases",
+            "12",
+            "--size",
+            "64",
+        ],
+        &[],
+    )
+    .assert_success();
+    let config = d.join("run.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[data]\ndataset = \"isic2018\"\nroot = \"{}\"\nimage_size = 64\n\n\
+             [model]\npreset = \"tiny\"\n\n[output]\nrun_dir = \"runs\"\n",
+            s(&data)
+        ),
+    )
+    .unwrap();
+    let cfg = read_network_config(&config).unwrap();
+    let model_cfg = danie_train::config::model_config(&cfg).unwrap();
+    let model_json = d.join("model.json");
+    std::fs::write(&model_json, serde_json::to_string(&model_cfg).unwrap()).unwrap();
+    let refs = d.join("ref");
+    let image = d.join("probe.png");
+    image::RgbImage::from_fn(64, 64, |x, y| image::Rgb([x as u8 * 3, y as u8 * 3, 128]))
+        .save(&image)
+        .unwrap();
+    run_python_json(
+        "export_roundtrip.py",
+        &["from-ref", s(&model_json), "11", s(&refs), s(&image)],
+    );
+    // The same tensors with danie's metadata.
+    let (tensors, _) =
+        danie_model::weights::read_safetensors(&refs.join("ref.safetensors")).unwrap();
+    let meta = danie_train::model_io::weights_meta(&cfg, &model_cfg, 0, 0);
+    let native = d.join("native.safetensors");
+    write_weights(&native, &tensors, Some(&meta));
+    let eval = |weights: &Path, out: &str| {
+        run(
+            &[
+                "eval",
+                "--config",
+                s(&config),
+                "--weights",
+                s(weights),
+                "--out",
+                s(&d.join(out)),
+                "--device",
+                "cpu",
+            ],
+            &[],
+        )
+        .assert_success();
+        std::fs::read_to_string(d.join(out).join("cases.csv")).unwrap()
+    };
+    let want = eval(&native, "eval-native");
+    // A model that paints one class everywhere would make every evaluation alike.
+    let dice: Vec<f64> = want
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(1).unwrap().parse().unwrap())
+        .collect();
+    assert!(
+        !dice.is_empty() && dice.iter().any(|&v| v > 0.0 && v < 1.0),
+        "degenerate scores:\n{want}"
+    );
+    for file in ["ref.pth", "ref.safetensors"] {
+        assert_eq!(
+            eval(&refs.join(file), &format!("eval-{file}")),
+            want,
+            "{file}"
+        );
+    }
 }
