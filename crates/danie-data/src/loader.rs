@@ -64,6 +64,26 @@ pub struct LoaderConfig {
     pub prefetch: usize,
     /// Worker threads building samples (at most [`MAX_THREADS`]); 0 uses rayon's global pool.
     pub threads: usize,
+    /// Which share of each epoch this process builds, for data-parallel training: the epoch's
+    /// order split as PyTorch's `DistributedSampler` splits it ([`crate::shard`]), in local
+    /// batches of `batch_size / count` samples. One share (the default) is the whole epoch.
+    pub shard: Shard,
+}
+
+/// Share `index` of `count` of every epoch (see [`crate::shard`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Shard {
+    /// This process's rank.
+    pub index: usize,
+    /// The world size.
+    pub count: usize,
+}
+
+impl Default for Shard {
+    fn default() -> Self {
+        Self { index: 0, count: 1 }
+    }
 }
 
 impl Default for LoaderConfig {
@@ -78,6 +98,7 @@ impl Default for LoaderConfig {
             drop_last: false,
             prefetch: 3,
             threads: 0,
+            shard: Shard::default(),
         }
     }
 }
@@ -91,6 +112,15 @@ impl LoaderConfig {
         }
         if self.image_size < 2 {
             return bad("image_size must be at least 2");
+        }
+        if self.shard.count == 0 || self.shard.index >= self.shard.count {
+            return bad(&format!(
+                "shard {} of {}: the index must be below the count",
+                self.shard.index, self.shard.count
+            ));
+        }
+        if let Err(e) = crate::shard::local_batch_size(self.batch_size, self.shard.count) {
+            return bad(&e.to_string());
         }
         if self.prefetch == 0 {
             return bad("prefetch must be at least 1");
@@ -350,7 +380,7 @@ impl EpochLoader {
         if dataset.is_empty() {
             return Err(DataError::invalid("loader", "the dataset has no samples"));
         }
-        let batches_per_epoch = epoch_chunks(dataset.len(), &config, epochs.start).len();
+        let batches_per_epoch = epoch_batches(dataset.len(), &config, epochs.start).len();
         let pool = if config.threads > 0 {
             Some(
                 rayon::ThreadPoolBuilder::new()
@@ -368,7 +398,7 @@ impl EpochLoader {
             .name("danie-loader".into())
             .spawn(move || {
                 for epoch in epochs {
-                    for chunk in epoch_chunks(dataset.len(), &config, epoch) {
+                    for chunk in epoch_batches(dataset.len(), &config, epoch) {
                         let build = || Loader::batch(dataset.as_ref(), &chunk, &config, epoch);
                         // Samples catch their own panics; this catches the rest of the
                         // batch's assembly, so nothing ends the thread without a message.
@@ -482,11 +512,24 @@ impl EpochLoader {
     }
 }
 
-/// The dataset indices of each batch of `epoch`.
-fn epoch_chunks(len: usize, config: &LoaderConfig, epoch: u64) -> Vec<Vec<usize>> {
-    Loader::order(len, config, epoch)
-        .chunks(config.batch_size)
-        .filter(|c| !config.drop_last || c.len() == config.batch_size)
+/// The dataset indices of each batch of `epoch` that this loader's shard builds.
+///
+/// With several shards, this process's share of the order in local batches (validated sizes:
+/// `count` divides `batch_size`); the number of batches is the same for every share and equals
+/// the single-process count, since `ceil(ceil(n / W) / (B / W)) = ceil(n / B)`.
+pub fn epoch_batches(len: usize, config: &LoaderConfig, epoch: u64) -> Vec<Vec<usize>> {
+    let order = Loader::order(len, config, epoch);
+    let Shard { index, count } = config.shard;
+    let (order, batch) = if count > 1 {
+        let positions = crate::shard::shard(&order, index, count, config.drop_last)
+            .expect("the shard was validated with the config");
+        (positions, config.batch_size / count)
+    } else {
+        (order, config.batch_size)
+    };
+    order
+        .chunks(batch)
+        .filter(|c| !config.drop_last || c.len() == batch)
         .map(<[usize]>::to_vec)
         .collect()
 }

@@ -83,6 +83,7 @@ fn config(threads: usize) -> LoaderConfig {
         drop_last: false,
         prefetch: 2,
         threads,
+        shard: Default::default(),
     }
 }
 

@@ -204,9 +204,10 @@ pub struct ProcessGroup {
     world_size: usize,
 }
 
-// SAFETY: c10d process groups are used from one thread at a time here (&mut self for every
-// collective) and libtorch's ProcessGroupGloo is thread-safe for that use.
+// SAFETY: libtorch's process groups are thread-safe (PyTorch calls them from any thread, and
+// DDP's autograd hooks call them from the backward thread); the handle is freed once, in Drop.
 unsafe impl Send for ProcessGroup {}
+unsafe impl Sync for ProcessGroup {}
 
 impl ProcessGroup {
     /// Joins the group `env` describes: rank 0 serves the TCPStore at MASTER_ADDR:MASTER_PORT,
@@ -261,7 +262,7 @@ impl ProcessGroup {
     }
 
     /// Sums each tensor over the ranks, in place (same shapes and kinds on every rank).
-    pub fn all_reduce_sum(&mut self, tensors: &mut [Tensor]) -> Result<(), DistError> {
+    pub fn all_reduce_sum(&self, tensors: &mut [Tensor]) -> Result<(), DistError> {
         #[cfg(not(danie_c10d))]
         {
             let _ = tensors;
@@ -285,7 +286,7 @@ impl ProcessGroup {
     }
 
     /// Replaces each tensor with rank `root`'s, in place.
-    pub fn broadcast(&mut self, tensors: &mut [Tensor], root: usize) -> Result<(), DistError> {
+    pub fn broadcast(&self, tensors: &mut [Tensor], root: usize) -> Result<(), DistError> {
         #[cfg(not(danie_c10d))]
         {
             let _ = (tensors, root);
@@ -310,7 +311,7 @@ impl ProcessGroup {
     }
 
     /// Every rank's `input` (same shape and kind on every rank), in rank order.
-    pub fn all_gather(&mut self, input: &Tensor) -> Result<Vec<Tensor>, DistError> {
+    pub fn all_gather(&self, input: &Tensor) -> Result<Vec<Tensor>, DistError> {
         #[cfg(not(danie_c10d))]
         {
             let _ = input;
@@ -342,11 +343,7 @@ impl ProcessGroup {
     /// `bucket_elems` elements: every bucket's all-reduce is started before the first is waited
     /// for, so Gloo overlaps them (PyTorch's DDP buckets gradients the same way, 25 MiB each by
     /// default).
-    pub fn all_reduce_mean(
-        &mut self,
-        flat: &mut Tensor,
-        bucket_elems: i64,
-    ) -> Result<(), DistError> {
+    pub fn all_reduce_mean(&self, flat: &mut Tensor, bucket_elems: i64) -> Result<(), DistError> {
         if flat.dim() != 1 || !flat.is_contiguous() || bucket_elems < 1 {
             return Err(DistError::Collective {
                 op: "all-reduce",
@@ -367,7 +364,7 @@ impl ProcessGroup {
 
     /// Every rank's bytes, in rank order (lengths may differ): the per-case scores of a sharded
     /// evaluation travel this way, serialised.
-    pub fn all_gather_bytes(&mut self, bytes: &[u8]) -> Result<Vec<Vec<u8>>, DistError> {
+    pub fn all_gather_bytes(&self, bytes: &[u8]) -> Result<Vec<Vec<u8>>, DistError> {
         let len = Tensor::from_slice(&[bytes.len() as i64]);
         let lens: Vec<usize> = self
             .all_gather(&len)?
@@ -391,7 +388,7 @@ impl ProcessGroup {
     }
 
     /// Waits until every rank has reached it.
-    pub fn barrier(&mut self) -> Result<(), DistError> {
+    pub fn barrier(&self) -> Result<(), DistError> {
         #[cfg(not(danie_c10d))]
         {
             Err(DistError::Unavailable)

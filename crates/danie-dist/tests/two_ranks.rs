@@ -70,7 +70,7 @@ fn child_group() -> Option<ProcessGroup> {
 
 #[test]
 fn collectives_across_two_processes() {
-    if let Some(mut pg) = child_group() {
+    if let Some(pg) = child_group() {
         let r = pg.rank() as f64;
         // Sum: (1 + 2, 10 + 20) in float32 and float64, two tensors in one call.
         let mut ts = vec![
@@ -129,7 +129,7 @@ fn collectives_across_two_processes() {
 
 #[test]
 fn a_lost_rank_fails_the_others_collective_within_the_timeout() {
-    if let Some(mut pg) = child_group() {
+    if let Some(pg) = child_group() {
         if pg.rank() == 1 {
             // Dies between collectives, as a killed process does.
             std::process::exit(3);

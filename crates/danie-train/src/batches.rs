@@ -24,6 +24,7 @@ pub fn loader_config(cfg: &RunConfig, shuffle_and_augment: bool) -> LoaderConfig
         drop_last: false,
         prefetch: 2,
         threads: cfg.data.num_workers,
+        shard: Default::default(),
     }
 }
 

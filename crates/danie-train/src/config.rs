@@ -152,6 +152,19 @@ pub struct TrainSection {
     /// libtorch intra-op threads (0: libtorch's default).
     #[serde(default)]
     pub threads: usize,
+    /// Data-parallel runs (docs/distributed.md): batch-norm statistics over the whole global
+    /// batch (PyTorch's SyncBatchNorm) instead of each process's share of it (DDP's default).
+    #[serde(default)]
+    pub sync_bn: bool,
+    /// Data-parallel runs: the c10d backend, `auto` (NCCL on CUDA, Gloo on the CPU), `gloo` or
+    /// `nccl`.
+    #[serde(default = "default_dist_backend")]
+    pub dist_backend: String,
+    /// Data-parallel runs: seconds a collective may wait for the other processes before the run
+    /// stops naming the ones that did not answer (the environment variable
+    /// DANIE_DIST_TIMEOUT_S overrides it).
+    #[serde(default = "default_dist_timeout_s")]
+    pub dist_timeout_s: f64,
 }
 
 /// `[eval]`: scoring the test split.
@@ -235,6 +248,14 @@ fn default_checkpoint_every() -> usize {
 fn default_log_every() -> usize {
     10
 }
+fn default_dist_backend() -> String {
+    "auto".into()
+}
+
+fn default_dist_timeout_s() -> f64 {
+    300.0
+}
+
 fn default_device() -> String {
     "auto".into()
 }
@@ -387,6 +408,18 @@ impl RunConfig {
                 "data.image_size = {} must be a multiple of 16 (the model's patch size) in \
                  16..={max_side}",
                 self.data.image_size
+            ));
+        }
+        if !matches!(t.dist_backend.as_str(), "auto" | "gloo" | "nccl") {
+            return Err(format!(
+                "train.dist_backend = \"{}\" is not one of \"auto\", \"gloo\", \"nccl\"",
+                t.dist_backend
+            ));
+        }
+        if !(t.dist_timeout_s >= 1.0 && t.dist_timeout_s <= 86_400.0) {
+            return Err(format!(
+                "train.dist_timeout_s = {} must be between 1 and 86400 seconds",
+                t.dist_timeout_s
             ));
         }
         if !(t.lr > 0.0 && t.lr.is_finite()) {

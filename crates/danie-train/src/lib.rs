@@ -8,7 +8,8 @@
 //!   [`weights_meta`] (the model config inside the weights file), [`model_io`] (a model from a
 //!   weights file), [`volume`] (a NIfTI volume as the model's input), [`autocast`] (bf16), and
 //!   [`segmenter`] (forward without gradients: validation's probabilities, slice-by-slice
-//!   inference, flip TTA).
+//!   inference, flip TTA), [`distributed`] (the process group of a data-parallel run, cases
+//!   split over ranks and gathered back).
 //! - Training: [`loss`] (CE + Dice), [`optim`] (SGD / AdamW over a packed parameter group),
 //!   [`schedule`] (poly, warm-up), [`checkpoint`] (exact resume), [`run_log`] (CSV + JSON lines),
 //!   [`validation`], [`cuda_graph`] and [`graphed_step`] (steps replayed from a CUDA graph),
@@ -25,6 +26,7 @@ pub mod config;
 pub mod cuda_graph;
 pub mod curves;
 pub mod device_spec;
+pub mod distributed;
 pub mod evaluate;
 pub mod export;
 pub mod graphed_step;

@@ -24,6 +24,17 @@ impl DiceLoss {
     /// - `target`: (B, H, W), integer labels in 0..C
     /// - returns a scalar float32
     pub fn forward(&self, logits: &Tensor, target: &Tensor) -> Tensor {
+        let (intersect, z_sum, y_sum) = self.class_sums(logits, target);
+        dice_from_sums(&intersect, &z_sum, &y_sum)
+    }
+
+    /// The per-class sums the loss is made of, over the batch: `sum(p * g)`, `sum(p^2)`,
+    /// `sum(g^2)`.
+    ///
+    /// # Shapes
+    /// - `logits`: (B, C, H, W); `target`: (B, H, W)
+    /// - returns three (C,) float32 tensors
+    pub fn class_sums(&self, logits: &Tensor, target: &Tensor) -> (Tensor, Tensor, Tensor) {
         let probs = logits.to_kind(Kind::Float).softmax(1, Kind::Float); // (B, C, H, W)
         let onehot = target
             .to_kind(Kind::Int64)
@@ -34,17 +45,25 @@ impl DiceLoss {
         let intersect = (&probs * &onehot).sum_dim_intlist(dims, false, Kind::Float); // (C,)
         let z_sum = (&probs * &probs).sum_dim_intlist(dims, false, Kind::Float); // (C,)
         let y_sum = (&onehot * &onehot).sum_dim_intlist(dims, false, Kind::Float); // (C,)
-        let dice = (intersect * 2.0 + DICE_SMOOTH) / (z_sum + y_sum + DICE_SMOOTH);
-        (-dice + 1.0).mean(Kind::Float)
+        (intersect, z_sum, y_sum)
     }
+}
+
+/// `mean_c(1 - (2 I_c + s) / (Z_c + Y_c + s))` from the per-class sums.
+fn dice_from_sums(intersect: &Tensor, z_sum: &Tensor, y_sum: &Tensor) -> Tensor {
+    let dice = (intersect * 2.0 + DICE_SMOOTH) / (z_sum + y_sum + DICE_SMOOTH);
+    (-dice + 1.0).mean(Kind::Float)
 }
 
 /// The terms of one loss evaluation, kept apart for logging. All three stay on the device:
 /// reading a value waits for the GPU, so a trainer reads them in batches (see the trainer).
 #[derive(Debug)]
 pub struct LossTerms {
-    /// `ce_weight * ce + dice_weight * dice`, the tensor to back-propagate: ().
+    /// The tensor to back-propagate: (). One process: `ce_weight * ce + dice_weight * dice`;
+    /// one of several, see [`CeDiceLoss::forward_across_ranks`].
     pub total: Tensor,
+    /// `ce_weight * ce + dice_weight * dice` (detached): ().
+    pub value: Tensor,
     /// Cross-entropy (detached): ().
     pub ce: Tensor,
     /// Dice loss (detached): ().
@@ -56,7 +75,7 @@ impl LossTerms {
     pub fn stacked(&self) -> Tensor {
         Tensor::stack(
             &[
-                self.total.detach(),
+                self.value.shallow_clone(),
                 self.ce.shallow_clone(),
                 self.dice.shallow_clone(),
             ],
@@ -98,10 +117,50 @@ impl CeDiceLoss {
         let dice = self.dice.forward(&logits, &target);
         let total = &ce * self.ce_weight + &dice * self.dice_weight;
         LossTerms {
+            value: total.detach(),
             ce: ce.detach(),
             dice: dice.detach(),
             total,
         }
+    }
+
+    /// The loss of one of `world` data-parallel processes, such that the gradients averaged
+    /// over the processes are the gradients one process would get from the whole global batch
+    /// (local batches of equal size): the cross-entropy is this process's mean (averaging gives
+    /// the global mean), and the Dice is taken from per-class sums totalled over the processes
+    /// by `sum_over_ranks` (TransUNet's Dice is over the whole batch, so a per-process Dice
+    /// would change the loss with the world size). The Dice's gradient reaches only this
+    /// process's predictions (the others' sums enter as constants), which is its share of the
+    /// global gradient; it is scaled by `world` because the gradient average divides by it.
+    /// [`LossTerms::ce`] is this process's, [`LossTerms::dice`] the global batch's.
+    ///
+    /// # Shapes
+    /// - `logits`: (B / world, C, H, W); `target`: (B / world, H, W) integer labels
+    pub fn forward_across_ranks(
+        &self,
+        logits: &Tensor,
+        target: &Tensor,
+        world: usize,
+        sum_over_ranks: impl FnOnce(&mut Tensor) -> anyhow::Result<()>,
+    ) -> anyhow::Result<LossTerms> {
+        let target = target.to_kind(Kind::Int64);
+        let logits = logits.to_kind(Kind::Float);
+        let ce = logits.cross_entropy_loss::<Tensor>(&target, None, Reduction::Mean, -100, 0.0);
+        let (i, z, y) = self.dice.class_sums(&logits, &target);
+        let local = Tensor::stack(&[i, z, y], 0); // (3, C)
+        let mut global = local.detach().contiguous();
+        sum_over_ranks(&mut global)?;
+        // Forward value: the global sums; gradient: this process's part.
+        let sums = &global + (&local - local.detach());
+        let dice = dice_from_sums(&sums.get(0), &sums.get(1), &sums.get(2));
+        let total = &ce * self.ce_weight + &dice * (self.dice_weight * world as f64);
+        let value = (&ce * self.ce_weight + &dice * self.dice_weight).detach();
+        Ok(LossTerms {
+            value,
+            ce: ce.detach(),
+            dice: dice.detach(),
+            total,
+        })
     }
 }
 

@@ -9,13 +9,20 @@
 //! a validation split, and a checkpoint every `checkpoint_every` epochs and at the end. A
 //! non-finite loss stops the run before the step, keeping the last checkpoint. With
 //! `train.cuda_graphs` the step is captured after its warm-up and replayed ([`GraphedStep`]).
+//!
+//! Data-parallel (docs/distributed.md), under a launcher's environment: every process starts
+//! from rank 0's weights (broadcast after initialisation and after a resume), trains on its
+//! share of each global batch ([`danie_data::shard`]), and averages the gradients over the
+//! processes in buckets before each update, as PyTorch's DDP does; batch-norm statistics are
+//! each process's own with rank 0's running statistics broadcast before each forward (DDP's
+//! default), or the whole batch's with `train.sync_bn`. Rank 0 alone writes the run folder.
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
 use danie_data::datasets::{SliceDataset, Split};
-use danie_data::loader::EpochLoader;
+use danie_data::loader::{EpochLoader, LoaderConfig};
 use danie_model::memory_format::{prefers_channels_last, vars_channels_last};
 use danie_model::weights::{assign_strict, named_variables};
 use danie_model::{pretrained, Danie};
@@ -28,6 +35,7 @@ use crate::batches::{batch_tensors, loader_config};
 use crate::checkpoint::{fingerprint, load_latest, save_checkpoint, TrainState};
 use crate::config::{model_config, RunConfig};
 use crate::device_spec::DeviceSpec;
+use crate::distributed::{self, Backend, Dist};
 use crate::graphed_step::{GraphedStep, DEFAULT_WARMUP};
 use crate::loss::{CeDiceLoss, LossTerms};
 use crate::model_io::weights_meta;
@@ -61,6 +69,8 @@ pub struct TrainOutcome {
     pub weights: PathBuf,
     /// Last validation mean Dice, where validation ran.
     pub last_val_dice: Option<f64>,
+    /// Whether this process wrote the run folder (one process, or rank 0 of several).
+    pub is_main: bool,
 }
 
 /// Raised for a NaN or infinite loss, or weights that became non-finite.
@@ -102,6 +112,9 @@ fn read_pending(pending: &mut Vec<Pending>) -> Vec<(Pending, [f64; 3])> {
         .collect()
 }
 
+/// Elements of one gradient all-reduce: PyTorch DDP's default bucket of 25 MiB of float32.
+const BUCKET_ELEMS: i64 = 25 * 1024 * 1024 / 4;
+
 /// Trains as the config says; see the module doc.
 pub fn train(cfg: &RunConfig, opts: &TrainOptions) -> anyhow::Result<TrainOutcome> {
     let t = &cfg.train;
@@ -111,6 +124,40 @@ pub fn train(cfg: &RunConfig, opts: &TrainOptions) -> anyhow::Result<TrainOutcom
     let device = DeviceSpec::parse(&t.device)
         .map_err(anyhow::Error::msg)?
         .resolve()?;
+    let dist = Dist::join(
+        Backend::choose(&t.dist_backend, device)?,
+        distributed::timeout(t.dist_timeout_s)?,
+    )
+    .context("joining the data-parallel run")?;
+    let device = match &dist {
+        Some(d) => DeviceSpec::parse(&match d.device(device) {
+            Device::Cuda(n) => format!("cuda:{n}"),
+            _ => "cpu".into(),
+        })
+        .map_err(anyhow::Error::msg)?
+        .resolve()
+        .with_context(|| format!("rank {} (LOCAL_RANK {})", d.rank(), d.local_rank()))?,
+        None => device,
+    };
+    train_on(cfg, opts, device, dist.as_ref())
+}
+
+fn train_on(
+    cfg: &RunConfig,
+    opts: &TrainOptions,
+    device: Device,
+    dist: Option<&Dist>,
+) -> anyhow::Result<TrainOutcome> {
+    let t = &cfg.train;
+    let world = dist.map_or(1, Dist::world_size);
+    // Rank 0 writes the run folder; the other ranks compute the same values and write nothing.
+    let main = dist.is_none_or(Dist::is_main);
+    if dist.is_some() && t.cuda_graphs && device.is_cuda() {
+        anyhow::bail!(
+            "train.cuda_graphs does not work in a data-parallel run (a captured step cannot \
+             include the gradient all-reduce): set train.cuda_graphs = false"
+        );
+    }
     if t.bf16 && !device.is_cuda() {
         eprintln!("warning: train.bf16 is ignored on the CPU");
     }
@@ -153,9 +200,12 @@ pub fn train(cfg: &RunConfig, opts: &TrainOptions) -> anyhow::Result<TrainOutcom
     let mut vs = VarStore::new(device);
     let model = Danie::try_new(vs.root(), &mcfg).map_err(|e| anyhow::anyhow!("[model]: {e}"))?;
     // Pretrained streams on a new run only (before the run folder exists, so a checkpoint that
-    // does not fit leaves nothing behind); a resumed run continues from its checkpoint.
+    // does not fit leaves nothing behind); a resumed run continues from its checkpoint. Only rank
+    // 0 reads them: the others receive its weights below.
     let started_from = if opts.resume {
         pretrained::read_record(run_dir).map_err(anyhow::Error::msg)?
+    } else if !main {
+        Default::default()
     } else {
         pretrained::load_pretrained(
             &mut vs,
@@ -164,8 +214,10 @@ pub fn train(cfg: &RunConfig, opts: &TrainOptions) -> anyhow::Result<TrainOutcom
             &pretrained::weights_dir(),
         )?
     };
-    std::fs::create_dir_all(run_dir)
-        .with_context(|| format!("cannot create the run folder {}", run_dir.display()))?;
+    if main {
+        std::fs::create_dir_all(run_dir)
+            .with_context(|| format!("cannot create the run folder {}", run_dir.display()))?;
+    }
     let mut opt = Optimizer::new(&vs, t);
     let mut graphed = if t.cuda_graphs && device.is_cuda() {
         anyhow::ensure!(
@@ -196,20 +248,33 @@ pub fn train(cfg: &RunConfig, opts: &TrainOptions) -> anyhow::Result<TrainOutcom
             ck.dir.display()
         );
     }
+    if let Some(d) = dist {
+        broadcast_variables(d, &vs).context("sending rank 0's weights to every rank")?;
+    }
     // Convolution weights (and, in `batch_tensors`, images) channels-last where danie runs the
     // network so (the CPU: 1.11-1.41x PyTorch eager); the optimiser packs them in that layout.
     if prefers_channels_last(device) {
         vars_channels_last(&vs);
     }
-    danie_fs::write_bytes(&run_dir.join("config.toml"), toml::to_string_pretty(cfg)?)?;
-    if !opts.resume {
-        pretrained::write_record(run_dir, &started_from).map_err(anyhow::Error::msg)?;
-    }
-    write_split_list(run_dir, "train", train_set.as_ref())?;
-    if let Some(val) = &val_set {
-        write_split_list(run_dir, "val", val.as_ref())?;
-    }
-    let mut log = RunLog::open(run_dir, opts.resume.then_some(iteration))?;
+    let mut log = if main {
+        danie_fs::write_bytes(&run_dir.join("config.toml"), toml::to_string_pretty(cfg)?)?;
+        if !opts.resume {
+            pretrained::write_record(run_dir, &started_from).map_err(anyhow::Error::msg)?;
+        }
+        write_split_list(run_dir, "train", train_set.as_ref())?;
+        if let Some(val) = &val_set {
+            write_split_list(run_dir, "val", val.as_ref())?;
+        }
+        Some(RunLog::open(run_dir, opts.resume.then_some(iteration))?)
+    } else {
+        None
+    };
+    // Rank 0's batch-norm running statistics, sent before each forward as DDP does.
+    let buffers: Vec<Tensor> = named_variables(&vs)
+        .into_iter()
+        .map(|(_, v)| v)
+        .filter(|v| !v.requires_grad())
+        .collect();
     let loss_fn = CeDiceLoss::new(kind.num_classes() as i64, t.ce_weight, t.dice_weight);
     let schedule = LrSchedule {
         base_lr: t.lr,
@@ -218,7 +283,7 @@ pub fn train(cfg: &RunConfig, opts: &TrainOptions) -> anyhow::Result<TrainOutcom
         warmup_iters: t.warmup_iters,
         warmup_start_factor: t.warmup_start_factor,
     };
-    let bar = if opts.progress {
+    let bar = if opts.progress && main {
         ProgressBar::new(max_iter as u64)
     } else {
         ProgressBar::hidden()
@@ -244,9 +309,16 @@ pub fn train(cfg: &RunConfig, opts: &TrainOptions) -> anyhow::Result<TrainOutcom
     let mut epoch = epoch0;
     // One loader for the whole run: it builds the next epoch's first batches during this one's
     // end (validation and checkpoint included).
+    let shard = danie_data::loader::Shard {
+        index: dist.map_or(0, Dist::rank),
+        count: world,
+    };
     let mut loader = EpochLoader::new(
         train_set.clone(),
-        loader_config(cfg, true),
+        LoaderConfig {
+            shard,
+            ..loader_config(cfg, true)
+        },
         epoch0 as u64..epochs as u64,
     )
     .context("building the training loader")?;
@@ -298,14 +370,32 @@ pub fn train(cfg: &RunConfig, opts: &TrainOptions) -> anyhow::Result<TrainOutcom
                             )
                         })?
                     }
-                    None => {
-                        let terms = forward_backward(&model, &loss_fn, &mut opt, prec, &x, &y);
-                        opt.step(lr);
-                        terms.stacked()
-                    }
+                    None => match dist {
+                        None => {
+                            let terms = forward_backward(&model, &loss_fn, &mut opt, prec, &x, &y);
+                            opt.step(lr);
+                            terms.stacked()
+                        }
+                        Some(d) => {
+                            let terms = data_parallel_step(
+                                d, &model, &loss_fn, &mut opt, prec, &buffers, t.sync_bn, &x, &y,
+                            )
+                            .with_context(|| {
+                                bar.abandon();
+                                format!(
+                                    "iteration {} (epoch {}): training stopped; {}",
+                                    iteration + 1,
+                                    epoch + 1,
+                                    kept_checkpoint(last_ckpt, run_dir)
+                                )
+                            })?;
+                            opt.step(lr);
+                            terms
+                        }
+                    },
                 };
                 iteration += 1;
-                window.1 += batch.names.len();
+                window.1 += batch.names.len() * world;
                 pending.push(Pending {
                     iteration,
                     lr,
@@ -333,7 +423,10 @@ pub fn train(cfg: &RunConfig, opts: &TrainOptions) -> anyhow::Result<TrainOutcom
                     epoch + 1,
                     p.lr
                 ));
-                if t.log_every > 0 && p.iteration % t.log_every == 0 {
+                if let Some(log) = log
+                    .as_mut()
+                    .filter(|_| t.log_every > 0 && p.iteration % t.log_every == 0)
+                {
                     log.write(&LogRow {
                         kind: "iter".into(),
                         epoch: epoch + 1,
@@ -371,7 +464,10 @@ pub fn train(cfg: &RunConfig, opts: &TrainOptions) -> anyhow::Result<TrainOutcom
             || opts.stop_after_epochs.is_some_and(|s| epoch >= s);
         let val_dice = match &val_set {
             Some(v) if epoch % t.val_every == 0 || last => {
-                let d = validate_dice(&model, v.clone(), cfg, device).with_context(|| {
+                if let (Some(d), false) = (dist, t.sync_bn) {
+                    broadcast_buffers(d, &buffers)?;
+                }
+                let d = validate_dice(&model, v.clone(), cfg, device, dist).with_context(|| {
                     bar.abandon();
                     format!(
                         "validating after epoch {}: training stopped; {}{}",
@@ -386,18 +482,20 @@ pub fn train(cfg: &RunConfig, opts: &TrainOptions) -> anyhow::Result<TrainOutcom
             _ => None,
         };
         let mean = sum / n.max(1) as f64;
-        log.write(&LogRow {
-            kind: "epoch".into(),
-            epoch,
-            iteration,
-            loss: mean,
-            ce: None,
-            dice_loss: None,
-            lr: schedule.lr_at(iteration.saturating_sub(1)),
-            images_per_s: None,
-            val_dice,
-            elapsed_s: started.elapsed().as_secs_f64(),
-        })?;
+        if let Some(log) = log.as_mut() {
+            log.write(&LogRow {
+                kind: "epoch".into(),
+                epoch,
+                iteration,
+                loss: mean,
+                ce: None,
+                dice_loss: None,
+                lr: schedule.lr_at(iteration.saturating_sub(1)),
+                images_per_s: None,
+                val_dice,
+                elapsed_s: started.elapsed().as_secs_f64(),
+            })?;
+        }
         if last || (t.checkpoint_every > 0 && epoch % t.checkpoint_every == 0) {
             // An update can overflow the weights after a finite loss: never checkpoint those.
             if let Some((name, _)) = named_variables(&vs)
@@ -416,20 +514,25 @@ pub fn train(cfg: &RunConfig, opts: &TrainOptions) -> anyhow::Result<TrainOutcom
                 last_epoch_loss: mean,
                 danie_version: env!("CARGO_PKG_VERSION").into(),
             };
-            let mut meta = weights_meta(cfg, &mcfg, epoch, iteration);
-            meta.started_from = started_from.clone();
-            save_checkpoint(run_dir, &state, &named_variables(&vs), &meta, &opt.state())?;
+            if main {
+                let mut meta = weights_meta(cfg, &mcfg, epoch, iteration);
+                meta.started_from = started_from.clone();
+                save_checkpoint(run_dir, &state, &named_variables(&vs), &meta, &opt.state())?;
+            }
             last_ckpt = Some(epoch);
         }
     }
     bar.finish();
-    crate::curves::write_curves(run_dir).context("drawing the loss curves")?;
+    if main {
+        crate::curves::write_curves(run_dir).context("drawing the loss curves")?;
+    }
     Ok(TrainOutcome {
         epochs_done: epoch,
         iteration,
         losses,
         weights: run_dir.join("model.safetensors"),
         last_val_dice: last_val,
+        is_main: main,
     })
 }
 
@@ -448,6 +551,92 @@ fn forward_backward(
     opt.zero_grad();
     terms.total.backward();
     terms
+}
+
+/// One step of a data-parallel process, all but the update: rank 0's batch-norm running
+/// statistics in (unless they are synchronised), forward, the loss of
+/// [`CeDiceLoss::forward_across_ranks`], backward, then the gradients (in buckets of
+/// [`BUCKET_ELEMS`], all started before the first is waited for) and the loss terms averaged
+/// over the processes. Returns the averaged (total, ce, dice): (3,).
+#[allow(clippy::too_many_arguments)]
+fn data_parallel_step(
+    dist: &Dist,
+    model: &Danie,
+    loss_fn: &CeDiceLoss,
+    opt: &mut Optimizer,
+    prec: Precision,
+    buffers: &[Tensor],
+    sync_bn: bool,
+    x: &Tensor,
+    y: &Tensor,
+) -> anyhow::Result<Tensor> {
+    if !sync_bn {
+        broadcast_buffers(dist, buffers)?;
+    }
+    let logits = with_precision(x.device(), prec, || model.forward_t(x, true)); // (b, K, H, W)
+    let group = dist.group();
+    let terms = loss_fn.forward_across_ranks(&logits, y, dist.world_size(), |sums| {
+        Ok(group.all_reduce_sum(std::slice::from_mut(sums))?)
+    })?;
+    opt.zero_grad();
+    terms.total.f_backward()?;
+    let _guard = tch::no_grad_guard();
+    let grads = opt.gradients();
+    // Collectives need dense row-major memory: a gradient in another layout (channels-last,
+    // before the optimiser packs them) goes through a contiguous copy.
+    let flat: Vec<Tensor> = grads
+        .iter()
+        .map(|g| {
+            if g.is_contiguous() {
+                g.view([-1])
+            } else {
+                g.contiguous().view([-1])
+            }
+        })
+        .collect();
+    let mut pieces: Vec<Tensor> = flat.iter().flat_map(|f| f.split(BUCKET_ELEMS, 0)).collect();
+    let mut stacked = terms.stacked().contiguous();
+    pieces.push(stacked.shallow_clone());
+    group.all_reduce_sum(&mut pieces)?;
+    let world = dist.world_size() as f64;
+    for (g, f) in grads.iter().zip(&flat) {
+        if !g.is_contiguous() {
+            g.shallow_clone().copy_(&f.view_as(g));
+        }
+        let _ = g.shallow_clone().g_div_scalar_(world);
+    }
+    let _ = stacked.g_div_scalar_(world);
+    Ok(stacked)
+}
+
+/// Every variable (parameters and running statistics) from rank 0, in place.
+fn broadcast_variables(dist: &Dist, vs: &VarStore) -> anyhow::Result<()> {
+    let _guard = tch::no_grad_guard();
+    let mut vars: Vec<Tensor> = named_variables(vs).into_iter().map(|(_, v)| v).collect();
+    anyhow::ensure!(
+        vars.iter().all(Tensor::is_contiguous),
+        "the weights must be contiguous to be broadcast"
+    );
+    Ok(dist.group().broadcast(&mut vars, 0)?)
+}
+
+/// Rank 0's batch-norm running statistics to every rank, as one flat tensor.
+fn broadcast_buffers(dist: &Dist, buffers: &[Tensor]) -> anyhow::Result<()> {
+    if buffers.is_empty() {
+        return Ok(());
+    }
+    let _guard = tch::no_grad_guard();
+    let flat: Vec<Tensor> = buffers.iter().map(|b| b.reshape([-1])).collect();
+    let mut all = [Tensor::cat(&flat, 0)];
+    dist.group().broadcast(&mut all, 0)?;
+    let mut offset = 0;
+    for b in buffers {
+        let n = b.numel() as i64;
+        b.shallow_clone()
+            .copy_(&all[0].narrow(0, offset, n).view_as(b));
+        offset += n;
+    }
+    Ok(())
 }
 
 fn non_finite(

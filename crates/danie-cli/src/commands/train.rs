@@ -34,6 +34,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         },
     )
     .with_context(|| format!("training with {}", args.config.display()))?;
+    if !out.is_main {
+        return Ok(()); // rank 0 reports for the whole run
+    }
     println!(
         "trained {} epochs / {} iterations; final loss {}; weights: {}",
         out.epochs_done,

@@ -50,6 +50,11 @@ impl AdamW {
         }
     }
 
+    /// The variables it updates.
+    pub fn group(&self) -> &ParamGroup {
+        &self.group
+    }
+
     /// Sets the learning rate of the next steps.
     pub fn set_lr(&mut self, lr: f64) {
         self.lr = lr;

@@ -57,6 +57,14 @@ impl Optimizer {
         }
     }
 
+    /// The gradients the next update reads ([`param_group::ParamGroup::gradients`]).
+    pub fn gradients(&self) -> Vec<Tensor> {
+        match self {
+            Self::Sgd(o) => o.group().gradients(),
+            Self::AdamW(o) => o.group().gradients(),
+        }
+    }
+
     /// One update at learning rate `lr`.
     pub fn step(&mut self, lr: f64) {
         match self {

@@ -98,6 +98,18 @@ impl ParamGroup {
         (0..self.vars.len()).filter(|&i| self.slot[i].is_none())
     }
 
+    /// Every gradient as the optimiser will read it: the packed gradient buffer (one flat
+    /// tensor) once packed, then each loose variable's defined gradient (before packing: every
+    /// variable's). In-place changes to them change the gradients (a data-parallel average).
+    pub fn gradients(&self) -> Vec<Tensor> {
+        let packed = self.packed.iter().map(|p| p.grads.shallow_clone());
+        let loose = self
+            .loose()
+            .map(|i| self.vars[i].grad())
+            .filter(Tensor::defined);
+        packed.chain(loose).collect()
+    }
+
     /// Zeroes every gradient (`zero_grad(set_to_none=False)`): one kernel for the packed ones.
     pub fn zero_grad(&mut self) {
         if let Some(p) = &mut self.packed {

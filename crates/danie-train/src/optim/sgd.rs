@@ -66,6 +66,11 @@ impl Sgd {
         &self.cfg
     }
 
+    /// The variables it updates.
+    pub fn group(&self) -> &ParamGroup {
+        &self.group
+    }
+
     /// Sets the learning rate (for a schedule such as TransUNet's poly decay).
     pub fn set_lr(&mut self, lr: f64) {
         self.cfg.lr = lr;
