@@ -8,6 +8,11 @@
 //! models whose masks are 0 / 255 as the ISIC ground truth. An existing output is an error
 //! unless `overwrite` is set; two inputs with one output name (`x.png`, `x.bmp`) or an output
 //! that would replace an input are errors before anything is written.
+//!
+//! A folder can be split over processes ([`Share`]: a launched run's ranks, or
+//! `--num-parts K --part-id I`): every process plans all inputs (so all agree on the names and
+//! the order), then writes its share of [`crate::distributed::shard_cases`] over that order, so
+//! every output is written exactly once.
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -17,6 +22,7 @@ use ndarray::{Array2, Array3};
 use crate::model_io::LoadedModel;
 pub use crate::segmenter::PredictOptions;
 use crate::segmenter::Segmenter;
+pub use crate::sharded::Share;
 use crate::volume::{read_nifti_volume, to_nifti_order};
 
 /// The kinds of input file.
@@ -59,11 +65,13 @@ fn output_name(input: &Path, kind: InputKind) -> PathBuf {
 
 /// The inputs of one `predict` and the output each is written to, checked before anything is
 /// written: no two inputs share an output name (`x.png` and `x.bmp` both give `x.png`), no
-/// output replaces an input, and (unless overwriting) no output exists yet.
+/// output replaces an input, and (unless overwriting) no output of this share exists yet.
 #[derive(Debug, Clone)]
 pub struct PredictPlan {
-    /// (input, output, kind), inputs sorted by name.
+    /// (input, output, kind) of every input, sorted by name: the same on every process.
     jobs: Vec<(PathBuf, PathBuf, InputKind)>,
+    /// The indices of `jobs` this process writes.
+    mine: Vec<usize>,
     /// The output folder to create, for a folder input.
     out_dir: Option<PathBuf>,
 }
@@ -72,6 +80,46 @@ impl PredictPlan {
     /// Lists `input` (a file or a folder of files) and names each output in `output` (a file or
     /// a folder), refusing collisions; nothing is written.
     pub fn new(input: &Path, output: &Path, overwrite: bool) -> anyhow::Result<Self> {
+        Self::for_share(input, output, overwrite, &Share::whole())
+    }
+
+    /// [`Self::new`] for one share of the inputs: names and collisions are checked over all
+    /// inputs (every share sees the same plan), existing outputs only over this share's, so a
+    /// part run after another into the same folder finds the other's outputs and goes on.
+    pub fn for_share(
+        input: &Path,
+        output: &Path,
+        overwrite: bool,
+        share: &Share,
+    ) -> anyhow::Result<Self> {
+        if share.count() > 1 {
+            // A later share would list an earlier one's outputs as inputs.
+            let same = |a: &Path, b: &Path| matches!((a.canonicalize(), b.canonicalize()), (Ok(a), Ok(b)) if a == b);
+            anyhow::ensure!(
+                !(input.is_dir() && same(input, output)),
+                "{} is both the input and the output folder: split over {} processes, each \
+                 would list the others' masks as inputs; predict into another folder",
+                input.display(),
+                share.count()
+            );
+        }
+        let mut plan = Self::list(input, output)?;
+        plan.mine = share.cases(plan.jobs.len());
+        if !overwrite {
+            if let Some((_, o, _)) = plan
+                .mine
+                .iter()
+                .map(|&i| &plan.jobs[i])
+                .find(|(_, o, _)| o.exists())
+            {
+                anyhow::bail!("{} exists: pass --overwrite to replace it", o.display());
+            }
+        }
+        Ok(plan)
+    }
+
+    /// Every input with its output, checked for collisions.
+    fn list(input: &Path, output: &Path) -> anyhow::Result<Self> {
         let (jobs, out_dir) = if input.is_dir() {
             let mut files: Vec<PathBuf> = std::fs::read_dir(input)
                 .with_context(|| format!("cannot list {}", input.display()))?
@@ -109,17 +157,23 @@ impl PredictPlan {
             (vec![(input.to_path_buf(), output.to_path_buf(), k)], None)
         };
         check_collisions(&jobs)?;
-        if !overwrite {
-            if let Some((_, o, _)) = jobs.iter().find(|(_, o, _)| o.exists()) {
-                anyhow::bail!("{} exists: pass --overwrite to replace it", o.display());
-            }
-        }
-        Ok(Self { jobs, out_dir })
+        Ok(Self {
+            jobs,
+            mine: Vec::new(),
+            out_dir,
+        })
     }
 
-    /// The (input, output) pairs, in the order they are predicted.
+    /// This process's (input, output) pairs, in the order they are predicted.
     pub fn pairs(&self) -> impl Iterator<Item = (&Path, &Path)> {
-        self.jobs.iter().map(|(i, o, _)| (i.as_path(), o.as_path()))
+        self.mine
+            .iter()
+            .map(|&i| (self.jobs[i].0.as_path(), self.jobs[i].1.as_path()))
+    }
+
+    /// The number of inputs over all shares.
+    pub fn total(&self) -> usize {
+        self.jobs.len()
     }
 }
 
@@ -179,23 +233,47 @@ pub fn predict_path(
     predict_plan(loaded, &plan, opts)
 }
 
-/// Runs a checked [`PredictPlan`]; returns the files written.
+/// Runs a checked [`PredictPlan`] in one process; returns the files written.
 pub fn predict_plan(
     loaded: &LoadedModel,
     plan: &PredictPlan,
     opts: &PredictOptions,
 ) -> anyhow::Result<Vec<PathBuf>> {
-    if let Some(dir) = &plan.out_dir {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    }
+    predict_share(loaded, plan, opts, &Share::whole())
+}
+
+/// Runs this share's jobs of a plan made for it ([`PredictPlan::for_share`]); under a launcher
+/// the ranks agree after each round of cases, so a bad input stops every rank, each naming it.
+/// Returns the files this process wrote.
+pub fn predict_share(
+    loaded: &LoadedModel,
+    plan: &PredictPlan,
+    opts: &PredictOptions,
+    share: &Share,
+) -> anyhow::Result<Vec<PathBuf>> {
+    anyhow::ensure!(
+        plan.mine == share.cases(plan.jobs.len()),
+        "the plan was made for another share of the inputs than part {} of {}",
+        share.index(),
+        share.count()
+    );
+    let made = match &plan.out_dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))
+        }
+        None => Ok(()),
+    };
+    share.agree(made)?;
     let mut written = Vec::new();
-    for (i, o, k) in &plan.jobs {
+    share.for_each(plan.jobs.len(), |j| {
+        let (i, o, k) = &plan.jobs[j];
         match k {
             InputKind::Nifti => predict_nifti(loaded, i, o, opts)?,
             InputKind::Image => predict_image(loaded, i, o, opts)?,
         }
         written.push(o.clone());
-    }
+        Ok(())
+    })?;
     Ok(written)
 }
 
