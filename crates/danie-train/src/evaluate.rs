@@ -14,6 +14,10 @@
 //! baselines, then the per-class table; written by [`crate::report`]), `summary.json`,
 //! `paper_table.csv`, `cases.csv` (per case and class for volumes, per image for ISIC / GlaS),
 //! and `overlays/<case>.png` for the cases asked for ([`crate::overlay`]).
+//!
+//! Under a launcher each rank scores its cases ([`Share`]) and draws their overlays; the per-case
+//! scores (`CaseScores`) are gathered on rank 0 in case order and accumulated there as one
+//! process accumulates them, so rank 0's tables are byte-equal to a one-process evaluation's.
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -364,7 +368,15 @@ fn gather_cases(
 ) -> anyhow::Result<Option<Vec<CaseScores>>> {
     let all = match share.dist() {
         Some(d) => d.gather_in_order(n, mine)?,
-        None => mine.into_iter().map(|(_, s)| s).collect(),
+        None => {
+            // A part without a process group has nobody to gather from: its table would be
+            // a table of some cases, presented as the split's.
+            anyhow::ensure!(
+                share.count() == 1,
+                "an evaluation is split over a launched run's ranks, not by --num-parts"
+            );
+            mine.into_iter().map(|(_, s)| s).collect()
+        }
     };
     Ok(share.is_main().then_some(all))
 }

@@ -103,15 +103,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let device = DeviceSpec::parse(&device)
         .map_err(|e| anyhow::anyhow!("device: {e}"))?
         .resolve()?;
-    // A launched run: the config's backend and timeout, else Gloo on the CPU / NCCL on CUDA.
-    let (backend, timeout_s) = match &cfg {
-        Some(c) => (c.train.dist_backend.as_str(), c.train.dist_timeout_s),
-        None => ("auto", distributed::DEFAULT_TIMEOUT_S),
-    };
-    let dist = Dist::join(
-        Backend::choose(backend, device)?,
-        distributed::timeout(timeout_s)?,
-    )?;
+    // A launched run. Gloo whatever the device and train.dist_backend: the ranks exchange a
+    // few bytes per case in CPU tensors, which NCCL cannot carry. The config's timeout.
+    let timeout_s = cfg
+        .as_ref()
+        .map_or(distributed::DEFAULT_TIMEOUT_S, |c| c.train.dist_timeout_s);
+    let dist = Dist::join(Backend::Gloo, distributed::timeout(timeout_s)?)?;
     let share = Share::of(dist.as_ref());
     let device = dist.as_ref().map_or(device, |d| d.device(device));
     let (baselines, baselines_source) = match &args.baselines {
