@@ -371,6 +371,26 @@ fn parts_and_ranks_write_every_mask_once_as_one_process_does() {
     );
     assert_eq!(two[1].stdout, "");
 
+    // Rank 1's image (img1.png, the second by name) is broken: both ranks stop, non-zero,
+    // naming it; rank 0 does not go on to its second image.
+    let broken_in = d.join("in-broken");
+    images(&broken_in);
+    std::fs::write(broken_in.join("img1.png"), b"not a PNG").unwrap();
+    let broken_out = d.join("broken");
+    let mut a = predict(&broken_out, &[]);
+    let input_at = a.iter().position(|x| x == "-i").unwrap() + 1;
+    a[input_at] = broken_in.to_str().unwrap().into();
+    let (bad, took) = two_ranks(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    for (rank, o) in bad.iter().enumerate() {
+        assert_ne!(o.code, Some(124), "rank {rank} hung:\n{}", o.stderr);
+        o.assert_clean_failure(&["img1.png", "rank 1"], u64::MAX);
+    }
+    assert!(
+        took < Duration::from_secs(30),
+        "the ranks took {took:?} to stop"
+    );
+    assert_eq!(names(&files(&broken_out)), ["img0.png"]);
+
     // Bad part arguments: clear errors, nothing written.
     let bad_out = d.join("bad");
     let rss = support::baseline_plus(512 * support::MIB);
