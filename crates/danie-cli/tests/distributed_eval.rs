@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use danie_data::datasets::{DatasetKind, Split};
+use danie_data::datasets::{DatasetKind, Split, SYNAPSE_BTCV_TO_8};
 
 /// The collectives' timeout in these tests (seconds).
 const TIMEOUT_S: &str = "30";
@@ -107,30 +107,30 @@ fn trained_run(d: &Path, dataset: &str, cases: &str, extra: &[&str]) -> (PathBuf
 /// byte, and the same table printed by one process and by rank 0 (rank 1 prints nothing).
 /// Returns the files.
 fn eval_one_and_two(cfg: &Path, d: &Path, extra: &[&str]) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut args = vec!["--config", cfg.to_str().unwrap()];
+    args.extend(extra);
+    eval_args_one_and_two(d, "eval", &args)
+}
+
+/// `danie eval --device cpu --out d/<tag>-one|two args` in one process and as two ranks (see
+/// [`eval_one_and_two`]).
+fn eval_args_one_and_two(d: &Path, tag: &str, extra: &[&str]) -> BTreeMap<PathBuf, Vec<u8>> {
     let args = |out: &Path| -> Vec<String> {
-        let mut a: Vec<String> = [
-            "eval",
-            "--config",
-            cfg.to_str().unwrap(),
-            "--device",
-            "cpu",
-            "--out",
-            out.to_str().unwrap(),
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+        let mut a: Vec<String> = ["eval", "--device", "cpu", "--out", out.to_str().unwrap()]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         a.extend(extra.iter().map(|s| s.to_string()));
         a
     };
-    let one_out = d.join("eval-one");
+    let one_out = d.join(format!("{tag}-one"));
     let one_args = args(&one_out);
     let one = support::run(
         &one_args.iter().map(String::as_str).collect::<Vec<_>>(),
         &[],
     );
     one.assert_success();
-    let two_out = d.join("eval-two");
+    let two_out = d.join(format!("{tag}-two"));
     let two_args = args(&two_out);
     let (two, _) = two_ranks(&two_args.iter().map(String::as_str).collect::<Vec<_>>());
     for o in &two {
@@ -147,7 +147,10 @@ fn eval_one_and_two(cfg: &Path, d: &Path, extra: &[&str]) -> BTreeMap<PathBuf, V
             String::from_utf8_lossy(&two_files[name])
         );
     }
-    assert_eq!(two[0].stdout.replace("eval-two", "eval-one"), one.stdout);
+    let rank0 = two[0]
+        .stdout
+        .replace(&format!("{tag}-two"), &format!("{tag}-one"));
+    assert_eq!(rank0, one.stdout);
     assert_eq!(two[1].stdout, "");
     two_files
 }
@@ -222,6 +225,81 @@ fn two_ranks_write_the_tables_of_one_process_and_a_broken_case_stops_both() {
         .collect();
     order.dedup();
     assert_eq!(order, cases);
+    // NIfTI (image, reference) pairs without a dataset: 3 Synapse-raw test pairs, BTCV ids
+    // mapped to the model's organs, distances in mm.
+    let raw = d.join("raw");
+    support::run(
+        &[
+            "data",
+            "generate",
+            "--dataset",
+            "synapse-raw",
+            "--out",
+            raw.to_str().unwrap(),
+            "--cases",
+            "8",
+            "--size",
+            "32",
+            "--slices",
+            "3",
+        ],
+        &[],
+    )
+    .assert_success();
+    let mut ids: Vec<String> = std::fs::read_dir(raw.join("img"))
+        .unwrap()
+        .map(|e| {
+            e.unwrap()
+                .file_name()
+                .to_string_lossy()
+                .replace("img", "")
+                .replace(".nii.gz", "")
+        })
+        .collect();
+    ids.sort();
+    assert!(ids.len() >= 3, "{ids:?}");
+    let map: Vec<String> = SYNAPSE_BTCV_TO_8
+        .iter()
+        .enumerate()
+        .filter(|(_, &to)| to > 0)
+        .map(|(from, to)| format!("{from}:{to}"))
+        .collect();
+    let map = map.join(",");
+    let weights = d.join("run/model.safetensors");
+    let mut pair_args: Vec<String> = vec![
+        "--weights".into(),
+        weights.display().to_string(),
+        "--convention".into(),
+        "medpy".into(),
+        "--label-map".into(),
+        map,
+    ];
+    for id in &ids[..3] {
+        pair_args.push("--image".into());
+        pair_args.push(
+            raw.join(format!("img/img{id}.nii.gz"))
+                .display()
+                .to_string(),
+        );
+        pair_args.push("--reference".into());
+        pair_args.push(
+            raw.join(format!("label/label{id}.nii.gz"))
+                .display()
+                .to_string(),
+        );
+    }
+    let pair_args: Vec<&str> = pair_args.iter().map(String::as_str).collect();
+    let pair_files = eval_args_one_and_two(d, "pairs", &pair_args);
+    let rows = String::from_utf8(pair_files[Path::new("cases.csv")].clone()).unwrap();
+    let mut order: Vec<String> = rows
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap().to_string())
+        .collect();
+    order.dedup();
+    let want: Vec<String> = ids[..3].iter().map(|id| format!("img{id}")).collect();
+    assert_eq!(order, want);
+
     // Rank 1's only case (case 1) is broken: both ranks stop, non-zero, naming its file.
     let broken = std::fs::read_dir(root.join("test_vol_h5"))
         .unwrap()
