@@ -94,9 +94,8 @@ impl PredictPlan {
     ) -> anyhow::Result<Self> {
         if share.count() > 1 {
             // A later share would list an earlier one's outputs as inputs.
-            let same = |a: &Path, b: &Path| matches!((a.canonicalize(), b.canonicalize()), (Ok(a), Ok(b)) if a == b);
             anyhow::ensure!(
-                !(input.is_dir() && same(input, output)),
+                !(input.is_dir() && same_entry(input, output)),
                 "{} is both the input and the output folder: split over {} processes, each \
                  would list the others' masks as inputs; predict into another folder",
                 input.display(),
@@ -174,6 +173,14 @@ impl PredictPlan {
     /// The number of inputs over all shares.
     pub fn total(&self) -> usize {
         self.jobs.len()
+    }
+}
+
+/// Whether `a` and `b` are one existing file or folder (links and `..` resolved).
+fn same_entry(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
     }
 }
 
@@ -387,6 +394,40 @@ mod tests {
         assert!(e.contains("would replace the input"), "{e}");
         // Into a subfolder: fine.
         assert!(PredictPlan::new(dir.path(), &dir.path().join("masks"), false).is_ok());
+    }
+
+    #[test]
+    fn a_share_checks_every_name_but_only_its_own_outputs() {
+        let dir = tempfile::tempdir().unwrap();
+        let inputs = dir.path().join("in");
+        std::fs::create_dir(&inputs).unwrap();
+        for n in ["a.png", "b.png", "c.png"] {
+            touch(&inputs.join(n));
+        }
+        let out = dir.path().join("out");
+        std::fs::create_dir(&out).unwrap();
+        touch(&out.join("a.png")); // part 0's, written before
+        let part = |i| Share::part(i, 2).unwrap();
+        let p1 = PredictPlan::for_share(&inputs, &out, false, &part(1)).unwrap();
+        let mine: Vec<_> = p1.pairs().map(|(i, _)| i.to_path_buf()).collect();
+        assert_eq!(mine, [inputs.join("b.png")]);
+        assert_eq!(p1.total(), 3);
+        let e = PredictPlan::for_share(&inputs, &out, false, &part(0))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("a.png exists"), "{e}");
+        // A collision in another part's inputs stops this part too.
+        touch(&inputs.join("a.bmp"));
+        let e = PredictPlan::for_share(&inputs, &out, true, &part(1))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("would both be written"), "{e}");
+        // Parts cannot predict a folder into itself (each would list the others' masks).
+        std::fs::remove_file(inputs.join("a.bmp")).unwrap();
+        let e = PredictPlan::for_share(&inputs, &inputs, true, &part(1))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("both the input and the output folder"), "{e}");
     }
 
     #[cfg(unix)]

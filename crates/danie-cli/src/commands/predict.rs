@@ -108,9 +108,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             println!("wrote {}", w.display());
         }
         if share.count() > 1 {
-            let who = if dist.is_some() { "rank" } else { "part" };
+            // Under a launcher the last round's agreement says every rank finished; a part
+            // knows only of itself.
+            let (who, rest) = match dist {
+                Some(_) => ("rank", "; every rank finished its share"),
+                None => ("part", ""),
+            };
             println!(
-                "{who} {} of {} wrote {} of the {} outputs",
+                "{who} {} of {} wrote {} of the {} outputs{rest}",
                 share.index(),
                 share.count(),
                 written.len(),
