@@ -42,6 +42,7 @@ pub mod run_log;
 pub mod schedule;
 pub mod segmenter;
 pub mod state_dict;
+pub mod sync_bn;
 pub mod trainer;
 pub mod validation;
 pub mod volume;
