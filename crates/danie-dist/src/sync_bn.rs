@@ -5,8 +5,14 @@
 //!
 //! Gradients, as PyTorch's SyncBatchNorm under DDP: the input's gradient uses the global sums;
 //! the weight's and bias's are this rank's share, which the data-parallel gradient average then
-//! reduces. A collective that fails in forward is an `Err` here; one that fails in backward (a
-//! lost rank) makes tch's `f_backward` return `Err` with its message (`backward` panics on it).
+//! reduces.
+//!
+//! Errors: a bad shape or a collective that fails in forward is an `Err` here. One that fails in
+//! backward (a lost rank) is a `c10::Error` thrown inside the autograd engine, which reaches the
+//! caller of backward: tch's `f_backward` returns it as `Err` (its first line reads "sync batch
+//! norm backward: the all-reduce of the gradient sums failed on rank R: ...", libtorch's
+//! backtrace follows as in every tch error); tch's `backward` panics on it, so a trainer uses
+//! `f_backward`.
 use tch::Tensor;
 
 use crate::{DistError, ProcessGroup};
