@@ -51,6 +51,11 @@ std::vector<int64_t> reduced_dims(const at::Tensor& x) {
   return dims;
 }
 
+// The type batch norm's statistics are kept in for input x.
+at::ScalarType stat_type(const at::Tensor& x) {
+  return at::isReducedFloatingType(x.scalar_type()) ? at::kFloat : x.scalar_type();
+}
+
 // (C) -> (1, C, 1, ...) to broadcast against x.
 at::Tensor per_channel(const at::Tensor& v, const at::Tensor& x) {
   std::vector<int64_t> shape(x.dim(), 1);
@@ -96,13 +101,16 @@ struct SyncBatchNormFn : public torch::autograd::Function<SyncBatchNormFn> {
       running_var.mul_(1.0 - momentum)
           .add_((var * (n / (n - 1.0))).to(running_var.scalar_type()), momentum);
     }
-    const at::Tensor mean_x = mean.to(x.scalar_type());
-    const at::Tensor invstd_x = invstd.to(x.scalar_type());
+    // Statistics in the input's type, float for float16 / bfloat16 inputs (as PyTorch's
+    // batch_norm_elemt keeps them); the output in the input's type.
+    const at::Tensor mean_x = mean.to(stat_type(x));
+    const at::Tensor invstd_x = invstd.to(stat_type(x));
     ctx->save_for_backward({x, weight, mean_x, invstd_x});
     ctx->saved_data["count"] = n;
     ctx->saved_data["group"] = c10::IValue::make_capsule(group);
     const at::Tensor scale = invstd_x * weight;
-    return (x - per_channel(mean_x, x)) * per_channel(scale, x) + per_channel(bias, x);
+    return ((x - per_channel(mean_x, x)) * per_channel(scale, x) + per_channel(bias, x))
+        .to(x.scalar_type());
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grad_outputs) {
@@ -117,11 +125,11 @@ struct SyncBatchNormFn : public torch::autograd::Function<SyncBatchNormFn> {
     at::Tensor dy = grad_outputs[0].defined() ? grad_outputs[0] : at::zeros_like(x);
     const auto dims = reduced_dims(x);
     const at::Tensor xmu = x - per_channel(mean, x);
-    const at::Tensor sum_dy = dy.sum(dims);
+    const at::Tensor sum_dy = dy.sum(dims, false, stat_type(x));
     const at::Tensor sum_dy_xmu = (dy * xmu).sum(dims);
     at::Tensor grad_x, grad_w, grad_b;
-    if (ctx->needs_input_grad(1)) grad_w = sum_dy_xmu * invstd;
-    if (ctx->needs_input_grad(2)) grad_b = sum_dy;
+    if (ctx->needs_input_grad(1)) grad_w = (sum_dy_xmu * invstd).to(weight.scalar_type());
+    if (ctx->needs_input_grad(2)) grad_b = sum_dy.to(weight.scalar_type());
     // As PyTorch: the collective only when the input's gradient is wanted (the same on every
     // rank, since every rank runs the same network).
     if (ctx->needs_input_grad(0)) {
@@ -137,11 +145,12 @@ struct SyncBatchNormFn : public torch::autograd::Function<SyncBatchNormFn> {
                     "on rank ", group->backend->getRank(), ": ",
                     c10_error ? c10_error->what_without_backtrace() : e.what());
       }
-      const at::Tensor mean_dy = (sums.slice(0, 0, c) / n).to(x.scalar_type());
-      const at::Tensor mean_dy_xmu = (sums.slice(0, c, 2 * c) / n).to(x.scalar_type());
+      const at::Tensor mean_dy = (sums.slice(0, 0, c) / n).to(stat_type(x));
+      const at::Tensor mean_dy_xmu = (sums.slice(0, c, 2 * c) / n).to(stat_type(x));
       grad_x = (dy - per_channel(mean_dy, x) -
                 xmu * per_channel(invstd.square() * mean_dy_xmu, x)) *
                per_channel(invstd * weight, x);
+      grad_x = grad_x.to(x.scalar_type());
     }
     // One gradient per forward argument; none for the statistics, momentum, eps and group.
     return {grad_x, grad_w, grad_b, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(),

@@ -127,6 +127,33 @@ fn compare_with_single_process(split: [i64; 2]) {
         &affine[1],
         &b_all.grad(),
     );
+
+    // bfloat16 input (autocast): output and input gradient in bfloat16, float affine gradients,
+    // near the float32 results (bfloat16 keeps 8 bits of mantissa).
+    let x16 = leaf(&c.x.narrow(0, start, len).to_kind(Kind::BFloat16));
+    let (w16, b16) = (leaf(&c.weight), leaf(&c.bias));
+    let (rm16, rv16) = (c.running_mean.copy(), c.running_var.copy());
+    let y16 = sync_batch_norm(&pg, &x16, &w16, &b16, &rm16, &rv16, MOMENTUM, EPS)
+        .expect("sync batch norm in bfloat16");
+    (&y16.to_kind(Kind::Float) * c.r.narrow(0, start, len))
+        .sum(Kind::Float)
+        .f_backward()
+        .expect("backward in bfloat16");
+    assert_eq!(
+        (y16.kind(), x16.grad().kind()),
+        (Kind::BFloat16, Kind::BFloat16)
+    );
+    assert_eq!(
+        (w16.grad().kind(), b16.grad().kind()),
+        (Kind::Float, Kind::Float)
+    );
+    let d = max_diff(&y16.to_kind(Kind::Float), &y);
+    assert!(d < 0.05, "bfloat16 output on rank {rank} differs by {d}");
+    let d = max_diff(&x16.grad().to_kind(Kind::Float), &x.grad());
+    assert!(
+        d < 0.05,
+        "bfloat16 input gradient on rank {rank} differs by {d}"
+    );
     println!("rank {rank} done");
 }
 
