@@ -11,6 +11,7 @@ use std::path::PathBuf;
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(danie_c10d)");
     println!("cargo:rerun-if-changed=csrc/c10d.cpp");
+    println!("cargo:rerun-if-changed=csrc/sync_bn.cpp");
     println!("cargo:rerun-if-env-changed=DANIE_GLOO_INCLUDE");
     let Some(lib) = link_libtorch::link_libtorch() else {
         return;
@@ -35,6 +36,7 @@ fn main() {
         .cpp(true)
         .std("c++17")
         .file("csrc/c10d.cpp")
+        .file("csrc/sync_bn.cpp")
         .define("USE_C10D_GLOO", None)
         .define("_GLIBCXX_USE_CXX11_ABI", "1")
         .include(root.join("include"))

@@ -5,6 +5,8 @@
 //! The collectives are libtorch's own (the engine of PyTorch's DDP), reached through a small C++
 //! shim (csrc/c10d.cpp): no socket or reduction is written here. A build without gloo's headers
 //! still compiles; [`ProcessGroup::new_gloo`] then says how to get them.
+pub mod sync_bn;
+
 use std::time::Duration;
 
 use tch::Tensor;
@@ -255,6 +257,12 @@ impl ProcessGroup {
 
     pub fn rank(&self) -> usize {
         self.rank
+    }
+
+    /// The shim's handle of the group, for the other C++ of the shim (csrc/sync_bn.cpp).
+    #[cfg(danie_c10d)]
+    pub(crate) fn raw(&self) -> *mut ffi::Group {
+        self.group
     }
 
     pub fn world_size(&self) -> usize {
