@@ -42,6 +42,7 @@ use crate::model_io::weights_meta;
 use crate::optim::Optimizer;
 use crate::run_log::{LogRow, RunLog};
 use crate::schedule::LrSchedule;
+use crate::sync_bn::SyncBatchNorm;
 use crate::validation::validate_dice;
 
 /// Options that are not part of the config.
@@ -311,6 +312,12 @@ fn train_on(
     let mut epoch = epoch0;
     // One loader for the whole run: it builds the next epoch's first batches during this one's
     // end (validation and checkpoint included).
+    // SyncBatchNorm: every BatchNorm of the network normalises with the global batch's
+    // statistics while this run trains (removed again when it ends, however it ends).
+    let sync_norm = match dist {
+        Some(d) if t.sync_bn => Some(CrossRankGuard::install(d)),
+        _ => None,
+    };
     let shard = danie_data::loader::Shard {
         index: dist.map_or(0, Dist::rank),
         count: world,
@@ -380,7 +387,15 @@ fn train_on(
                         }
                         Some(d) => {
                             let terms = data_parallel_step(
-                                d, &model, &loss_fn, &mut opt, prec, &buffers, t.sync_bn, &x, &y,
+                                d,
+                                &model,
+                                &loss_fn,
+                                &mut opt,
+                                prec,
+                                &buffers,
+                                sync_norm.as_ref().map(|g| g.norm.as_ref()),
+                                &x,
+                                &y,
                             )
                             .with_context(|| {
                                 bar.abandon();
@@ -568,14 +583,17 @@ fn data_parallel_step(
     opt: &mut Optimizer,
     prec: Precision,
     buffers: &[Tensor],
-    sync_bn: bool,
+    sync_norm: Option<&SyncBatchNorm>,
     x: &Tensor,
     y: &Tensor,
 ) -> anyhow::Result<Tensor> {
-    if !sync_bn {
+    if sync_norm.is_none() {
         broadcast_buffers(dist, buffers)?;
     }
     let logits = with_precision(x.device(), prec, || model.forward_t(x, true)); // (b, K, H, W)
+    if let Some(e) = sync_norm.and_then(SyncBatchNorm::take_error) {
+        anyhow::bail!("{e}");
+    }
     let group = dist.group();
     let terms = loss_fn.forward_across_ranks(&logits, y, dist.world_size(), |sums| {
         Ok(group.all_reduce_sum(std::slice::from_mut(sums))?)
@@ -609,6 +627,25 @@ fn data_parallel_step(
     }
     let _ = stacked.g_div_scalar_(world);
     Ok(stacked)
+}
+
+/// The installed SyncBatchNorm of a run; removed on drop.
+struct CrossRankGuard {
+    norm: Arc<SyncBatchNorm>,
+}
+
+impl CrossRankGuard {
+    fn install(dist: &Dist) -> Self {
+        let norm = Arc::new(SyncBatchNorm::new(dist.group().clone()));
+        danie_model::batch_norm::install_cross_rank(Some(norm.clone()));
+        Self { norm }
+    }
+}
+
+impl Drop for CrossRankGuard {
+    fn drop(&mut self) {
+        danie_model::batch_norm::install_cross_rank(None);
+    }
 }
 
 /// Every variable (parameters and running statistics) from rank 0, in place.
