@@ -1,71 +1,49 @@
 //! Two real processes on 127.0.0.1 joined through libtorch's TCPStore and ProcessGroupGloo: the
-//! collectives give the values a hand computation gives, a rank that dies makes the other's
-//! collective fail within the timeout (never a hang), and a master nobody serves is an error
-//! naming the address. Each test re-runs this test binary as its ranks (DANIE_DIST_CHILD).
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+//! collectives give the values a hand computation gives; a rank that dies, stops on its own error
+//! or stalls makes the other's collective fail within the timeout (never a hang) with a message
+//! naming it; and a master nobody serves is an error naming the address. Each test re-runs this
+//! test binary as its ranks (DANIE_DIST_CHILD; helpers in common/).
+mod common;
+
+use std::process::Child;
 use std::time::{Duration, Instant};
 
+use common::{child_env, finish, free_port, spawn_rank, spawn_with};
 use danie_dist::{DistEnv, ProcessGroup};
 use tch::{Kind, Tensor};
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free local port")
-        .port()
-}
-
-/// Starts this test binary as rank `rank` of `world` running `test` in its child role.
-fn spawn_rank(test: &str, rank: usize, world: usize, port: u16) -> Child {
-    Command::new(std::env::current_exe().expect("test binary"))
-        .args(["--exact", test, "--nocapture", "--test-threads=1"])
-        .env("DANIE_DIST_CHILD", "1")
-        .env("RANK", rank.to_string())
-        .env("WORLD_SIZE", world.to_string())
-        .env("LOCAL_RANK", rank.to_string())
-        .env("LOCAL_WORLD_SIZE", world.to_string())
-        .env("MASTER_ADDR", "127.0.0.1")
-        .env("MASTER_PORT", port.to_string())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawning a rank")
-}
-
-/// Waits for a child at most `limit`; kills it and fails the test past that (a hang).
-fn finish(mut child: Child, limit: Duration, what: &str) -> (bool, String) {
-    let start = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().expect("waiting for a rank") {
-            let out = child.wait_with_output().expect("rank output");
-            let text = format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-            return (status.success(), text);
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            let out = child.wait_with_output().expect("rank output");
-            panic!(
-                "{what} still running after {limit:?} (a hang):\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
+/// The group of a child rank, with TIMEOUT or DANIE_TEST_TIMEOUT_S.
 fn child_group() -> Option<ProcessGroup> {
-    std::env::var_os("DANIE_DIST_CHILD")?;
-    let env = DistEnv::from_env()
-        .expect("launcher environment")
-        .expect("WORLD_SIZE set");
-    Some(ProcessGroup::new_gloo(&env, TIMEOUT).expect("joining the group"))
+    let env = child_env()?;
+    let timeout = std::env::var("DANIE_TEST_TIMEOUT_S")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .map_or(TIMEOUT, Duration::from_secs);
+    Some(ProcessGroup::new_gloo(&env, timeout).expect("joining the group"))
+}
+
+/// Runs `test` as ranks 0 and 1; `dies` is the rank meant to fail. Returns the survivor's
+/// output after checking that it stopped cleanly, having seen the error.
+fn run_pair(test: &str, dies: usize, vars: &[(&str, &str)]) -> String {
+    let port = free_port();
+    let ranks: Vec<_> = (0..2).map(|r| spawn_with(test, r, 2, port, vars)).collect();
+    let mut outs = Vec::new();
+    for (r, child) in ranks.into_iter().enumerate() {
+        outs.push(finish(child, Duration::from_secs(60), &format!("rank {r}")));
+    }
+    assert!(
+        !outs[dies].0,
+        "rank {dies} was meant to fail:\n{}",
+        outs[dies].1
+    );
+    let (ok, out) = outs.swap_remove(1 - dies);
+    assert!(
+        ok,
+        "the surviving rank should have seen an error and stopped cleanly:\n{out}"
+    );
+    out
 }
 
 #[test]
@@ -127,47 +105,110 @@ fn collectives_across_two_processes() {
     }
 }
 
+/// The error a surviving rank's all-reduce gives, printed for the parent to read.
+fn all_reduce_error(pg: &ProcessGroup) -> (String, Duration) {
+    let start = Instant::now();
+    let mut ts = vec![Tensor::ones([4], (Kind::Float, tch::Device::Cpu))];
+    let err = pg
+        .all_reduce_sum(&mut ts)
+        .expect_err("a collective with a lost rank")
+        .to_string();
+    println!("error after {:.1} s: {err}", start.elapsed().as_secs_f64());
+    (err, start.elapsed())
+}
+
 #[test]
-fn a_lost_rank_fails_the_others_collective_within_the_timeout() {
+fn a_lost_rank_is_named_in_the_others_error_within_the_timeout() {
     if let Some(pg) = child_group() {
         if pg.rank() == 1 {
             // Dies between collectives, as a killed process does.
             std::process::exit(3);
         }
-        let start = Instant::now();
-        let mut ts = vec![Tensor::ones([4], (Kind::Float, tch::Device::Cpu))];
-        let err = pg
-            .all_reduce_sum(&mut ts)
-            .expect_err("a collective with a dead rank");
-        println!("error after {:.1} s: {err}", start.elapsed().as_secs_f64());
-        assert!(start.elapsed() < TIMEOUT + Duration::from_secs(5));
+        let (err, took) = all_reduce_error(&pg);
+        // Gloo sees the closed connection at once; the heartbeat check adds a few seconds.
+        assert!(took < TIMEOUT + Duration::from_secs(5), "{took:?}");
         assert!(
-            err.to_string().starts_with("all-reduce failed on rank 0: "),
+            err.starts_with("all-reduce failed on rank 0: rank 1 is gone (no heartbeat for "),
             "{err}"
         );
         return;
     }
-    let port = free_port();
-    let r0 = spawn_rank(
-        "a_lost_rank_fails_the_others_collective_within_the_timeout",
-        0,
-        2,
-        port,
-    );
-    let r1 = spawn_rank(
-        "a_lost_rank_fails_the_others_collective_within_the_timeout",
+    let out = run_pair(
+        "a_lost_rank_is_named_in_the_others_error_within_the_timeout",
         1,
-        2,
-        port,
+        &[],
     );
-    let (ok1, _) = finish(r1, Duration::from_secs(60), "rank 1");
-    assert!(!ok1, "rank 1 was meant to die");
-    let (ok0, out0) = finish(r0, Duration::from_secs(60), "rank 0");
     assert!(
-        ok0,
-        "rank 0 should have seen an error and stopped cleanly:\n{out0}"
+        out.contains("all-reduce failed on rank 0: rank 1 is gone"),
+        "{out}"
     );
-    assert!(out0.contains("all-reduce failed on rank 0"), "{out0}");
+}
+
+#[test]
+fn a_rank_that_stops_on_its_own_error_is_quoted() {
+    if let Some(pg) = child_group() {
+        if pg.rank() == 1 {
+            pg.mark_failed("cannot read data/case0007.h5: permission denied");
+            std::process::exit(1);
+        }
+        let (err, _) = all_reduce_error(&pg);
+        assert!(
+            err.starts_with(
+                "all-reduce failed on rank 0: rank 1 stopped: cannot read data/case0007.h5: \
+                 permission denied; c10d said: "
+            ),
+            "{err}"
+        );
+        return;
+    }
+    run_pair("a_rank_that_stops_on_its_own_error_is_quoted", 1, &[]);
+}
+
+#[test]
+fn a_lost_rank_0_is_named_as_the_store_it_served() {
+    if let Some(pg) = child_group() {
+        if pg.rank() == 0 {
+            std::process::exit(3);
+        }
+        let (err, took) = all_reduce_error(&pg);
+        assert!(took < TIMEOUT + Duration::from_secs(5), "{took:?}");
+        let port = std::env::var("MASTER_PORT").unwrap();
+        assert!(
+            err.starts_with(&format!(
+                "all-reduce failed on rank 1: rank 0 (which serves the store at \
+                 127.0.0.1:{port}) is gone"
+            )),
+            "{err}"
+        );
+        return;
+    }
+    run_pair("a_lost_rank_0_is_named_as_the_store_it_served", 0, &[]);
+}
+
+#[test]
+fn a_stalled_rank_times_the_collective_out_saying_every_rank_is_alive() {
+    if let Some(pg) = child_group() {
+        if pg.rank() == 1 {
+            // Alive (its heartbeat goes on) but never reaches the collective.
+            std::thread::sleep(Duration::from_secs(12));
+            std::process::exit(1);
+        }
+        let (err, took) = all_reduce_error(&pg);
+        assert!(
+            took >= Duration::from_secs(3) && took < Duration::from_secs(10),
+            "{took:?}"
+        );
+        assert!(
+            err.starts_with("all-reduce failed on rank 0: every rank is alive"),
+            "{err}"
+        );
+        return;
+    }
+    run_pair(
+        "a_stalled_rank_times_the_collective_out_saying_every_rank_is_alive",
+        1,
+        &[("DANIE_TEST_TIMEOUT_S", "3")],
+    );
 }
 
 #[test]
