@@ -136,3 +136,30 @@ fn a_rank_that_never_comes_is_named_after_the_timeout() {
         )
     );
 }
+
+#[test]
+fn nccl_without_a_gpu_is_a_clear_error() {
+    if tch::Cuda::is_available() {
+        return; // a GPU machine runs NCCL for real (scripts/gpu-bench.sh)
+    }
+    let port = free_port();
+    let err = match ProcessGroup::new_nccl(&env(0, 1, port), TIMEOUT) {
+        Ok(_) => panic!("an NCCL group without a GPU"),
+        Err(e) => e.to_string(),
+    };
+    println!("{err}");
+    if danie_dist::nccl_available() {
+        // Compiled in, but no device: CUDA's own error, from the shim, not an abort.
+        assert!(
+            err.starts_with(&format!(
+                "cannot join the process group at 127.0.0.1:{port} as rank 0 of 1: "
+            )),
+            "{err}"
+        );
+    } else {
+        assert!(
+            err.starts_with("this danie was built without NCCL"),
+            "{err}"
+        );
+    }
+}
