@@ -32,8 +32,14 @@ enum Command {
     /// Train a model from a TOML config.
     Train(commands::train::Args),
     /// Evaluate trained weights on a dataset's test split and print the paper-format table.
+    ///
+    /// Under a launcher (torchrun's RANK, WORLD_SIZE, ... set) the processes split the cases and
+    /// rank 0 alone writes and prints the tables, equal to one process's (docs/distributed.md).
     Eval(commands::eval::Args),
     /// Segment NIfTI volumes or 2D images with trained weights.
+    ///
+    /// A folder can be split over processes: --num-parts K --part-id I, or the ranks of a
+    /// launcher (torchrun's RANK, WORLD_SIZE, ... set); every output is written once.
     Predict(commands::predict::Args),
     /// Export trained weights as TorchScript or ONNX, with a deploy JSON beside them.
     Export(commands::export::Args),

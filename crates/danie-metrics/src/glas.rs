@@ -36,9 +36,14 @@ impl GlasMetrics {
 
     /// Adds one image's binary prediction and reference masks; returns its (Dice, IoU).
     pub fn update(&mut self, pred: ArrayViewD<bool>, gt: ArrayViewD<bool>) -> Result<(f64, f64)> {
-        let c = overlap_counts(pred, gt)?;
-        self.per_image.push(c);
-        Ok((c.dice_medpy(), c.iou_medpy()))
+        Ok(self.push(overlap_counts(pred, gt)?))
+    }
+
+    /// Adds one image's counts computed elsewhere (another process of a sharded evaluation), as
+    /// [`Self::update`] would have; returns its (Dice, IoU).
+    pub fn push(&mut self, counts: OverlapCounts) -> (f64, f64) {
+        self.per_image.push(counts);
+        (counts.dice_medpy(), counts.iou_medpy())
     }
 
     /// Adds one image whose reference is an instance map (glands `> 0`).

@@ -137,8 +137,14 @@ impl PixelMetrics {
         gt: ArrayViewD<bool>,
     ) -> Result<ConfusionCounts> {
         let c = ConfusionCounts::of(pred, gt)?;
-        self.per_image.push(c);
+        self.push(c);
         Ok(c)
+    }
+
+    /// Adds one image's confusion matrix counted elsewhere (another process of a sharded
+    /// evaluation), as [`Self::update`] would have.
+    pub fn push(&mut self, counts: ConfusionCounts) {
+        self.per_image.push(counts);
     }
 
     /// Adds one image's foreground scores, thresholded as `score >= threshold` (ISIC: 0.5).

@@ -14,6 +14,10 @@
 //! baselines, then the per-class table; written by [`crate::report`]), `summary.json`,
 //! `paper_table.csv`, `cases.csv` (per case and class for volumes, per image for ISIC / GlaS),
 //! and `overlays/<case>.png` for the cases asked for ([`crate::overlay`]).
+//!
+//! Under a launcher each rank scores its cases ([`Share`]) and draws their overlays; the per-case
+//! scores (`CaseScores`) are gathered on rank 0 in case order and accumulated there as one
+//! process accumulates them, so rank 0's tables are byte-equal to a one-process evaluation's.
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -21,11 +25,12 @@ use anyhow::Context;
 use danie_data::datasets::{DatasetKind, Split};
 use danie_metrics::label_map::{apply_label_map, id_list, ids_outside};
 use danie_metrics::{
-    image_cases_csv, Convention, CumulativeMetric, GlasMetrics, MetricConfig, PixelMetrics,
+    image_cases_csv, overlap_counts, CaseMetrics, ConfusionCounts, Convention, CumulativeMetric,
+    GlasMetrics, MetricConfig, OverlapCounts, PixelMetrics,
 };
 use indicatif::{ProgressBar, ProgressStyle};
 use ndarray::{s, Array3, ArrayView3, Ix3};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::baselines::{Baseline, Baselines};
 use crate::model_io::LoadedModel;
@@ -34,6 +39,7 @@ use crate::overlay::overlay_figure;
 pub use crate::report::EvalScores;
 use crate::report::{summary_markdown, PaperTable};
 use crate::segmenter::{PredictOptions, Segmenter};
+pub use crate::sharded::Share;
 use crate::volume::read_nifti_volume;
 
 /// Evaluation settings.
@@ -79,8 +85,13 @@ pub struct EvalReport {
     pub markdown: String,
 }
 
-fn progress(n: usize, what: &str) -> ProgressBar {
-    let bar = ProgressBar::new(n as u64);
+/// The progress bar of this share's cases of `n`; hidden on ranks other than 0, whose bars
+/// would overwrite rank 0's on a shared terminal.
+fn progress(share: &Share, n: usize, what: &str) -> ProgressBar {
+    if !share.is_main() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(share.cases(n).len() as u64);
     bar.set_style(
         ProgressStyle::with_template(&format!(
             "{{elapsed_precise}} [{{bar:30}}] {{pos}}/{{len}} {what}  {{msg}}"
@@ -124,7 +135,7 @@ fn score_volume(
     gt: &Array3<u8>,
     spacing: [f64; 3],
     opts: &EvalOptions,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<CaseMetrics> {
     anyhow::ensure!(
         pred.dim() == gt.dim(),
         "{name}: prediction shape {:?} differs from the reference's {:?}",
@@ -136,7 +147,7 @@ fn score_volume(
     } else {
         spacing.to_vec()
     };
-    metric
+    let case = metric
         .update(
             Some(name),
             pred.view().into_dyn(),
@@ -144,7 +155,7 @@ fn score_volume(
             &sp,
         )
         .with_context(|| format!("scoring {name}"))?;
-    Ok(())
+    Ok(case.clone())
 }
 
 /// Draws the overlay of volume `name` if it is asked for: the chosen slice (`--slice`), else the
@@ -201,13 +212,63 @@ fn save_overlay(out_dir: &Path, name: &str, img: &image::RgbImage) -> anyhow::Re
         .with_context(|| format!("cannot write {}", p.display()))
 }
 
-/// Evaluates the test split of the dataset at `root`.
+/// One case's scores as its rank computed them: what rank 0 needs to rebuild the cohort
+/// exactly as one process would (the same values, accumulated in case order).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+enum CaseScores {
+    /// A volume's per-class metrics.
+    Volume(CaseMetrics),
+    /// An ISIC image's confusion matrix.
+    Pixels {
+        name: String,
+        counts: ConfusionCounts,
+    },
+    /// A GlaS image's overlap counts.
+    Glas { name: String, counts: OverlapCounts },
+}
+
+/// How a dataset is scored: per class per case (volumes), one pooled confusion matrix (ISIC),
+/// per-image Dice and IoU (GlaS).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scored {
+    Volumes,
+    Pixels,
+    Glas,
+}
+
+impl Scored {
+    fn of(kind: DatasetKind) -> Self {
+        if kind.is_volumetric() {
+            Self::Volumes
+        } else if kind == DatasetKind::Glas {
+            Self::Glas
+        } else {
+            Self::Pixels
+        }
+    }
+}
+
+/// Evaluates the test split of the dataset at `root` in one process.
 pub fn evaluate_dataset(
     loaded: &LoadedModel,
     kind: DatasetKind,
     root: &Path,
     opts: &EvalOptions,
 ) -> anyhow::Result<EvalReport> {
+    let report = evaluate_dataset_shared(loaded, kind, root, opts, &Share::whole())?;
+    Ok(report.expect("one process writes the report"))
+}
+
+/// Evaluates this share's cases of the test split (all of them, or a launched rank's) and
+/// gathers every rank's scores: rank 0 (or the one process) writes the tables and returns the
+/// report; other ranks return `None`, having written only the overlays of their cases.
+pub fn evaluate_dataset_shared(
+    loaded: &LoadedModel,
+    kind: DatasetKind,
+    root: &Path,
+    opts: &EvalOptions,
+    share: &Share,
+) -> anyhow::Result<Option<EvalReport>> {
     anyhow::ensure!(
         kind.num_classes() == loaded.meta.num_classes() && kind.in_channels() as i64 == loaded.meta.model.in_channels,
         "the weights were trained on {} ({} classes, {} channels) and cannot score {kind} ({} classes, {} channels)",
@@ -218,39 +279,41 @@ pub fn evaluate_dataset(
         kind.in_channels()
     );
     let seg = Segmenter::from_weights(loaded, &opts.predict);
-    // cases.csv for 2D images (volumes' comes from their cohort summary).
-    let mut image_cases = None;
-    let scores = if kind.is_volumetric() {
-        let vols = kind
-            .open_volumes(root, Split::Test)
-            .with_context(|| format!("opening the {kind} test split"))?;
-        let mut metric =
-            CumulativeMetric::new(metric_config(loaded, opts.convention, has_spacing(kind)));
-        let bar = progress(vols.len(), "volumes");
-        for i in 0..vols.len() {
+    let config = metric_config(loaded, opts.convention, has_spacing(kind));
+    let names = &loaded.meta.class_names;
+    // Every rank opens the split (a failure on one stops all), then scores its cases.
+    let mine = if kind.is_volumetric() {
+        let vols = share.agree(
+            kind.open_volumes(root, Split::Test)
+                .with_context(|| format!("opening the {kind} test split")),
+        )?;
+        let mut metric = CumulativeMetric::new(config.clone());
+        let bar = progress(share, vols.len(), "volumes");
+        let mut mine = Vec::new();
+        share.for_each(vols.len(), |i| {
             let v = vols.volume(i)?;
             bar.set_message(v.name.clone());
             let pred = seg.segment_volume(v.image.view());
-            score_volume(&mut metric, &v.name, &pred, &v.label, v.spacing, opts)?;
-            let names = &loaded.meta.class_names;
+            let case = score_volume(&mut metric, &v.name, &pred, &v.label, v.spacing, opts)?;
             overlay_volume(&v.name, v.image.view(), &pred, &v.label, names, opts)?;
+            mine.push((i, CaseScores::Volume(case)));
             bar.inc(1);
-        }
+            Ok(())
+        })?;
         bar.finish_and_clear();
-        EvalScores::Volumes(metric.aggregate())
+        (vols.len(), mine)
     } else {
         anyhow::ensure!(
             opts.overlay_slice.is_none() || opts.overlay_cases.is_empty(),
             "--slice picks a slice of a volume; {kind} test images are 2D (drop --slice)"
         );
-        let set = kind
-            .open_slices(root, Split::Test)
-            .with_context(|| format!("opening the {kind} test split"))?;
-        let mut pixels = PixelMetrics::new();
-        let mut glas = GlasMetrics::new();
-        let mut rows: Vec<(String, Vec<f64>)> = Vec::with_capacity(set.len());
-        let bar = progress(set.len(), "images");
-        for i in 0..set.len() {
+        let set = share.agree(
+            kind.open_slices(root, Split::Test)
+                .with_context(|| format!("opening the {kind} test split")),
+        )?;
+        let bar = progress(share, set.len(), "images");
+        let mut mine = Vec::new();
+        share.for_each(set.len(), |i| {
             let sample = set.sample(i)?;
             let pred = seg
                 .segment(&[sample.image.view()])
@@ -258,42 +321,35 @@ pub fn evaluate_dataset(
                 .expect("one in, one out");
             let p = pred.mapv(|v| v > 0).into_dyn();
             let g = sample.label.mapv(|v| v > 0).into_dyn();
-            let values = if kind == DatasetKind::Glas {
-                glas.update(p.view(), g.view())
-                    .map(|(dice, iou)| vec![dice, iou])
+            let name = sample.name.clone();
+            let scores = if kind == DatasetKind::Glas {
+                overlap_counts(p.view(), g.view()).map(|counts| CaseScores::Glas { name, counts })
             } else {
-                pixels.update(p.view(), g.view()).map(|c| {
-                    let s = c.scores();
-                    vec![s.dice, s.iou, s.sensitivity, s.specificity, s.accuracy]
-                })
+                ConfusionCounts::of(p.view(), g.view())
+                    .map(|counts| CaseScores::Pixels { name, counts })
             }
             .with_context(|| format!("scoring {}", sample.name))?;
-            rows.push((sample.name.clone(), values));
             if opts.overlay_cases.contains(&sample.name) {
                 let (img, _) = overlay_figure(
                     sample.image.view(),
                     sample.label.view(),
                     pred.view(),
-                    &loaded.meta.class_names,
+                    names,
                     &sample.name,
                 )?;
                 save_overlay(&opts.out_dir, &sample.name, &img)?;
             }
+            mine.push((i, scores));
             bar.inc(1);
-        }
+            Ok(())
+        })?;
         bar.finish_and_clear();
-        let columns: &[&str] = if kind == DatasetKind::Glas {
-            &["dice", "iou"]
-        } else {
-            &["dice", "iou", "sensitivity", "specificity", "accuracy"]
-        };
-        image_cases = Some(image_cases_csv(columns, &rows));
-        if kind == DatasetKind::Glas {
-            EvalScores::Glas(glas.aggregate())
-        } else {
-            EvalScores::Pixels(pixels.aggregate())
-        }
+        (set.len(), mine)
     };
+    let Some(cases) = gather_cases(share, mine)? else {
+        return Ok(None);
+    };
+    let (scores, image_cases) = cohort_scores(Scored::of(kind), config, cases)?;
     finish(
         loaded,
         format!("{kind} test split"),
@@ -301,22 +357,102 @@ pub fn evaluate_dataset(
         image_cases,
         opts,
     )
+    .map(Some)
 }
 
-/// Evaluates NIfTI (image, reference) pairs; `label_map` maps reference ids to the model's
-/// (unlisted ids become background); an empty map keeps the ids.
+/// Every rank's `(case, scores)`, in case order, on rank 0 (or the one process); `None` on the
+/// other ranks, which have nothing more to write.
+fn gather_cases(
+    share: &Share,
+    (n, mine): (usize, Vec<(usize, CaseScores)>),
+) -> anyhow::Result<Option<Vec<CaseScores>>> {
+    let all = match share.dist() {
+        Some(d) => d.gather_in_order(n, mine)?,
+        None => {
+            // A part without a process group has nobody to gather from: its table would be
+            // a table of some cases, presented as the split's.
+            anyhow::ensure!(
+                share.count() == 1,
+                "an evaluation is split over a launched run's ranks, not by --num-parts"
+            );
+            mine.into_iter().map(|(_, s)| s).collect()
+        }
+    };
+    Ok(share.is_main().then_some(all))
+}
+
+/// The cohort's scores from every case's, accumulated in case order as one process does;
+/// `cases.csv` for 2D images (volumes' comes from their cohort summary).
+fn cohort_scores(
+    scored: Scored,
+    config: MetricConfig,
+    cases: Vec<CaseScores>,
+) -> anyhow::Result<(EvalScores, Option<String>)> {
+    let mut metric = CumulativeMetric::new(config);
+    let mut pixels = PixelMetrics::new();
+    let mut glas = GlasMetrics::new();
+    let mut rows: Vec<(String, Vec<f64>)> = Vec::new();
+    for case in cases {
+        match case {
+            CaseScores::Volume(c) => metric.push(c)?,
+            CaseScores::Pixels { name, counts } => {
+                pixels.push(counts);
+                let s = counts.scores();
+                rows.push((
+                    name,
+                    vec![s.dice, s.iou, s.sensitivity, s.specificity, s.accuracy],
+                ));
+            }
+            CaseScores::Glas { name, counts } => {
+                let (dice, iou) = glas.push(counts);
+                rows.push((name, vec![dice, iou]));
+            }
+        }
+    }
+    Ok(match scored {
+        Scored::Volumes => (EvalScores::Volumes(metric.aggregate()), None),
+        Scored::Glas => {
+            let csv = image_cases_csv(&["dice", "iou"], &rows);
+            (EvalScores::Glas(glas.aggregate()), Some(csv))
+        }
+        Scored::Pixels => {
+            let columns = ["dice", "iou", "sensitivity", "specificity", "accuracy"];
+            let csv = image_cases_csv(&columns, &rows);
+            (EvalScores::Pixels(pixels.aggregate()), Some(csv))
+        }
+    })
+}
+
+/// Evaluates NIfTI (image, reference) pairs in one process; `label_map` maps reference ids to
+/// the model's (unlisted ids become background); an empty map keeps the ids.
 pub fn evaluate_nifti_pairs(
     loaded: &LoadedModel,
     pairs: &[(PathBuf, PathBuf)],
     label_map: &BTreeMap<u32, u8>,
     opts: &EvalOptions,
 ) -> anyhow::Result<EvalReport> {
+    let report = evaluate_nifti_pairs_shared(loaded, pairs, label_map, opts, &Share::whole())?;
+    Ok(report.expect("one process writes the report"))
+}
+
+/// [`evaluate_nifti_pairs`] over this share's pairs, gathered as [`evaluate_dataset_shared`]
+/// gathers a split's cases.
+pub fn evaluate_nifti_pairs_shared(
+    loaded: &LoadedModel,
+    pairs: &[(PathBuf, PathBuf)],
+    label_map: &BTreeMap<u32, u8>,
+    opts: &EvalOptions,
+    share: &Share,
+) -> anyhow::Result<Option<EvalReport>> {
     check_case_names(pairs)?;
     let seg = Segmenter::from_weights(loaded, &opts.predict);
-    let mut metric = CumulativeMetric::new(metric_config(loaded, opts.convention, true));
-    let bar = progress(pairs.len(), "volumes");
+    let config = metric_config(loaded, opts.convention, true);
+    let mut metric = CumulativeMetric::new(config.clone());
+    let bar = progress(share, pairs.len(), "volumes");
     let k = loaded.meta.num_classes() as u32;
-    for (image, reference) in pairs {
+    let mut mine = Vec::new();
+    share.for_each(pairs.len(), |i| {
+        let (image, reference) = &pairs[i];
         let name = case_name(image);
         bar.set_message(name.clone());
         let (img, vol) = read_nifti_volume(image, loaded.meta.intensity)?;
@@ -343,19 +479,26 @@ pub fn evaluate_nifti_pairs(
             .to_owned(); // (x, y, z) -> (z, y, x)
         let pred = seg.segment_volume(vol.view());
         let sp = img.spacing();
-        score_volume(&mut metric, &name, &pred, &gt, [sp[2], sp[1], sp[0]], opts)?;
+        let case = score_volume(&mut metric, &name, &pred, &gt, [sp[2], sp[1], sp[0]], opts)?;
         let names = &loaded.meta.class_names;
         overlay_volume(&name, vol.view(), &pred, &gt, names, opts)?;
+        mine.push((i, CaseScores::Volume(case)));
         bar.inc(1);
-    }
+        Ok(())
+    })?;
     bar.finish_and_clear();
+    let Some(cases) = gather_cases(share, (pairs.len(), mine))? else {
+        return Ok(None);
+    };
+    let (scores, _) = cohort_scores(Scored::Volumes, config, cases)?;
     finish(
         loaded,
         format!("{} NIfTI pair(s)", pairs.len()),
-        EvalScores::Volumes(metric.aggregate()),
+        scores,
         None,
         opts,
     )
+    .map(Some)
 }
 
 /// Cases are named after their image files: two of one name (`a/ct.nii.gz`, `b/ct.nii.gz`)
@@ -502,5 +645,64 @@ mod write_tests {
             e.contains("a/ct.nii.gz") && e.contains("b/ct.nii") && e.contains("`ct`"),
             "{e}"
         );
+    }
+}
+
+#[cfg(test)]
+mod gather_tests {
+    use super::*;
+    use danie_metrics::{ClassMetrics, MetricValues, Presence};
+    use rand::{Rng, SeedableRng};
+
+    /// Rank 0 rebuilds the cohort from what the ranks send as JSON: every float must come back
+    /// with the same bits, or the two-rank table could differ from one process's in its last
+    /// digit (serde_json parses exactly only with its `float_roundtrip` feature).
+    #[test]
+    fn case_scores_cross_between_ranks_bit_for_bit() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(14);
+        let mut values = vec![f64::NAN, f64::INFINITY, 0.1 + 0.2, 1.0 / 3.0, 5e-324];
+        values.extend((0..20_000).map(|_| rng.gen::<f64>() * 10f64.powi(rng.gen_range(-8..8))));
+        let classes: Vec<ClassMetrics> = values
+            .chunks(6)
+            .enumerate()
+            .map(|(i, v)| ClassMetrics {
+                label: i as u32,
+                presence: Presence::Both,
+                pred_voxels: 1,
+                gt_voxels: 1,
+                metrics: MetricValues {
+                    dice: v[0],
+                    iou: v[1 % v.len()],
+                    hd: v[2 % v.len()],
+                    hd95: v[3 % v.len()],
+                    asd: v[4 % v.len()],
+                    assd: v[5 % v.len()],
+                },
+            })
+            .collect();
+        let sent = CaseScores::Volume(CaseMetrics {
+            case: Some("case0001".into()),
+            convention: Convention::Medpy,
+            spacing: vec![values[7], values[8], values[9]],
+            classes,
+        });
+        let json = serde_json::to_vec(&sent).unwrap();
+        let got: CaseScores = serde_json::from_slice(&json).unwrap();
+        let (CaseScores::Volume(a), CaseScores::Volume(b)) = (&sent, &got) else {
+            panic!("{got:?}")
+        };
+        let bits = |c: &CaseMetrics| -> Vec<u64> {
+            c.spacing
+                .iter()
+                .chain(c.classes.iter().flat_map(|k| {
+                    let m = &k.metrics;
+                    [&m.dice, &m.iou, &m.hd, &m.hd95, &m.asd, &m.assd]
+                }))
+                .map(|v| if v.is_nan() { 0 } else { v.to_bits() })
+                .collect()
+        };
+        let (x, y) = (bits(a), bits(b));
+        let differ = x.iter().zip(&y).filter(|(p, q)| p != q).count();
+        assert_eq!(differ, 0, "{differ} of {} floats changed", x.len());
     }
 }

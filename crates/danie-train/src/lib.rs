@@ -41,6 +41,7 @@ pub mod report;
 pub mod run_log;
 pub mod schedule;
 pub mod segmenter;
+pub mod sharded;
 pub mod state_dict;
 pub mod trainer;
 pub mod validation;

@@ -8,6 +8,11 @@
 //! models whose masks are 0 / 255 as the ISIC ground truth. An existing output is an error
 //! unless `overwrite` is set; two inputs with one output name (`x.png`, `x.bmp`) or an output
 //! that would replace an input are errors before anything is written.
+//!
+//! A folder can be split over processes ([`Share`]: a launched run's ranks, or
+//! `--num-parts K --part-id I`): every process plans all inputs (so all agree on the names and
+//! the order), then writes its share of [`crate::distributed::shard_cases`] over that order, so
+//! every output is written exactly once.
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -17,6 +22,7 @@ use ndarray::{Array2, Array3};
 use crate::model_io::LoadedModel;
 pub use crate::segmenter::PredictOptions;
 use crate::segmenter::Segmenter;
+pub use crate::sharded::Share;
 use crate::volume::{read_nifti_volume, to_nifti_order};
 
 /// The kinds of input file.
@@ -59,11 +65,13 @@ fn output_name(input: &Path, kind: InputKind) -> PathBuf {
 
 /// The inputs of one `predict` and the output each is written to, checked before anything is
 /// written: no two inputs share an output name (`x.png` and `x.bmp` both give `x.png`), no
-/// output replaces an input, and (unless overwriting) no output exists yet.
+/// output replaces an input, and (unless overwriting) no output of this share exists yet.
 #[derive(Debug, Clone)]
 pub struct PredictPlan {
-    /// (input, output, kind), inputs sorted by name.
+    /// (input, output, kind) of every input, sorted by name: the same on every process.
     jobs: Vec<(PathBuf, PathBuf, InputKind)>,
+    /// The indices of `jobs` this process writes.
+    mine: Vec<usize>,
     /// The output folder to create, for a folder input.
     out_dir: Option<PathBuf>,
 }
@@ -72,6 +80,45 @@ impl PredictPlan {
     /// Lists `input` (a file or a folder of files) and names each output in `output` (a file or
     /// a folder), refusing collisions; nothing is written.
     pub fn new(input: &Path, output: &Path, overwrite: bool) -> anyhow::Result<Self> {
+        Self::for_share(input, output, overwrite, &Share::whole())
+    }
+
+    /// [`Self::new`] for one share of the inputs: names and collisions are checked over all
+    /// inputs (every share sees the same plan), existing outputs only over this share's, so a
+    /// part run after another into the same folder finds the other's outputs and goes on.
+    pub fn for_share(
+        input: &Path,
+        output: &Path,
+        overwrite: bool,
+        share: &Share,
+    ) -> anyhow::Result<Self> {
+        if share.count() > 1 {
+            // A later share would list an earlier one's outputs as inputs.
+            anyhow::ensure!(
+                !(input.is_dir() && same_entry(input, output)),
+                "{} is both the input and the output folder: split over {} processes, each \
+                 would list the others' masks as inputs; predict into another folder",
+                input.display(),
+                share.count()
+            );
+        }
+        let mut plan = Self::list(input, output)?;
+        plan.mine = share.cases(plan.jobs.len());
+        if !overwrite {
+            if let Some((_, o, _)) = plan
+                .mine
+                .iter()
+                .map(|&i| &plan.jobs[i])
+                .find(|(_, o, _)| o.exists())
+            {
+                anyhow::bail!("{} exists: pass --overwrite to replace it", o.display());
+            }
+        }
+        Ok(plan)
+    }
+
+    /// Every input with its output, checked for collisions.
+    fn list(input: &Path, output: &Path) -> anyhow::Result<Self> {
         let (jobs, out_dir) = if input.is_dir() {
             let mut files: Vec<PathBuf> = std::fs::read_dir(input)
                 .with_context(|| format!("cannot list {}", input.display()))?
@@ -109,17 +156,31 @@ impl PredictPlan {
             (vec![(input.to_path_buf(), output.to_path_buf(), k)], None)
         };
         check_collisions(&jobs)?;
-        if !overwrite {
-            if let Some((_, o, _)) = jobs.iter().find(|(_, o, _)| o.exists()) {
-                anyhow::bail!("{} exists: pass --overwrite to replace it", o.display());
-            }
-        }
-        Ok(Self { jobs, out_dir })
+        Ok(Self {
+            jobs,
+            mine: Vec::new(),
+            out_dir,
+        })
     }
 
-    /// The (input, output) pairs, in the order they are predicted.
+    /// This process's (input, output) pairs, in the order they are predicted.
     pub fn pairs(&self) -> impl Iterator<Item = (&Path, &Path)> {
-        self.jobs.iter().map(|(i, o, _)| (i.as_path(), o.as_path()))
+        self.mine
+            .iter()
+            .map(|&i| (self.jobs[i].0.as_path(), self.jobs[i].1.as_path()))
+    }
+
+    /// The number of inputs over all shares.
+    pub fn total(&self) -> usize {
+        self.jobs.len()
+    }
+}
+
+/// Whether `a` and `b` are one existing file or folder (links and `..` resolved).
+fn same_entry(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
     }
 }
 
@@ -179,23 +240,47 @@ pub fn predict_path(
     predict_plan(loaded, &plan, opts)
 }
 
-/// Runs a checked [`PredictPlan`]; returns the files written.
+/// Runs a checked [`PredictPlan`] in one process; returns the files written.
 pub fn predict_plan(
     loaded: &LoadedModel,
     plan: &PredictPlan,
     opts: &PredictOptions,
 ) -> anyhow::Result<Vec<PathBuf>> {
-    if let Some(dir) = &plan.out_dir {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    }
+    predict_share(loaded, plan, opts, &Share::whole())
+}
+
+/// Runs this share's jobs of a plan made for it ([`PredictPlan::for_share`]); under a launcher
+/// the ranks agree after each round of cases, so a bad input stops every rank, each naming it.
+/// Returns the files this process wrote.
+pub fn predict_share(
+    loaded: &LoadedModel,
+    plan: &PredictPlan,
+    opts: &PredictOptions,
+    share: &Share,
+) -> anyhow::Result<Vec<PathBuf>> {
+    anyhow::ensure!(
+        plan.mine == share.cases(plan.jobs.len()),
+        "the plan was made for another share of the inputs than part {} of {}",
+        share.index(),
+        share.count()
+    );
+    let made = match &plan.out_dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))
+        }
+        None => Ok(()),
+    };
+    share.agree(made)?;
     let mut written = Vec::new();
-    for (i, o, k) in &plan.jobs {
+    share.for_each(plan.jobs.len(), |j| {
+        let (i, o, k) = &plan.jobs[j];
         match k {
             InputKind::Nifti => predict_nifti(loaded, i, o, opts)?,
             InputKind::Image => predict_image(loaded, i, o, opts)?,
         }
         written.push(o.clone());
-    }
+        Ok(())
+    })?;
     Ok(written)
 }
 
@@ -309,6 +394,40 @@ mod tests {
         assert!(e.contains("would replace the input"), "{e}");
         // Into a subfolder: fine.
         assert!(PredictPlan::new(dir.path(), &dir.path().join("masks"), false).is_ok());
+    }
+
+    #[test]
+    fn a_share_checks_every_name_but_only_its_own_outputs() {
+        let dir = tempfile::tempdir().unwrap();
+        let inputs = dir.path().join("in");
+        std::fs::create_dir(&inputs).unwrap();
+        for n in ["a.png", "b.png", "c.png"] {
+            touch(&inputs.join(n));
+        }
+        let out = dir.path().join("out");
+        std::fs::create_dir(&out).unwrap();
+        touch(&out.join("a.png")); // part 0's, written before
+        let part = |i| Share::part(i, 2).unwrap();
+        let p1 = PredictPlan::for_share(&inputs, &out, false, &part(1)).unwrap();
+        let mine: Vec<_> = p1.pairs().map(|(i, _)| i.to_path_buf()).collect();
+        assert_eq!(mine, [inputs.join("b.png")]);
+        assert_eq!(p1.total(), 3);
+        let e = PredictPlan::for_share(&inputs, &out, false, &part(0))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("a.png exists"), "{e}");
+        // A collision in another part's inputs stops this part too.
+        touch(&inputs.join("a.bmp"));
+        let e = PredictPlan::for_share(&inputs, &out, true, &part(1))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("would both be written"), "{e}");
+        // Parts cannot predict a folder into itself (each would list the others' masks).
+        std::fs::remove_file(inputs.join("a.bmp")).unwrap();
+        let e = PredictPlan::for_share(&inputs, &inputs, true, &part(1))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("both the input and the output folder"), "{e}");
     }
 
     #[cfg(unix)]

@@ -243,10 +243,12 @@ fn train_on(
             .with_context(|| format!("{}: optimizer state", ck.dir.display()))?;
         epoch0 = ck.state.epochs_done;
         iteration = ck.state.iteration;
-        eprintln!(
-            "resuming from {} (epoch {epoch0}, iteration {iteration})",
-            ck.dir.display()
-        );
+        if main {
+            eprintln!(
+                "resuming from {} (epoch {epoch0}, iteration {iteration})",
+                ck.dir.display()
+            );
+        }
     }
     if let Some(d) = dist {
         broadcast_variables(d, &vs).context("sending rank 0's weights to every rank")?;

@@ -1,6 +1,8 @@
 //! `danie eval --config FILE [--weights W]`: score weights on the dataset's test split, or
 //! `danie eval --weights W --image CT.nii.gz --reference SEG.nii.gz --out DIR` on NIfTI pairs;
-//! writes summary.md / summary.json / paper_table.csv / cases.csv and prints the table.
+//! writes summary.md / summary.json / paper_table.csv / cases.csv and prints the table. Under a
+//! launcher (torchrun's WORLD_SIZE, RANK, ...) the ranks split the cases and rank 0 writes and
+//! prints the tables, equal to one process's.
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -8,7 +10,10 @@ use danie_metrics::Convention;
 use danie_train::baselines::{read_baselines, shipped_baselines};
 use danie_train::config::RunConfig;
 use danie_train::device_spec::DeviceSpec;
-use danie_train::evaluate::{evaluate_dataset, evaluate_nifti_pairs, EvalOptions};
+use danie_train::distributed::{self, Backend, Dist};
+use danie_train::evaluate::{
+    evaluate_dataset_shared, evaluate_nifti_pairs_shared, EvalOptions, Share,
+};
 use danie_train::predict::PredictOptions;
 use danie_train::state_dict::load_any_weights;
 
@@ -98,6 +103,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let device = DeviceSpec::parse(&device)
         .map_err(|e| anyhow::anyhow!("device: {e}"))?
         .resolve()?;
+    // A launched run. Gloo whatever the device and train.dist_backend: the ranks exchange a
+    // few bytes per case in CPU tensors, which NCCL cannot carry. The config's timeout.
+    let timeout_s = cfg
+        .as_ref()
+        .map_or(distributed::DEFAULT_TIMEOUT_S, |c| c.train.dist_timeout_s);
+    let dist = Dist::join(Backend::Gloo, distributed::timeout(timeout_s)?)?;
+    let share = Share::of(dist.as_ref());
+    let device = dist.as_ref().map_or(device, |d| d.device(device));
     let (baselines, baselines_source) = match &args.baselines {
         Some(b) => (read_baselines(b)?, b.display().to_string()),
         None => (shipped_baselines(), "the shipped baselines".to_string()),
@@ -124,17 +137,21 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         baselines_source,
         weights: weights.clone(),
     };
-    let loaded = load_any_weights(&weights, cfg.as_ref(), device)?;
+    let loaded = share.agree(load_any_weights(&weights, cfg.as_ref(), device))?;
     let report = if pairs_mode {
         let map = match &args.label_map {
             Some(s) => parse_label_map(s)?,
             None => BTreeMap::new(),
         };
         let pairs: Vec<(PathBuf, PathBuf)> = args.image.into_iter().zip(args.reference).collect();
-        evaluate_nifti_pairs(&loaded, &pairs, &map, &opts)?
+        evaluate_nifti_pairs_shared(&loaded, &pairs, &map, &opts, &share)?
     } else {
         let c = cfg.as_ref().expect("checked above");
-        evaluate_dataset(&loaded, c.data.dataset, &c.data.root, &opts)?
+        evaluate_dataset_shared(&loaded, c.data.dataset, &c.data.root, &opts, &share)?
+    };
+    // Ranks other than 0 have written their cases' overlays and have nothing to print.
+    let Some(report) = report else {
+        return Ok(());
     };
     println!("{}", report.markdown);
     println!("tables written to {}", opts.out_dir.display());
