@@ -27,6 +27,7 @@ fn main() {
     println!("cargo::rustc-check-cfg=cfg(danie_c10d)");
     println!("cargo::rustc-check-cfg=cfg(danie_nccl)");
     println!("cargo:rerun-if-changed=csrc/c10d.cpp");
+    println!("cargo:rerun-if-changed=csrc/sync_bn.cpp");
     for var in [
         "DANIE_GLOO_INCLUDE",
         "DANIE_NCCL_INCLUDE",
@@ -54,6 +55,7 @@ fn main() {
         b.cpp(true)
             .std("c++17")
             .file("csrc/c10d.cpp")
+            .file("csrc/sync_bn.cpp")
             .define("USE_C10D_GLOO", None)
             .define("_GLIBCXX_USE_CXX11_ABI", "1")
             .include(root.join("include"))

@@ -495,3 +495,10 @@ int danie_c10d_barrier(danie_c10d_group* g, char** err) {
 }
 
 }  // extern "C"
+
+// For csrc/sync_bn.cpp (C++ linkage): the group's backend and the timeout its collectives wait.
+c10::intrusive_ptr<c10d::Backend> danie_c10d_backend(danie_c10d_group* g,
+                                                     std::chrono::milliseconds* timeout) {
+  *timeout = g->timeout;
+  return g->pg;
+}

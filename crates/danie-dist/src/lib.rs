@@ -11,6 +11,8 @@
 //! and that all agree on WORLD_SIZE; after, each rank beats a heartbeat into the store, so that a
 //! failed collective says which rank is gone, or quotes the reason a rank gave
 //! ([`ProcessGroup::mark_failed`]).
+pub mod sync_bn;
+
 use std::time::Duration;
 
 use tch::Tensor;
@@ -349,6 +351,12 @@ impl ProcessGroup {
 
     pub fn rank(&self) -> usize {
         self.rank
+    }
+
+    /// The shim's handle of the group, for the other C++ of the shim (csrc/sync_bn.cpp).
+    #[cfg(danie_c10d)]
+    pub(crate) fn raw(&self) -> *mut ffi::Group {
+        self.group
     }
 
     pub fn world_size(&self) -> usize {

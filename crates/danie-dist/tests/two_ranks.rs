@@ -8,21 +8,9 @@ mod common;
 use std::process::Child;
 use std::time::{Duration, Instant};
 
-use common::{child_env, finish, free_port, spawn_rank, spawn_with};
+use common::{child_group, finish, free_port, spawn_rank, spawn_with, TIMEOUT};
 use danie_dist::{DistEnv, ProcessGroup};
 use tch::{Kind, Tensor};
-
-const TIMEOUT: Duration = Duration::from_secs(10);
-
-/// The group of a child rank, with TIMEOUT or DANIE_TEST_TIMEOUT_S.
-fn child_group() -> Option<ProcessGroup> {
-    let env = child_env()?;
-    let timeout = std::env::var("DANIE_TEST_TIMEOUT_S")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .map_or(TIMEOUT, Duration::from_secs);
-    Some(ProcessGroup::new_gloo(&env, timeout).expect("joining the group"))
-}
 
 /// Runs `test` as ranks 0 and 1; `dies` is the rank meant to fail. Returns the survivor's
 /// output after checking that it stopped cleanly, having seen the error.

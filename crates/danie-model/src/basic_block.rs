@@ -2,16 +2,16 @@
 use tch::nn::{self, ModuleT};
 use tch::Tensor;
 
-use crate::conv_bn_relu::batch_norm;
+use crate::batch_norm::BatchNorm2d;
 use crate::downsample::{conv, shortcut, Downsample};
 
 /// relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x)).
 #[derive(Debug)]
 pub struct BasicBlock {
     conv1: nn::Conv2D,
-    bn1: nn::BatchNorm,
+    bn1: BatchNorm2d,
     conv2: nn::Conv2D,
-    bn2: nn::BatchNorm,
+    bn2: BatchNorm2d,
     downsample: Option<Downsample>,
 }
 
@@ -20,9 +20,9 @@ impl BasicBlock {
     pub fn new(p: nn::Path, c_in: i64, planes: i64, stride: i64) -> Self {
         Self {
             conv1: conv(&p / "conv1", c_in, planes, 3, stride),
-            bn1: batch_norm(&p / "bn1", planes),
+            bn1: BatchNorm2d::new(&p / "bn1", planes),
             conv2: conv(&p / "conv2", planes, planes, 3, 1),
-            bn2: batch_norm(&p / "bn2", planes),
+            bn2: BatchNorm2d::new(&p / "bn2", planes),
             downsample: shortcut(p, c_in, planes, stride),
         }
     }

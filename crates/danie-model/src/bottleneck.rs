@@ -2,18 +2,18 @@
 use tch::nn::{self, ModuleT};
 use tch::Tensor;
 
-use crate::conv_bn_relu::batch_norm;
+use crate::batch_norm::BatchNorm2d;
 use crate::downsample::{conv, shortcut, Downsample};
 
 /// Bottleneck with expansion 4: `c_in` -> `4 * planes`.
 #[derive(Debug)]
 pub struct Bottleneck {
     conv1: nn::Conv2D,
-    bn1: nn::BatchNorm,
+    bn1: BatchNorm2d,
     conv2: nn::Conv2D,
-    bn2: nn::BatchNorm,
+    bn2: BatchNorm2d,
     conv3: nn::Conv2D,
-    bn3: nn::BatchNorm,
+    bn3: BatchNorm2d,
     downsample: Option<Downsample>,
 }
 
@@ -22,11 +22,11 @@ impl Bottleneck {
     pub fn new(p: nn::Path, c_in: i64, planes: i64, stride: i64) -> Self {
         Self {
             conv1: conv(&p / "conv1", c_in, planes, 1, 1),
-            bn1: batch_norm(&p / "bn1", planes),
+            bn1: BatchNorm2d::new(&p / "bn1", planes),
             conv2: conv(&p / "conv2", planes, planes, 3, stride),
-            bn2: batch_norm(&p / "bn2", planes),
+            bn2: BatchNorm2d::new(&p / "bn2", planes),
             conv3: conv(&p / "conv3", planes, planes * 4, 1, 1),
-            bn3: batch_norm(&p / "bn3", planes * 4),
+            bn3: BatchNorm2d::new(&p / "bn3", planes * 4),
             downsample: shortcut(p, c_in, planes * 4, stride),
         }
     }

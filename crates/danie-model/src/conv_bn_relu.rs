@@ -2,11 +2,13 @@
 use tch::nn::{self, ModuleT};
 use tch::Tensor;
 
+use crate::batch_norm::BatchNorm2d;
+
 /// Conv (no bias) -> BatchNorm -> ReLU. Parameters: `conv.weight`, `bn.*`.
 #[derive(Debug)]
 pub struct ConvBnRelu {
     conv: nn::Conv2D,
-    bn: nn::BatchNorm,
+    bn: BatchNorm2d,
 }
 
 impl ConvBnRelu {
@@ -19,7 +21,7 @@ impl ConvBnRelu {
         };
         Self {
             conv: nn::conv2d(&p / "conv", c_in, c_out, k, cfg),
-            bn: batch_norm(&p / "bn", c_out),
+            bn: BatchNorm2d::new(&p / "bn", c_out),
         }
     }
 }
@@ -32,15 +34,6 @@ impl ModuleT for ConvBnRelu {
         // torchvision's ResNet does: one activation-sized allocation and pass fewer per block.
         xs.apply(&self.conv).apply_t(&self.bn, train).relu_()
     }
-}
-
-/// A BatchNorm2d with PyTorch's defaults (weight 1, bias 0, momentum 0.1, eps 1e-5).
-pub fn batch_norm(p: nn::Path, c: i64) -> nn::BatchNorm {
-    let cfg = nn::BatchNormConfig {
-        ws_init: nn::Init::Const(1.0),
-        ..Default::default()
-    };
-    nn::batch_norm2d(p, c, cfg)
 }
 
 #[cfg(test)]

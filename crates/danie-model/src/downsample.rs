@@ -2,13 +2,13 @@
 use tch::nn::{self, ModuleT};
 use tch::Tensor;
 
-use crate::conv_bn_relu::batch_norm;
+use crate::batch_norm::BatchNorm2d;
 
 /// 1x1 conv (stride s, no bias) -> BatchNorm, named `0` and `1` as torchvision's Sequential.
 #[derive(Debug)]
 pub struct Downsample {
     conv: nn::Conv2D,
-    bn: nn::BatchNorm,
+    bn: BatchNorm2d,
 }
 
 impl Downsample {
@@ -21,7 +21,7 @@ impl Downsample {
         };
         Self {
             conv: nn::conv2d(&p / 0, c_in, c_out, 1, cfg),
-            bn: batch_norm(&p / 1, c_out),
+            bn: BatchNorm2d::new(&p / 1, c_out),
         }
     }
 }

@@ -3,8 +3,8 @@
 use tch::nn::{self, Module, ModuleT};
 use tch::Tensor;
 
+use crate::batch_norm::BatchNorm2d;
 use crate::config::HapConfig;
-use crate::conv_bn_relu::batch_norm;
 use crate::downsample::conv;
 use crate::resnet_stage::ResnetStage;
 use crate::stage_attention::StageAttention;
@@ -26,7 +26,7 @@ pub struct HapFeatures {
 #[derive(Debug)]
 pub struct Hap {
     conv1: nn::Conv2D,
-    bn1: nn::BatchNorm,
+    bn1: BatchNorm2d,
     layers: [ResnetStage; 3],
     attns: [StageAttention; 3],
 }
@@ -55,7 +55,7 @@ impl Hap {
         let attns = [attn(0, w * e), attn(1, 2 * w * e), attn(2, 4 * w * e)];
         Self {
             conv1: conv(&p / "conv1", in_chans, w, 7, 2),
-            bn1: batch_norm(&p / "bn1", w),
+            bn1: BatchNorm2d::new(&p / "bn1", w),
             layers,
             attns,
         }

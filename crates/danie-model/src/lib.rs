@@ -3,6 +3,7 @@
 //! One module per block, variable paths equal to the PyTorch reference's state_dict keys
 //! (`reference/danie_ref.py`), so weights move both ways:
 //! - [`sap`]: ViT stream (timm names) — [`patch_embed`], [`vit_block`], [`vit_attention`], [`vit_mlp`];
+//! - [`batch_norm`]: every BatchNorm of the network (a cross-rank normaliser can serve them all);
 //! - [`hap`]: ResNet stream (torchvision names) — [`resnet_stage`], [`basic_block`],
 //!   [`bottleneck`], [`downsample`], then [`stage_attention`] ([`channel_attention`],
 //!   [`spatial_attention`], [`dynamic_calibration`]);
@@ -14,6 +15,7 @@
 //!
 //! Optimisers, mixed precision and CUDA graphs serve training and live in danie-train.
 pub mod basic_block;
+pub mod batch_norm;
 pub mod bottleneck;
 pub mod channel_attention;
 pub mod config;

@@ -2,7 +2,7 @@
 use tch::nn::{self, Module, ModuleT};
 use tch::Tensor;
 
-use crate::conv_bn_relu::batch_norm;
+use crate::batch_norm::BatchNorm2d;
 
 /// x + bn(w(softmax(theta(x)^T phi(x)) g(x))). Parameters `theta`, `phi`, `g`, `w` (1x1 convs)
 /// and `bn` (gamma initialised to 0, so the block starts as the identity, as in the paper).
@@ -12,19 +12,14 @@ pub struct NonLocal {
     phi: nn::Conv2D,
     g: nn::Conv2D,
     w: nn::Conv2D,
-    bn: nn::BatchNorm,
+    bn: BatchNorm2d,
 }
 
 impl NonLocal {
     /// A block over `c` channels with inner width `inner`.
     pub fn new(p: nn::Path, c: i64, inner: i64) -> Self {
         let c1 = |name: &str, i, o| nn::conv2d(&p / name, i, o, 1, Default::default());
-        let mut bn = batch_norm(&p / "bn", c);
-        if let Some(ws) = bn.ws.as_mut() {
-            tch::no_grad(|| {
-                let _ = ws.fill_(0.0);
-            });
-        }
+        let bn = BatchNorm2d::with_weight(&p / "bn", c, 0.0);
         Self {
             theta: c1("theta", c, inner),
             phi: c1("phi", c, inner),

@@ -43,6 +43,7 @@ pub mod schedule;
 pub mod segmenter;
 pub mod sharded;
 pub mod state_dict;
+pub mod sync_bn;
 pub mod trainer;
 pub mod validation;
 pub mod volume;

@@ -6,7 +6,10 @@ use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use danie_dist::DistEnv;
+use danie_dist::{DistEnv, ProcessGroup};
+
+/// The collective timeout of the child ranks (DANIE_TEST_TIMEOUT_S overrides it, in seconds).
+pub const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A port free on 127.0.0.1 now.
 pub fn free_port() -> u16 {
@@ -81,4 +84,14 @@ pub fn child_env() -> Option<DistEnv> {
             .expect("launcher environment")
             .expect("WORLD_SIZE set"),
     )
+}
+
+/// This child rank's Gloo group, with [`TIMEOUT`] or DANIE_TEST_TIMEOUT_S; None in the parent.
+pub fn child_group() -> Option<ProcessGroup> {
+    let env = child_env()?;
+    let timeout = std::env::var("DANIE_TEST_TIMEOUT_S")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .map_or(TIMEOUT, Duration::from_secs);
+    Some(ProcessGroup::new_gloo(&env, timeout).expect("joining the group"))
 }
