@@ -4,15 +4,17 @@
 //! WORLD_SIZE, LOCAL_WORLD_SIZE, MASTER_ADDR=127.0.0.1, MASTER_PORT: the user's, else a free
 //! one). Rank 0's output passes through unchanged; the others' lines are prefixed `[rank r] `.
 //!
-//! Faults as torchrun's agent handles them: when a rank fails, the others get at most the
+//! Faults as torchrun's agent handles them: SIGINT / SIGTERM to the launcher are passed on to
+//! the ranks (none is left training alone); when a rank fails, the others get at most the
 //! collective timeout to stop on their own (their failed collective names the lost rank), then
-//! are stopped; the launch fails naming every failed rank and its exit status, first failure
-//! first.
+//! are stopped; the launch fails naming every failed rank and its exit status, in the order
+//! they ended.
 use std::ffi::OsString;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -40,6 +42,7 @@ pub fn launch(nproc: usize, timeout: Duration) -> anyhow::Result<()> {
         bail!("{FLAG} {nproc}: {}", danie_dist::DistError::Unavailable);
     }
     let port = master_port()?;
+    forward_signals();
     let exe = std::env::current_exe().context("finding the danie executable to start")?;
     let args = without_flag(std::env::args_os().skip(1).collect());
     let mut children = Vec::with_capacity(nproc);
@@ -156,6 +159,10 @@ fn supervise(mut children: Vec<Child>, timeout: Duration) -> anyhow::Result<()> 
     let mut first_failure: Option<Instant> = None;
     let mut stopped: Vec<usize> = Vec::new();
     loop {
+        let signal = SIGNALLED.load(Ordering::SeqCst);
+        if signal != 0 {
+            return Err(stop_on_signal(&mut children, &mut status, signal));
+        }
         let mut now_failed = Vec::new();
         for (rank, child) in children.iter_mut().enumerate() {
             if status[rank].is_some() {
@@ -217,6 +224,63 @@ fn supervise(mut children: Vec<Child>, timeout: Duration) -> anyhow::Result<()> 
     bail!("{message}")
 }
 
+/// The SIGINT or SIGTERM the launcher got (0: none yet).
+static SIGNALLED: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn on_signal(signal: libc::c_int) {
+    SIGNALLED.store(signal, Ordering::SeqCst);
+}
+
+/// SIGINT and SIGTERM to the launcher are passed on to the ranks (as torchrun's agent does), so
+/// that stopping the launcher never leaves ranks training on their own.
+fn forward_signals() {
+    for signal in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: the handler only stores to an atomic (async-signal-safe); exec resets it in
+        // the ranks.
+        unsafe {
+            libc::signal(signal, on_signal as *const () as libc::sighandler_t);
+        }
+    }
+}
+
+/// Passes `signal` on to the running ranks, gives them a few seconds, stops the rest.
+fn stop_on_signal(
+    children: &mut [Child],
+    status: &mut [Option<ExitStatus>],
+    signal: i32,
+) -> anyhow::Error {
+    let mut running = Vec::new();
+    for (rank, child) in children.iter_mut().enumerate() {
+        if status[rank].is_none() {
+            if let Ok(pid) = i32::try_from(child.id()) {
+                // SAFETY: our own child, not yet reaped.
+                unsafe {
+                    libc::kill(pid, signal);
+                }
+            }
+            running.push(rank);
+        }
+    }
+    let start = Instant::now();
+    for &rank in &running {
+        let child = &mut children[rank];
+        while start.elapsed() < Duration::from_secs(5) && matches!(child.try_wait(), Ok(None)) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        stop(child);
+        status[rank] = child.wait().ok();
+    }
+    let names: Vec<String> = running.iter().map(|r| format!("rank {r}")).collect();
+    anyhow::anyhow!(
+        "stopped by signal {signal}: passed on to {}",
+        if names.is_empty() {
+            "no running rank".to_string()
+        } else {
+            names.join(", ")
+        }
+    )
+}
+
 fn describe_status(s: ExitStatus) -> String {
     use std::os::unix::process::ExitStatusExt;
     match (s.code(), s.signal()) {
@@ -228,8 +292,12 @@ fn describe_status(s: ExitStatus) -> String {
 
 /// SIGTERM, then SIGKILL after a few seconds, as torchrun stops its workers.
 fn stop(child: &mut Child) {
+    if matches!(child.try_wait(), Ok(Some(_))) {
+        return; // ended (and reaped): its pid may be another process's now
+    }
     if let Ok(pid) = i32::try_from(child.id()) {
-        // SAFETY: signalling our own child, which has not been reaped (try_wait saw it running).
+        // SAFETY: signalling our own child, which has not been reaped (try_wait just saw it
+        // running).
         unsafe {
             libc::kill(pid, libc::SIGTERM);
         }

@@ -147,7 +147,26 @@ fn nproc_per_node_under_a_launcher_is_an_error() {
     );
 }
 
-/// A tiny-preset run on 4 synthetic Synapse cases (32 px), batch 4, 5 SGD steps.
+/// 4 synthetic Synapse cases (32 px) under `dir`.
+fn synthetic(dir: &Path) -> std::path::PathBuf {
+    let root = dir.join("synapse");
+    danie_data::synthetic::generate(
+        danie_data::datasets::DatasetKind::Synapse,
+        &root,
+        &danie_data::synthetic::SyntheticConfig {
+            cases: Some(4),
+            size: 32,
+            slices: Some(3),
+            seed: 5,
+            overwrite: false,
+            progress: false,
+        },
+    )
+    .expect("synthetic Synapse");
+    root
+}
+
+/// A tiny-preset run on [`synthetic`] data, batch 4, 5 SGD steps.
 fn tiny_run(dir: &Path, name: &str, root: &Path) -> String {
     let path = dir.join(format!("{name}.toml"));
     let text = format!(
@@ -177,20 +196,7 @@ fn weights(run: &Path) -> Vec<(String, tch::Tensor)> {
 fn a_launched_training_equals_the_same_ranks_started_as_torchrun_starts_them() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let root = d.join("synapse");
-    danie_data::synthetic::generate(
-        danie_data::datasets::DatasetKind::Synapse,
-        &root,
-        &danie_data::synthetic::SyntheticConfig {
-            cases: Some(4),
-            size: 32,
-            slices: Some(3),
-            seed: 5,
-            overwrite: false,
-            progress: false,
-        },
-    )
-    .expect("synthetic Synapse");
+    let root = synthetic(d);
     let timeout = ("DANIE_DIST_TIMEOUT_S", "30");
     let by_hand = tiny_run(d, "by_hand", &root);
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -245,5 +251,86 @@ fn a_launched_training_equals_the_same_ranks_started_as_torchrun_starts_them() {
             x.equal(y),
             "{n} differs between the launched and the by-hand run"
         );
+    }
+}
+
+/// The pids of `pid`'s children (Linux's /proc).
+fn children_of(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        if let Ok(text) = std::fs::read_to_string(task.path().join("children")) {
+            out.extend(
+                text.split_whitespace()
+                    .filter_map(|p| p.parse::<u32>().ok()),
+            );
+        }
+    }
+    out
+}
+
+#[test]
+fn a_signal_to_the_launcher_is_passed_on_and_no_rank_is_left_running() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let root = synthetic(d);
+    let cfg = tiny_run(d, "long", &root);
+    let mut launcher = Command::new(env!("CARGO_BIN_EXE_danie"))
+        .args(["train", "-c", &cfg, "--nproc-per-node", "2"])
+        .args(["--set", "train.iterations=100000"])
+        .env_remove("WORLD_SIZE")
+        .env("DANIE_DIST_TIMEOUT_S", "30")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Training under way: rank 0 has logged an iteration.
+    let log = d.join("run_long/log.csv");
+    let start = Instant::now();
+    while std::fs::read_to_string(&log).map_or(true, |t| !t.contains("\niter,")) {
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "no training after 120 s"
+        );
+        assert!(
+            launcher.try_wait().unwrap().is_none(),
+            "the launch ended early"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let ranks = children_of(launcher.id());
+    assert_eq!(ranks.len(), 2, "{ranks:?}");
+    // SAFETY: our own child, running.
+    unsafe { libc::kill(launcher.id() as i32, libc::SIGTERM) };
+    let signalled = Instant::now();
+    let status = loop {
+        if let Some(s) = launcher.try_wait().unwrap() {
+            break s;
+        }
+        if signalled.elapsed() > Duration::from_secs(30) {
+            let _ = launcher.kill();
+            panic!("the launcher still runs 30 s after SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    launcher
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("error: stopped by signal 15: passed on to rank 0, rank 1"),
+        "{stderr}"
+    );
+    for pid in ranks {
+        let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        assert!(state.is_empty(), "rank process {pid} still exists: {state}");
     }
 }
