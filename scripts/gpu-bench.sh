@@ -19,7 +19,8 @@
 #   5. the unit tests that need a GPU (`on_a_gpu`: CUDA graph replay against eager);
 #   6. the real command line on the card: `danie data generate` (synthetic Synapse), `danie train`
 #      (preset S, 224, batch 24, bf16, the parallel loader), again with train.cuda_graphs, and
-#      `danie eval` (logs kept).
+#      `danie eval` (logs kept); then `danie train` over NCCL under `torchrun --no-python`, world
+#      size 1 (and 2 on a two-GPU machine), with images/s.
 # Writes OUTDIR/gpu-bench.json, OUTDIR/gpu-bench.md (with the targets: danie >= PyTorch eager,
 # bf16 >= 1.8x float32) and the raw logs. Without a CUDA device it runs the same steps on the
 # CPU with the tiny preset and small sizes, to prove the plumbing (those numbers mean nothing).
@@ -209,6 +210,30 @@ if [ "$train_iters" -gt 0 ]; then
         && note "danie train with train.cuda_graphs = true (bf16) on $device: ok" \
         || { status=1; note "danie train with train.cuda_graphs = true FAILED (see cli-graph.log)"; }
     tail -3 "$out/cli-graph.log" >&2
+    # Data-parallel training over NCCL under torchrun (the launcher users have): world size 1,
+    # and 2 where nvidia-smi lists two GPUs; images/s is the median of rank 0's log.csv rows
+    # (each rank's share of the global batch of 24). A danie built without NCCL fails here
+    # saying so (crates/danie-dist/build.rs).
+    torchrun_bin="$(dirname "$(command -v "$python")")/torchrun"
+    [ -x "$torchrun_bin" ] || torchrun_bin="$(command -v torchrun || true)"
+    gpus="$(nvidia-smi -L 2>/dev/null | grep -c '^GPU' || true)"
+    median_ips() {
+        "$python" -c 'import csv, statistics, sys
+rows = [float(r["images_per_s"]) for r in csv.DictReader(open(sys.argv[1])) if r["kind"] == "iter" and r["images_per_s"]]
+print(f"{statistics.median(rows[len(rows) // 4:]):.1f}" if rows else "n/a")' "$1" 2>/dev/null || echo n/a
+    }
+    for n in 1 2; do
+        [ -n "$torchrun_bin" ] || { note "torchrun not found next to $python: NCCL step skipped"; break; }
+        [ "$n" -le "${gpus:-0}" ] || continue
+        "$torchrun_bin" --no-python --nproc-per-node "$n" --master-port $((29600 + n)) \
+            "$danie" train --config "$root/configs/demo.toml" --set "data.root=$work/synapse" \
+            --set data.image_size=224 --set model.preset=s --set train.device=cuda \
+            --set train.dist_backend=nccl "${train_sets[@]}" \
+            --set train.iterations=$((train_iters < 100 ? train_iters : 100)) \
+            --set "output.run_dir=$work/run-nccl$n" > "$out/cli-nccl$n.log" 2>&1 \
+            && note "danie train over NCCL, world size $n (torchrun): $(median_ips "$work/run-nccl$n/log.csv") images/s per rank" \
+            || { status=1; note "danie train over NCCL, world size $n FAILED (see cli-nccl$n.log)"; }
+    done
     cp "$work/run/log.csv" "$out/train-log.csv" 2>/dev/null || true
     cp "$work/run-graph/log.csv" "$out/train-graph-log.csv" 2>/dev/null || true
     cp "$work/run/eval/summary.md" "$out/eval-summary.md" 2>/dev/null || true

@@ -4,7 +4,13 @@
 //!
 //! The collectives are libtorch's own (the engine of PyTorch's DDP), reached through a small C++
 //! shim (csrc/c10d.cpp): no socket or reduction is written here. A build without gloo's headers
-//! still compiles; [`ProcessGroup::new_gloo`] then says how to get them.
+//! still compiles; [`ProcessGroup::new_gloo`] then says how to get them. Where the build found
+//! NCCL's and CUDA's headers, [`ProcessGroup::new_nccl`] joins an NCCL group instead.
+//!
+//! Failures name ranks: before the group exists the store checks that each RANK has one process
+//! and that all agree on WORLD_SIZE; after, each rank beats a heartbeat into the store, so that a
+//! failed collective says which rank is gone, or quotes the reason a rank gave
+//! ([`ProcessGroup::mark_failed`]).
 pub mod sync_bn;
 
 use std::time::Duration;
@@ -29,6 +35,13 @@ pub enum DistError {
         world: usize,
         message: String,
     },
+    #[error(
+        "this danie was built without NCCL (the build needs a libtorch with CUDA, nccl.h and \
+         CUDA's headers: for the CUDA 13 torch wheel, `pip install nvidia-cuda-crt \
+         nvidia-cuda-cccl` into its venv, then rebuild; crates/danie-dist/build.rs says more), \
+         or set train.dist_backend = \"gloo\""
+    )]
+    NcclUnavailable,
     #[error("{op} failed on rank {rank}: {message}")]
     Collective {
         op: &'static str,
@@ -130,6 +143,11 @@ pub fn available() -> bool {
     cfg!(danie_c10d)
 }
 
+/// True when this build has the NCCL path (libtorch_cuda, nccl.h and CUDA's headers were found).
+pub fn nccl_available() -> bool {
+    cfg!(danie_nccl)
+}
+
 #[cfg(danie_c10d)]
 mod ffi {
     use std::os::raw::{c_char, c_int, c_longlong, c_void};
@@ -149,7 +167,19 @@ mod ffi {
             timeout_ms: c_longlong,
             err: *mut *mut c_char,
         ) -> *mut Group;
+        #[cfg(danie_nccl)]
+        pub fn danie_c10d_new_nccl(
+            host: *const c_char,
+            port: c_int,
+            rank: c_int,
+            world: c_int,
+            device: c_int,
+            timeout_ms: c_longlong,
+            err: *mut *mut c_char,
+        ) -> *mut Group;
         pub fn danie_c10d_free(g: *mut Group);
+        pub fn danie_c10d_mark_failed(g: *mut Group, reason: *const c_char);
+        pub fn danie_c10d_diagnose(g: *mut Group) -> *mut c_char;
         pub fn danie_c10d_all_reduce_sum(
             g: *mut Group,
             ts: *mut *mut c_void,
@@ -198,7 +228,7 @@ mod ffi {
     }
 }
 
-/// A c10d process group over Gloo (CPU tensors).
+/// A c10d process group over Gloo (CPU tensors) or NCCL (CUDA tensors).
 pub struct ProcessGroup {
     #[cfg(danie_c10d)]
     group: *mut ffi::Group,
@@ -212,8 +242,9 @@ unsafe impl Send for ProcessGroup {}
 unsafe impl Sync for ProcessGroup {}
 
 impl ProcessGroup {
-    /// Joins the group `env` describes: rank 0 serves the TCPStore at MASTER_ADDR:MASTER_PORT,
-    /// every rank connects to it; `timeout` bounds the rendezvous and every collective.
+    /// Joins the Gloo group `env` describes: rank 0 serves the TCPStore at
+    /// MASTER_ADDR:MASTER_PORT, every rank connects to it; `timeout` bounds the rendezvous and
+    /// every collective.
     pub fn new_gloo(env: &DistEnv, timeout: Duration) -> Result<Self, DistError> {
         #[cfg(not(danie_c10d))]
         {
@@ -222,36 +253,99 @@ impl ProcessGroup {
         }
         #[cfg(danie_c10d)]
         {
-            let init_err = |message: String| DistError::Init {
-                addr: env.master_addr.clone(),
-                port: env.master_port,
-                rank: env.rank,
-                world: env.world_size,
-                message,
-            };
-            let host = std::ffi::CString::new(env.master_addr.as_str())
-                .map_err(|_| init_err("MASTER_ADDR holds a NUL byte".into()))?;
-            let ms = i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX);
-            let mut err = std::ptr::null_mut();
-            // SAFETY: valid C string and out-pointer; the shim catches every C++ exception.
-            let group = unsafe {
-                ffi::danie_c10d_new_gloo(
-                    host.as_ptr(),
-                    i32::from(env.master_port),
-                    env.rank as i32,
-                    env.world_size as i32,
-                    ms,
-                    &mut err,
-                )
-            };
-            if group.is_null() {
-                return Err(init_err(ffi::take(err)));
-            }
-            Ok(Self {
-                group,
-                rank: env.rank,
-                world_size: env.world_size,
+            Self::join(env, timeout, |host, ms, err| {
+                // SAFETY: valid C string and out-pointer; the shim catches every C++ exception.
+                unsafe {
+                    ffi::danie_c10d_new_gloo(
+                        host,
+                        i32::from(env.master_port),
+                        env.rank as i32,
+                        env.world_size as i32,
+                        ms,
+                        err,
+                    )
+                }
             })
+        }
+    }
+
+    /// Joins the NCCL group `env` describes, on `cuda:LOCAL_RANK` (one GPU per process), with
+    /// the same rendezvous and checks as [`Self::new_gloo`].
+    pub fn new_nccl(env: &DistEnv, timeout: Duration) -> Result<Self, DistError> {
+        #[cfg(not(danie_c10d))]
+        {
+            let _ = (env, timeout);
+            Err(DistError::Unavailable)
+        }
+        #[cfg(all(danie_c10d, not(danie_nccl)))]
+        {
+            let _ = (env, timeout);
+            Err(DistError::NcclUnavailable)
+        }
+        #[cfg(all(danie_c10d, danie_nccl))]
+        {
+            Self::join(env, timeout, |host, ms, err| {
+                // SAFETY: as in new_gloo.
+                unsafe {
+                    ffi::danie_c10d_new_nccl(
+                        host,
+                        i32::from(env.master_port),
+                        env.rank as i32,
+                        env.world_size as i32,
+                        env.local_rank as i32,
+                        ms,
+                        err,
+                    )
+                }
+            })
+        }
+    }
+
+    /// The rendezvous both backends share; `create` calls the shim's constructor.
+    #[cfg(danie_c10d)]
+    fn join(
+        env: &DistEnv,
+        timeout: Duration,
+        create: impl FnOnce(
+            *const std::os::raw::c_char,
+            i64,
+            *mut *mut std::os::raw::c_char,
+        ) -> *mut ffi::Group,
+    ) -> Result<Self, DistError> {
+        let init_err = |message: String| DistError::Init {
+            addr: env.master_addr.clone(),
+            port: env.master_port,
+            rank: env.rank,
+            world: env.world_size,
+            message,
+        };
+        let host = std::ffi::CString::new(env.master_addr.as_str())
+            .map_err(|_| init_err("MASTER_ADDR holds a NUL byte".into()))?;
+        let ms = i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX);
+        let mut err = std::ptr::null_mut();
+        let group = create(host.as_ptr(), ms, &mut err);
+        if group.is_null() {
+            return Err(init_err(ffi::take(err)));
+        }
+        Ok(Self {
+            group,
+            rank: env.rank,
+            world_size: env.world_size,
+        })
+    }
+
+    /// Tells the other ranks why this one stops (its own error: a file it cannot read, a full
+    /// disk), before it exits: their failed collective then quotes `reason` instead of only
+    /// saying this rank is gone. Bounded (a few seconds at most); never fails.
+    pub fn mark_failed(&self, reason: &str) {
+        #[cfg(not(danie_c10d))]
+        let _ = reason;
+        #[cfg(danie_c10d)]
+        {
+            let reason = std::ffi::CString::new(reason.replace('\0', " "))
+                .unwrap_or_else(|_| c"(reason not representable)".into());
+            // SAFETY: live group, valid C string; the shim swallows store errors.
+            unsafe { ffi::danie_c10d_mark_failed(self.group, reason.as_ptr()) };
         }
     }
 
@@ -418,21 +512,24 @@ impl ProcessGroup {
         op: &'static str,
     ) -> Result<(), DistError> {
         if rc == 0 {
-            Ok(())
-        } else {
-            Err(DistError::Collective {
-                op,
-                rank: self.rank,
-                message: ffi::take(err),
-            })
+            return Ok(());
         }
+        let raw = ffi::take(err);
+        // Which rank is lost, from the store's heartbeats (a few seconds at most).
+        // SAFETY: live group; the shim returns a malloc'd string (never null but for OOM).
+        let diagnosis = ffi::take(unsafe { ffi::danie_c10d_diagnose(self.group) });
+        Err(DistError::Collective {
+            op,
+            rank: self.rank,
+            message: format!("{diagnosis}; c10d said: {raw}"),
+        })
     }
 }
 
 impl Drop for ProcessGroup {
     fn drop(&mut self) {
         #[cfg(danie_c10d)]
-        // SAFETY: created by danie_c10d_new_gloo, freed once.
+        // SAFETY: created by danie_c10d_new_gloo / _nccl, freed once.
         unsafe {
             ffi::danie_c10d_free(self.group)
         };

@@ -1,15 +1,38 @@
 //! Two real processes on 127.0.0.1 joined through libtorch's TCPStore and ProcessGroupGloo: the
-//! collectives give the values a hand computation gives, a rank that dies makes the other's
-//! collective fail within the timeout (never a hang), and a master nobody serves is an error
-//! naming the address. Each test re-runs this test binary as its ranks (DANIE_DIST_CHILD).
+//! collectives give the values a hand computation gives; a rank that dies, stops on its own error
+//! or stalls makes the other's collective fail within the timeout (never a hang) with a message
+//! naming it; and a master nobody serves is an error naming the address. Each test re-runs this
+//! test binary as its ranks (DANIE_DIST_CHILD; helpers in common/).
 mod common;
 
 use std::process::Child;
 use std::time::{Duration, Instant};
 
-use common::{child_group, finish, free_port, spawn_rank, TIMEOUT};
+use common::{child_group, finish, free_port, spawn_rank, spawn_with, TIMEOUT};
 use danie_dist::{DistEnv, ProcessGroup};
 use tch::{Kind, Tensor};
+
+/// Runs `test` as ranks 0 and 1; `dies` is the rank meant to fail. Returns the survivor's
+/// output after checking that it stopped cleanly, having seen the error.
+fn run_pair(test: &str, dies: usize, vars: &[(&str, &str)]) -> String {
+    let port = free_port();
+    let ranks: Vec<_> = (0..2).map(|r| spawn_with(test, r, 2, port, vars)).collect();
+    let mut outs = Vec::new();
+    for (r, child) in ranks.into_iter().enumerate() {
+        outs.push(finish(child, Duration::from_secs(60), &format!("rank {r}")));
+    }
+    assert!(
+        !outs[dies].0,
+        "rank {dies} was meant to fail:\n{}",
+        outs[dies].1
+    );
+    let (ok, out) = outs.swap_remove(1 - dies);
+    assert!(
+        ok,
+        "the surviving rank should have seen an error and stopped cleanly:\n{out}"
+    );
+    out
+}
 
 #[test]
 fn collectives_across_two_processes() {
@@ -70,47 +93,110 @@ fn collectives_across_two_processes() {
     }
 }
 
+/// The error a surviving rank's all-reduce gives, printed for the parent to read.
+fn all_reduce_error(pg: &ProcessGroup) -> (String, Duration) {
+    let start = Instant::now();
+    let mut ts = vec![Tensor::ones([4], (Kind::Float, tch::Device::Cpu))];
+    let err = pg
+        .all_reduce_sum(&mut ts)
+        .expect_err("a collective with a lost rank")
+        .to_string();
+    println!("error after {:.1} s: {err}", start.elapsed().as_secs_f64());
+    (err, start.elapsed())
+}
+
 #[test]
-fn a_lost_rank_fails_the_others_collective_within_the_timeout() {
+fn a_lost_rank_is_named_in_the_others_error_within_the_timeout() {
     if let Some(pg) = child_group() {
         if pg.rank() == 1 {
             // Dies between collectives, as a killed process does.
             std::process::exit(3);
         }
-        let start = Instant::now();
-        let mut ts = vec![Tensor::ones([4], (Kind::Float, tch::Device::Cpu))];
-        let err = pg
-            .all_reduce_sum(&mut ts)
-            .expect_err("a collective with a dead rank");
-        println!("error after {:.1} s: {err}", start.elapsed().as_secs_f64());
-        assert!(start.elapsed() < TIMEOUT + Duration::from_secs(5));
+        let (err, took) = all_reduce_error(&pg);
+        // Gloo sees the closed connection at once; the heartbeat check adds a few seconds.
+        assert!(took < TIMEOUT + Duration::from_secs(5), "{took:?}");
         assert!(
-            err.to_string().starts_with("all-reduce failed on rank 0: "),
+            err.starts_with("all-reduce failed on rank 0: rank 1 is gone (no heartbeat for "),
             "{err}"
         );
         return;
     }
-    let port = free_port();
-    let r0 = spawn_rank(
-        "a_lost_rank_fails_the_others_collective_within_the_timeout",
-        0,
-        2,
-        port,
-    );
-    let r1 = spawn_rank(
-        "a_lost_rank_fails_the_others_collective_within_the_timeout",
+    let out = run_pair(
+        "a_lost_rank_is_named_in_the_others_error_within_the_timeout",
         1,
-        2,
-        port,
+        &[],
     );
-    let (ok1, _) = finish(r1, Duration::from_secs(60), "rank 1");
-    assert!(!ok1, "rank 1 was meant to die");
-    let (ok0, out0) = finish(r0, Duration::from_secs(60), "rank 0");
     assert!(
-        ok0,
-        "rank 0 should have seen an error and stopped cleanly:\n{out0}"
+        out.contains("all-reduce failed on rank 0: rank 1 is gone"),
+        "{out}"
     );
-    assert!(out0.contains("all-reduce failed on rank 0"), "{out0}");
+}
+
+#[test]
+fn a_rank_that_stops_on_its_own_error_is_quoted() {
+    if let Some(pg) = child_group() {
+        if pg.rank() == 1 {
+            pg.mark_failed("cannot read data/case0007.h5: permission denied");
+            std::process::exit(1);
+        }
+        let (err, _) = all_reduce_error(&pg);
+        assert!(
+            err.starts_with(
+                "all-reduce failed on rank 0: rank 1 stopped: cannot read data/case0007.h5: \
+                 permission denied; c10d said: "
+            ),
+            "{err}"
+        );
+        return;
+    }
+    run_pair("a_rank_that_stops_on_its_own_error_is_quoted", 1, &[]);
+}
+
+#[test]
+fn a_lost_rank_0_is_named_as_the_store_it_served() {
+    if let Some(pg) = child_group() {
+        if pg.rank() == 0 {
+            std::process::exit(3);
+        }
+        let (err, took) = all_reduce_error(&pg);
+        assert!(took < TIMEOUT + Duration::from_secs(5), "{took:?}");
+        let port = std::env::var("MASTER_PORT").unwrap();
+        assert!(
+            err.starts_with(&format!(
+                "all-reduce failed on rank 1: rank 0 (which serves the store at \
+                 127.0.0.1:{port}) is gone"
+            )),
+            "{err}"
+        );
+        return;
+    }
+    run_pair("a_lost_rank_0_is_named_as_the_store_it_served", 0, &[]);
+}
+
+#[test]
+fn a_stalled_rank_times_the_collective_out_saying_every_rank_is_alive() {
+    if let Some(pg) = child_group() {
+        if pg.rank() == 1 {
+            // Alive (its heartbeat goes on) but never reaches the collective.
+            std::thread::sleep(Duration::from_secs(12));
+            std::process::exit(1);
+        }
+        let (err, took) = all_reduce_error(&pg);
+        assert!(
+            took >= Duration::from_secs(3) && took < Duration::from_secs(10),
+            "{took:?}"
+        );
+        assert!(
+            err.starts_with("all-reduce failed on rank 0: every rank is alive"),
+            "{err}"
+        );
+        return;
+    }
+    run_pair(
+        "a_stalled_rank_times_the_collective_out_saying_every_rank_is_alive",
+        1,
+        &[("DANIE_TEST_TIMEOUT_S", "3")],
+    );
 }
 
 #[test]

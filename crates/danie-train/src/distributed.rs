@@ -70,9 +70,7 @@ impl Dist {
         };
         let group = match backend {
             Backend::Gloo => ProcessGroup::new_gloo(&env, timeout)?,
-            Backend::Nccl => anyhow::bail!(
-                "the NCCL backend is not built into this danie: set train.dist_backend = \"gloo\""
-            ),
+            Backend::Nccl => ProcessGroup::new_nccl(&env, timeout)?,
         };
         Ok(Some(Self {
             env,

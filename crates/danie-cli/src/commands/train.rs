@@ -21,9 +21,17 @@ pub struct Args {
     /// schedule; continue later with --resume.
     #[arg(long, value_name = "N")]
     stop_after_epochs: Option<usize>,
+    /// Start N processes of this command on this machine (ranks 0..N, as `torchrun
+    /// --nproc-per-node N` does) and wait for them; not under torchrun or srun.
+    #[arg(long, value_name = "N")]
+    nproc_per_node: Option<usize>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
+    if let Some(n) = args.nproc_per_node {
+        return crate::launch::launch(n, crate::launch::timeout_for(&args.config, &args.set)?);
+    }
+    crate::launch::test_failure()?;
     let cfg = RunConfig::load(&args.config, &args.set)?;
     let out = train(
         &cfg,

@@ -1,0 +1,336 @@
+//! `danie train --nproc-per-node N` as a user runs it: ranks that fail make the launch fail
+//! naming them (rank 0's output as is, the others' prefixed `[rank r] `), a rank that waits for
+//! a failed one ends within the timeout, a launch under another launcher is refused, and a
+//! launched 2-rank training with `sync_bn` ends on the weights one process reaches on the same
+//! global batches. Every run here is bounded: a hang fails the test instead of stalling it.
+use std::io::Read;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// `danie args` with `envs`, killed (and the test failed) past `limit`: (exit code, stdout,
+/// stderr, time taken).
+fn danie(
+    args: &[&str],
+    envs: &[(&str, &str)],
+    limit: Duration,
+) -> (Option<i32>, String, String, Duration) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_danie"));
+    cmd.args(args)
+        .env_remove("WORLD_SIZE")
+        .env_remove("RANK")
+        .env_remove("MASTER_PORT")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let start = Instant::now();
+    let mut child = cmd.spawn().expect("starting danie");
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let t_out = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = out.read_to_string(&mut s);
+        s
+    });
+    let t_err = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err.read_to_string(&mut s);
+        s
+    });
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "danie {args:?} still running after {limit:?} (a hang); stderr:\n{}",
+                t_err.join().unwrap()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let took = start.elapsed();
+    (
+        status.code(),
+        t_out.join().unwrap(),
+        t_err.join().unwrap(),
+        took,
+    )
+}
+
+#[test]
+fn ranks_that_fail_make_the_launch_fail_naming_them() {
+    let missing = std::env::temp_dir().join("danie-launch-test-no-such-config.toml");
+    let missing = missing.to_str().unwrap();
+    let (code, _, stderr, _) = danie(
+        &["train", "--config", missing, "--nproc-per-node", "2"],
+        &[],
+        Duration::from_secs(120),
+    );
+    assert_eq!(code, Some(1), "{stderr}");
+    // Each rank's own error: rank 0's as is, rank 1's prefixed.
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.starts_with("error: ") && l.contains(missing)),
+        "{stderr}"
+    );
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.starts_with("[rank 1] error: ") && l.contains(missing)),
+        "{stderr}"
+    );
+    // The launcher's: both ranks with their status.
+    let last = stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("error: rank ")
+            && last.contains("rank 0 (exit status 1)")
+            && last.contains("rank 1 (exit status 1)")
+            && last.ends_with(" failed"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_rank_waiting_for_a_failed_one_ends_within_the_timeout_naming_it() {
+    // Rank 1 joins the group and stops on its own error; rank 0 waits for it at a barrier.
+    let (code, _, stderr, took) = danie(
+        &["train", "--config", "unused.toml", "--nproc-per-node", "2"],
+        &[("DANIE_TEST_FAIL_RANK", "1"), ("DANIE_DIST_TIMEOUT_S", "5")],
+        Duration::from_secs(120),
+    );
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(took < Duration::from_secs(60), "took {took:?}\n{stderr}");
+    assert!(
+        stderr.contains("[rank 1] error: DANIE_TEST_FAIL_RANK=1 (a test's failing rank)"),
+        "{stderr}"
+    );
+    // Rank 0 names rank 1 and quotes its reason.
+    assert!(
+        stderr.lines().any(|l| l.starts_with(
+            "error: barrier failed on rank 0: rank 1 stopped: DANIE_TEST_FAIL_RANK=1"
+        )),
+        "{stderr}"
+    );
+    // Both ranks with their status, in the order they ended (rank 1 may take longer to exit
+    // than rank 0 takes to see it gone).
+    let last = stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("error: rank ")
+            && last.contains("rank 0 (exit status 1)")
+            && last.contains("rank 1 (exit status 1)")
+            && last.ends_with(" failed"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn nproc_per_node_under_a_launcher_is_an_error() {
+    let (code, stdout, stderr, _) = danie(
+        &["train", "--config", "c.toml", "--nproc-per-node", "2"],
+        &[("WORLD_SIZE", "2")],
+        Duration::from_secs(60),
+    );
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stdout.is_empty(), "{stdout}");
+    assert!(
+        stderr.contains(
+            "--nproc-per-node: this process already runs under a launcher (WORLD_SIZE=2 is set"
+        ),
+        "{stderr}"
+    );
+}
+
+/// 4 synthetic Synapse cases (32 px) under `dir`.
+fn synthetic(dir: &Path) -> std::path::PathBuf {
+    let root = dir.join("synapse");
+    danie_data::synthetic::generate(
+        danie_data::datasets::DatasetKind::Synapse,
+        &root,
+        &danie_data::synthetic::SyntheticConfig {
+            cases: Some(4),
+            size: 32,
+            slices: Some(3),
+            seed: 5,
+            overwrite: false,
+            progress: false,
+        },
+    )
+    .expect("synthetic Synapse");
+    root
+}
+
+/// A tiny-preset run on [`synthetic`] data, batch 4, 5 SGD steps.
+fn tiny_run(dir: &Path, name: &str, root: &Path) -> String {
+    let path = dir.join(format!("{name}.toml"));
+    let text = format!(
+        "[data]\ndataset = \"synapse\"\nroot = \"{}\"\nimage_size = 32\nbatch_size = 4\n\
+         num_workers = 1\naugment = false\n\n[model]\npreset = \"tiny\"\n\n[train]\n\
+         device = \"cpu\"\nthreads = 1\nlr = 0.05\nmomentum = 0.9\niterations = 5\n\
+         log_every = 1\nval_every = 0\n\n[output]\nrun_dir = \"{}\"\n",
+        root.display(),
+        dir.join(format!("run_{name}")).display()
+    );
+    std::fs::write(&path, text).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+/// The final weights of a run, by name.
+fn weights(run: &Path) -> Vec<(String, tch::Tensor)> {
+    danie_model::weights::read_safetensors(&run.join("model.safetensors"))
+        .expect("the run's weights")
+        .0
+}
+
+/// `danie --nproc-per-node 2` trains as the same two ranks started with torchrun's variables
+/// by hand (what `torchrun --no-python --nproc-per-node 2` sets): the same weights, exactly,
+/// rank 0 reporting for the run. (That 2 ranks equal 1 process or PyTorch's DDP is
+/// train_distributed.rs's.)
+#[test]
+fn a_launched_training_equals_the_same_ranks_started_as_torchrun_starts_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let root = synthetic(d);
+    let timeout = ("DANIE_DIST_TIMEOUT_S", "30");
+    let by_hand = tiny_run(d, "by_hand", &root);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    let ranks: Vec<_> = ["0", "1"]
+        .into_iter()
+        .map(|rank| {
+            let (cfg, port) = (by_hand.clone(), port.clone());
+            std::thread::spawn(move || {
+                let vars = [
+                    ("RANK", rank),
+                    ("LOCAL_RANK", rank),
+                    ("WORLD_SIZE", "2"),
+                    ("LOCAL_WORLD_SIZE", "2"),
+                    ("MASTER_ADDR", "127.0.0.1"),
+                    ("MASTER_PORT", port.as_str()),
+                    timeout,
+                ];
+                danie(&["train", "-c", &cfg], &vars, Duration::from_secs(300))
+            })
+        })
+        .collect();
+    for r in ranks {
+        let (code, _, stderr, _) = r.join().unwrap();
+        assert_eq!(code, Some(0), "{stderr}");
+    }
+    let launched = tiny_run(d, "launched", &root);
+    let (code, stdout, stderr, _) = danie(
+        &["train", "-c", &launched, "--nproc-per-node", "2"],
+        &[timeout],
+        Duration::from_secs(300),
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    // Rank 0 reports for the run, unprefixed; rank 1 adds no report of its own.
+    assert!(
+        stdout.lines().any(|l| l.starts_with("trained ")),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("[rank 1] trained"), "{stdout}");
+    let (a, b) = (
+        weights(&d.join("run_by_hand")),
+        weights(&d.join("run_launched")),
+    );
+    assert_eq!(a.len(), b.len());
+    for ((n, x), (m, y)) in a.iter().zip(&b) {
+        assert_eq!(n, m);
+        assert!(
+            x.equal(y),
+            "{n} differs between the launched and the by-hand run"
+        );
+    }
+}
+
+/// The pids of `pid`'s children (Linux's /proc).
+fn children_of(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        if let Ok(text) = std::fs::read_to_string(task.path().join("children")) {
+            out.extend(
+                text.split_whitespace()
+                    .filter_map(|p| p.parse::<u32>().ok()),
+            );
+        }
+    }
+    out
+}
+
+#[test]
+fn a_signal_to_the_launcher_is_passed_on_and_no_rank_is_left_running() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let root = synthetic(d);
+    let cfg = tiny_run(d, "long", &root);
+    let mut launcher = Command::new(env!("CARGO_BIN_EXE_danie"))
+        .args(["train", "-c", &cfg, "--nproc-per-node", "2"])
+        .args(["--set", "train.iterations=100000"])
+        .env_remove("WORLD_SIZE")
+        .env("DANIE_DIST_TIMEOUT_S", "30")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Training under way: rank 0 has logged an iteration.
+    let log = d.join("run_long/log.csv");
+    let start = Instant::now();
+    while std::fs::read_to_string(&log).map_or(true, |t| !t.contains("\niter,")) {
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "no training after 120 s"
+        );
+        assert!(
+            launcher.try_wait().unwrap().is_none(),
+            "the launch ended early"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let ranks = children_of(launcher.id());
+    assert_eq!(ranks.len(), 2, "{ranks:?}");
+    // SAFETY: our own child, running.
+    unsafe { libc::kill(launcher.id() as i32, libc::SIGTERM) };
+    let signalled = Instant::now();
+    let status = loop {
+        if let Some(s) = launcher.try_wait().unwrap() {
+            break s;
+        }
+        if signalled.elapsed() > Duration::from_secs(30) {
+            let _ = launcher.kill();
+            panic!("the launcher still runs 30 s after SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    launcher
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("error: stopped by signal 15: passed on to rank 0, rank 1"),
+        "{stderr}"
+    );
+    for pid in ranks {
+        let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        assert!(state.is_empty(), "rank process {pid} still exists: {state}");
+    }
+}
