@@ -11,7 +11,8 @@
 //!   (tests/python/ddp_reference.py: reference/danie_ref.py, gloo, 2 processes, the same initial
 //!   weights, batches and learning rates), to 1e-5;
 //! - a rank killed mid-run stops the other within the timeout, naming it, and the run resumes
-//!   from its last checkpoint with another world size.
+//!   from its last checkpoint with another world size; a rank that stops on its own error is
+//!   quoted by the others.
 mod support;
 
 use std::net::TcpListener;
@@ -95,9 +96,22 @@ run_dir = "{}"
 /// Starts `danie ARGS` as rank `rank` of `world` (`nodes`: one process per node, each its own
 /// LOCAL_RANK 0, as two machines would run it).
 fn spawn_rank(args: &[&str], rank: usize, world: usize, port: u16, nodes: bool) -> Child {
+    spawn_rank_with(args, rank, world, port, nodes, &[])
+}
+
+/// [`spawn_rank`] with more environment variables for this rank.
+fn spawn_rank_with(
+    args: &[&str],
+    rank: usize,
+    world: usize,
+    port: u16,
+    nodes: bool,
+    envs: &[(&str, &str)],
+) -> Child {
     let (local_rank, local_world) = if nodes { (0, 1) } else { (rank, world) };
     Command::new(support::danie_bin())
         .args(args)
+        .envs(envs.iter().copied())
         .env("RANK", rank.to_string())
         .env("WORLD_SIZE", world.to_string())
         .env("LOCAL_RANK", local_rank.to_string())
@@ -414,4 +428,35 @@ fn a_killed_rank_stops_the_run_naming_it_and_the_run_resumes() {
         "{}",
         out.stdout
     );
+}
+
+#[test]
+fn a_rank_that_stops_on_its_own_error_is_quoted_by_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let root = data(d);
+    let cfg = config(d, "own", &root, "iterations = 5");
+    let args = ["train", "-c", cfg.to_str().unwrap()];
+    let port = free_port();
+    // Rank 1 alone runs under a decoded-size budget its batches do not fit: its loader refuses
+    // to start, after the weights were broadcast, while rank 0 goes on to the first all-reduce.
+    let r0 = spawn_rank(&args, 0, 2, port, false);
+    let r1 = spawn_rank_with(
+        &args,
+        1,
+        2,
+        port,
+        false,
+        &[("DANIE_MAX_DECODED_BYTES", "64K")],
+    );
+    let (ok1, out1) = finish(r1, Duration::from_secs(TIMEOUT_S + 30), "rank 1");
+    let (ok0, out0) = finish(r0, Duration::from_secs(TIMEOUT_S + 30), "rank 0");
+    assert!(!ok1 && !ok0, "rank 0:\n{out0}\nrank 1:\n{out1}");
+    assert!(out1.contains("DANIE_MAX_DECODED_BYTES"), "{out1}");
+    assert!(
+        out0.contains("rank 1 stopped:") && out0.contains("DANIE_MAX_DECODED_BYTES"),
+        "rank 0 does not quote rank 1's reason:\n{out0}"
+    );
+    assert!(!out0.contains("panicked") && !out1.contains("panicked"));
+    assert!(!d.join("run_own/checkpoints").exists());
 }

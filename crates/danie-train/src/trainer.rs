@@ -140,7 +140,12 @@ pub fn train(cfg: &RunConfig, opts: &TrainOptions) -> anyhow::Result<TrainOutcom
         .with_context(|| format!("rank {} (LOCAL_RANK {})", d.rank(), d.local_rank()))?,
         None => device,
     };
-    train_on(cfg, opts, device, dist.as_ref())
+    let outcome = train_on(cfg, opts, device, dist.as_ref());
+    if let (Err(e), Some(d)) = (&outcome, &dist) {
+        // The others quote this when their next collective fails, instead of only "gone".
+        d.group().mark_failed(&format!("{e:#}"));
+    }
+    outcome
 }
 
 fn train_on(
