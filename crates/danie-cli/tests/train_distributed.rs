@@ -10,6 +10,8 @@
 //! - two processes without `sync_bn` end where PyTorch's own DistributedDataParallel ends
 //!   (tests/python/ddp_reference.py: reference/danie_ref.py, gloo, 2 processes, the same initial
 //!   weights, batches and learning rates), to 1e-5;
+//! - PyTorch's own launcher, `torchrun --no-python --nproc-per-node 2 danie train`, trains and
+//!   writes one run folder (rank 0 a client of the agent's store, as PyTorch's env:// is);
 //! - a rank killed mid-run stops the other within the timeout, naming it, and the run resumes
 //!   from its last checkpoint with another world size; a rank that stops on its own error is
 //!   quoted by the others.
@@ -459,4 +461,32 @@ fn a_rank_that_stops_on_its_own_error_is_quoted_by_the_others() {
     );
     assert!(!out0.contains("panicked") && !out1.contains("panicked"));
     assert!(!d.join("run_own/checkpoints").exists());
+}
+
+#[test]
+fn torchrun_launches_danie_train() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let root = data(d);
+    let cfg = config(d, "torchrun", &root, "iterations = 3");
+    let torchrun = danie_testkit::python().with_file_name("torchrun");
+    let child = Command::new(&torchrun)
+        .args(["--no-python", "--nproc-per-node", "2", "--master-port"])
+        .arg(free_port().to_string())
+        .arg(support::danie_bin())
+        .args(["train", "-c", cfg.to_str().unwrap()])
+        .env("DANIE_DIST_TIMEOUT_S", TIMEOUT_S.to_string())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", torchrun.display()));
+    let (ok, out) = finish(child, Duration::from_secs(600), "torchrun");
+    assert!(ok, "{out}");
+    assert_eq!(
+        out.matches("trained 2 epochs / 3 iterations").count(),
+        1,
+        "{out}"
+    );
+    assert!(!out.contains("failed to bind"), "{out}");
+    assert_eq!(logged(&d.join("run_torchrun"), "loss").len(), 3);
 }

@@ -26,6 +26,7 @@
 #include <atomic>
 #include <cctype>
 #include <chrono>
+#include <cstdlib>
 #include <condition_variable>
 #include <future>
 #include <cstring>
@@ -49,14 +50,20 @@ constexpr milliseconds kProbeTimeout = 3s;
 constexpr milliseconds kBeatPeriod = 1s;
 constexpr milliseconds kBeatWindow = 2500ms;
 
-std::string key_rank(int r) { return "danie/rank/" + std::to_string(r); }
-std::string key_world(int r) { return "danie/world/" + std::to_string(r); }
-std::string key_beat(int r) { return "danie/heartbeat/" + std::to_string(r); }
-std::string key_failed(int r) { return "danie/failed/" + std::to_string(r); }
-const std::string kArrived = "danie/arrived";
-const std::string kStartupError = "danie/startup_error";
-const std::string kJoined = "danie/joined";       // processes that reached the store
-const std::string kSawError = "danie/saw_error";  // of those, how many read the startup error
+// Every key of this run starts with "danie/", plus the restart count under torchrun's elastic
+// agent (its store outlives a restart: the keys of the failed attempt must not count).
+std::string prefix() {
+  const char* restart = std::getenv("TORCHELASTIC_RESTART_COUNT");
+  return restart && *restart ? "danie/restart" + std::string(restart) + "/" : "danie/";
+}
+std::string key_rank(int r) { return prefix() + "rank/" + std::to_string(r); }
+std::string key_world(int r) { return prefix() + "world/" + std::to_string(r); }
+std::string key_beat(int r) { return prefix() + "heartbeat/" + std::to_string(r); }
+std::string key_failed(int r) { return prefix() + "failed/" + std::to_string(r); }
+const std::string kArrived = prefix() + "arrived";
+const std::string kStartupError = prefix() + "startup_error";
+const std::string kJoined = prefix() + "joined";       // processes that reached the store
+const std::string kSawError = prefix() + "saw_error";  // of those, how many read the startup error
 
 std::vector<uint8_t> bytes(const std::string& s) { return {s.begin(), s.end()}; }
 std::string text(const std::vector<uint8_t>& b) { return {b.begin(), b.end()}; }
@@ -300,7 +307,11 @@ danie_c10d_group* join(const char* host, int port, int rank, int world, long lon
   g->rank = rank;
   g->world = world;
   g->timeout = milliseconds(timeout_ms);
-  if (rank == 0) {
+  // Under torchrun the agent already serves a store at MASTER_ADDR:MASTER_PORT (and says so):
+  // every rank is its client, as PyTorch's env:// rendezvous does.
+  const char* agent = std::getenv("TORCHELASTIC_USE_AGENT_STORE");
+  const bool agent_store = agent && std::string(agent) == "True";
+  if (rank == 0 && !agent_store) {
     g->store = serve(g->host, port, g->timeout);
   } else {
     g->store = client(g->host, port, g->timeout);
@@ -351,7 +362,7 @@ danie_c10d_group* danie_c10d_new_gloo(const char* host, int port, int rank, int 
     std::unique_ptr<danie_c10d_group> g(join(host, port, rank, world, timeout_ms));
     auto opts = c10d::ProcessGroupGloo::Options::create(g->timeout);
     opts->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
-    auto store = c10::make_intrusive<c10d::PrefixStore>("gloo/", g->store);
+    auto store = c10::make_intrusive<c10d::PrefixStore>(prefix() + "gloo/", g->store);
     g->pg = c10::make_intrusive<c10d::ProcessGroupGloo>(store, rank, world, opts);
     out = g.release();
   });
@@ -376,7 +387,7 @@ danie_c10d_group* danie_c10d_new_nccl(const char* host, int port, int rank, int 
     std::unique_ptr<danie_c10d_group> g(join(host, port, rank, world, timeout_ms));
     auto opts = c10d::ProcessGroupNCCL::Options::create();
     opts->timeout = g->timeout;
-    auto store = c10::make_intrusive<c10d::PrefixStore>("nccl/", g->store);
+    auto store = c10::make_intrusive<c10d::PrefixStore>(prefix() + "nccl/", g->store);
     auto pg = c10::make_intrusive<c10d::ProcessGroupNCCL>(store, rank, world, opts);
     pg->setBoundDeviceId(at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(device)));
     g->pg = pg;
