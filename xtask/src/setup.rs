@@ -6,6 +6,8 @@
 //!   the install.
 //! - HDF5 (TransUNet's test volumes): Debian's libhdf5-dev through apt-get when missing.
 //! - Gloo's headers (danie-dist's c10d shim): Debian's libgloo-dev through apt-get when missing.
+//! - With a CUDA 13 torch: CUDA's crt and cccl headers (pip, 3 MB), which danie-dist's NCCL path
+//!   needs beside the nccl.h and CUDA runtime headers the torch wheel brings.
 //! - With `--test-deps`: the Python references the tests compare against
 //!   (reference/requirements-test.txt: medpy, MONAI, nibabel, torchvision, timm, ...).
 use std::path::{Path, PathBuf};
@@ -59,6 +61,7 @@ pub fn run(args: &Args) -> Result<Env> {
         None => {
             let py = python.as_deref().expect("venv created above");
             ensure_torch(py)?;
+            ensure_nccl_headers(py);
             let torch_dir = torch_package_dir(py)?;
             if std::fs::read_link(&linked).ok().as_deref() != Some(torch_dir.as_path()) {
                 let _ = std::fs::remove_file(&linked);
@@ -129,6 +132,30 @@ fn ensure_torch(py: &Path) -> Result<()> {
     ));
     run_checked(pip_install(py).arg(format!("torch=={TORCH_VERSION}")))
         .context("pip could not install torch (needs access to PyPI)")
+}
+
+/// The two CUDA header packages that ProcessGroupNCCL.hpp needs and the CUDA 13 torch wheel does
+/// not pull in (crt/host_config.h, nv/target; about 3 MB), so that danie-dist compiles its NCCL
+/// path (crates/danie-dist/build.rs) and `train.dist_backend = "auto"` finds NCCL on a GPU. A
+/// CPU torch needs neither; a failed install is a warning (the Gloo path still builds).
+fn ensure_nccl_headers(py: &Path) {
+    let cuda13 = installed_torch_version(py).is_some_and(|v| v.contains("+cu13"));
+    let Ok(torch_dir) = torch_package_dir(py) else {
+        return;
+    };
+    let include = torch_dir.with_file_name("nvidia").join("cu13/include");
+    if !cuda13 || include.join("crt/host_config.h").exists() && include.join("nv/target").exists() {
+        return;
+    }
+    let _s = step("installing CUDA's crt and cccl headers into .venv (for the NCCL backend; 3 MB)");
+    let installed = run_checked(
+        pip_install(py).args(["nvidia-cuda-crt==13.0.88", "nvidia-cuda-cccl==13.0.85"]),
+    );
+    if let Err(e) = installed {
+        eprintln!(
+            "warning: {e:#}; danie will build without the NCCL backend (Gloo works on the CPU)"
+        );
+    }
 }
 
 /// `py -m pip install`, quiet about its own version and progress, caching nothing: torch's
