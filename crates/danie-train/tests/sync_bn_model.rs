@@ -5,7 +5,6 @@
 //! comparison is tight: 1e-10 for the logits and statistics; 1e-6 for the gradients, since the
 //! position embedding's resampling runs in float32 (every other gradient agrees to ~1e-14).
 #[path = "../../danie-dist/tests/common/mod.rs"]
-#[allow(dead_code)]
 mod common;
 
 use std::process::Child;
