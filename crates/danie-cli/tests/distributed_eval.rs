@@ -10,19 +10,13 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use danie_data::datasets::{DatasetKind, Split, SYNAPSE_BTCV_TO_8};
+use danie_testkit::ranks::{free_port, launcher_env, Placement};
 
 /// The collectives' timeout in these tests (seconds).
 const TIMEOUT_S: &str = "30";
 
 /// A bound on any one `danie` process (a hang fails the test instead of stalling it).
 const PROCESS_LIMIT_S: u64 = 300;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free local port")
-        .port()
-}
 
 /// `danie args` under `timeout`, with extra environment.
 fn danie(args: &[&str], envs: &[(&str, String)]) -> Command {
@@ -42,20 +36,12 @@ fn danie(args: &[&str], envs: &[(&str, String)]) -> Command {
 /// Runs `danie args` as ranks 0 and 1 of a two-process run on 127.0.0.1, as torchrun would;
 /// returns each rank's outcome and the time both took.
 fn two_ranks(args: &[&str]) -> (Vec<support::Outcome>, Duration) {
-    let port = free_port().to_string();
+    let port = free_port();
     let start = Instant::now();
     let ranks: Vec<_> = (0..2)
         .map(|rank| {
-            let envs = [
-                ("RANK", rank.to_string()),
-                ("LOCAL_RANK", rank.to_string()),
-                ("WORLD_SIZE", "2".to_string()),
-                ("LOCAL_WORLD_SIZE", "2".to_string()),
-                ("MASTER_ADDR", "127.0.0.1".to_string()),
-                ("MASTER_PORT", port.clone()),
-                ("DANIE_DIST_TIMEOUT_S", TIMEOUT_S.to_string()),
-            ];
-            let cmd = danie(args, &envs);
+            let mut cmd = danie(args, &[("DANIE_DIST_TIMEOUT_S", TIMEOUT_S.to_string())]);
+            launcher_env(&mut cmd, rank, 2, port, Placement::OneNode);
             std::thread::spawn(move || support::run_command(cmd))
         })
         .collect();

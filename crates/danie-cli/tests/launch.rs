@@ -8,6 +8,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use danie_testkit::ranks::{free_port, launcher_env, start, Placement, Running};
+
 /// `danie args` with `envs`, killed (and the test failed) past `limit`: (exit code, stdout,
 /// stderr, time taken).
 fn danie(
@@ -20,47 +22,9 @@ fn danie(
         .env_remove("WORLD_SIZE")
         .env_remove("RANK")
         .env_remove("MASTER_PORT")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (k, v) in envs {
-        cmd.env(k, v);
-    }
-    let start = Instant::now();
-    let mut child = cmd.spawn().expect("starting danie");
-    let mut out = child.stdout.take().unwrap();
-    let mut err = child.stderr.take().unwrap();
-    let t_out = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = out.read_to_string(&mut s);
-        s
-    });
-    let t_err = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = err.read_to_string(&mut s);
-        s
-    });
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "danie {args:?} still running after {limit:?} (a hang); stderr:\n{}",
-                t_err.join().unwrap()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let took = start.elapsed();
-    (
-        status.code(),
-        t_out.join().unwrap(),
-        t_err.join().unwrap(),
-        took,
-    )
+        .envs(envs.iter().copied());
+    let f = start(&mut cmd).finish(limit, &format!("danie {args:?}"));
+    (f.code, f.stdout, f.stderr, f.took)
 }
 
 #[test]
@@ -199,33 +163,19 @@ fn a_launched_training_equals_the_same_ranks_started_as_torchrun_starts_them() {
     let root = synthetic(d);
     let timeout = ("DANIE_DIST_TIMEOUT_S", "30");
     let by_hand = tiny_run(d, "by_hand", &root);
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-        .to_string();
-    let ranks: Vec<_> = ["0", "1"]
-        .into_iter()
+    let port = free_port();
+    let ranks: Vec<Running> = (0..2)
         .map(|rank| {
-            let (cfg, port) = (by_hand.clone(), port.clone());
-            std::thread::spawn(move || {
-                let vars = [
-                    ("RANK", rank),
-                    ("LOCAL_RANK", rank),
-                    ("WORLD_SIZE", "2"),
-                    ("LOCAL_WORLD_SIZE", "2"),
-                    ("MASTER_ADDR", "127.0.0.1"),
-                    ("MASTER_PORT", port.as_str()),
-                    timeout,
-                ];
-                danie(&["train", "-c", &cfg], &vars, Duration::from_secs(300))
-            })
+            let mut cmd = Command::new(env!("CARGO_BIN_EXE_danie"));
+            cmd.args(["train", "-c", &by_hand])
+                .env(timeout.0, timeout.1);
+            launcher_env(&mut cmd, rank, 2, port, Placement::OneNode);
+            start(&mut cmd)
         })
         .collect();
-    for r in ranks {
-        let (code, _, stderr, _) = r.join().unwrap();
-        assert_eq!(code, Some(0), "{stderr}");
+    for (rank, r) in ranks.into_iter().enumerate() {
+        let f = r.finish(Duration::from_secs(300), &format!("rank {rank}"));
+        assert_eq!(f.code, Some(0), "{}", f.stderr);
     }
     let launched = tiny_run(d, "launched", &root);
     let (code, stdout, stderr, _) = danie(

@@ -17,9 +17,8 @@
 //!   quoted by the others.
 mod support;
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use danie_data::datasets::{DatasetKind, Split};
@@ -27,6 +26,7 @@ use danie_data::loader::{epoch_batches, Shard};
 use danie_data::synthetic::{generate, SyntheticConfig};
 use danie_model::weights::{read_safetensors, save_safetensors};
 use danie_model::Danie;
+use danie_testkit::ranks::{free_port, launcher_env, start, Placement, Running};
 use danie_train::batches::loader_config;
 use danie_train::config::{model_config, RunConfig};
 use tch::nn::VarStore;
@@ -34,13 +34,6 @@ use tch::{Device, Tensor};
 
 /// The collective timeout of every rank here (the 30 s for tests).
 const TIMEOUT_S: u64 = 30;
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free local port")
-        .port()
-}
 
 /// A synthetic Synapse layout: 1-channel 32 px slices.
 fn data(dir: &Path) -> PathBuf {
@@ -96,12 +89,7 @@ run_dir = "{}"
 }
 
 /// Starts `danie ARGS` as rank `rank` of `world` (`nodes`: one process per node, each its own
-/// LOCAL_RANK 0, as two machines would run it).
-fn spawn_rank(args: &[&str], rank: usize, world: usize, port: u16, nodes: bool) -> Child {
-    spawn_rank_with(args, rank, world, port, nodes, &[])
-}
-
-/// [`spawn_rank`] with more environment variables for this rank.
+/// LOCAL_RANK 0, as two machines would run it), with `envs` added.
 fn spawn_rank_with(
     args: &[&str],
     rank: usize,
@@ -109,52 +97,36 @@ fn spawn_rank_with(
     port: u16,
     nodes: bool,
     envs: &[(&str, &str)],
-) -> Child {
-    let (local_rank, local_world) = if nodes { (0, 1) } else { (rank, world) };
-    Command::new(support::danie_bin())
-        .args(args)
-        .envs(envs.iter().copied())
-        .env("RANK", rank.to_string())
-        .env("WORLD_SIZE", world.to_string())
-        .env("LOCAL_RANK", local_rank.to_string())
-        .env("LOCAL_WORLD_SIZE", local_world.to_string())
-        .env("MASTER_ADDR", "127.0.0.1")
-        .env("MASTER_PORT", port.to_string())
+) -> Running {
+    let placement = if nodes {
+        Placement::NodePerRank
+    } else {
+        Placement::OneNode
+    };
+    let mut cmd = Command::new(support::danie_bin());
+    cmd.args(args)
         .env("DANIE_DIST_TIMEOUT_S", TIMEOUT_S.to_string())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawning a rank")
+        .envs(envs.iter().copied());
+    launcher_env(&mut cmd, rank, world, port, placement);
+    start(&mut cmd)
 }
 
-/// Waits for `child` at most `limit` (killing it and failing the test past that: a hang);
-/// returns whether it succeeded and its stderr + stdout.
-fn finish(mut child: Child, limit: Duration, what: &str) -> (bool, String) {
-    let start = Instant::now();
-    while child.try_wait().expect("waiting").is_none() {
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            let out = child.wait_with_output().expect("output");
-            panic!(
-                "{what} still running after {limit:?} (a hang):\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let out = child.wait_with_output().expect("output");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stderr),
-        String::from_utf8_lossy(&out.stdout)
-    );
-    (out.status.success(), text)
+/// [`spawn_rank_with`] without more variables.
+fn spawn_rank(args: &[&str], rank: usize, world: usize, port: u16, nodes: bool) -> Running {
+    spawn_rank_with(args, rank, world, port, nodes, &[])
+}
+
+/// Waits for a rank at most `limit` (a hang fails the test): whether it succeeded, and its
+/// stderr + stdout.
+fn finish(rank: Running, limit: Duration, what: &str) -> (bool, String) {
+    let f = rank.finish(limit, what);
+    (f.success(), f.text())
 }
 
 /// Runs `danie ARGS` as `world` ranks and asserts every one succeeds; returns their outputs.
 fn run_ranks(args: &[&str], world: usize, nodes: bool) -> Vec<String> {
     let port = free_port();
-    let children: Vec<Child> = (0..world)
+    let children: Vec<Running> = (0..world)
         .map(|r| spawn_rank(args, r, world, port, nodes))
         .collect();
     children
@@ -374,17 +346,16 @@ fn a_killed_rank_stops_the_run_naming_it_and_the_run_resumes() {
     let mut r1 = spawn_rank(&args, 1, 2, port, false);
     // Mid-run: once the first checkpoint is complete.
     let latest = d.join("run_kill/checkpoints/latest.json");
-    let start = Instant::now();
+    let waiting = Instant::now();
     while !latest.exists() {
         assert!(
-            start.elapsed() < Duration::from_secs(300),
+            waiting.elapsed() < Duration::from_secs(300),
             "no checkpoint after 300 s"
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    r1.kill().unwrap();
     let killed = Instant::now();
-    let _ = r1.wait();
+    r1.kill();
     let (ok, out) = finish(r0, Duration::from_secs(TIMEOUT_S + 30), "rank 0");
     let took = killed.elapsed();
     assert!(!ok, "rank 0 succeeded although rank 1 was killed:\n{out}");
@@ -470,16 +441,14 @@ fn torchrun_launches_danie_train() {
     let root = data(d);
     let cfg = config(d, "torchrun", &root, "iterations = 3");
     let torchrun = danie_testkit::python().with_file_name("torchrun");
-    let child = Command::new(&torchrun)
-        .args(["--no-python", "--nproc-per-node", "2", "--master-port"])
-        .arg(free_port().to_string())
-        .arg(support::danie_bin())
-        .args(["train", "-c", cfg.to_str().unwrap()])
-        .env("DANIE_DIST_TIMEOUT_S", TIMEOUT_S.to_string())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {}: {e}", torchrun.display()));
+    let child = start(
+        Command::new(&torchrun)
+            .args(["--no-python", "--nproc-per-node", "2", "--master-port"])
+            .arg(free_port().to_string())
+            .arg(support::danie_bin())
+            .args(["train", "-c", cfg.to_str().unwrap()])
+            .env("DANIE_DIST_TIMEOUT_S", TIMEOUT_S.to_string()),
+    );
     let (ok, out) = finish(child, Duration::from_secs(600), "torchrun");
     assert!(ok, "{out}");
     assert_eq!(

@@ -6,7 +6,7 @@
 //! or an abort. Each test re-runs this test binary as its ranks (DANIE_DIST_CHILD).
 mod common;
 
-use std::process::Child;
+use danie_testkit::ranks::Running;
 use std::time::{Duration, Instant};
 
 use common::{child_group, finish, free_port, spawn_rank, TIMEOUT};
@@ -19,7 +19,7 @@ const EPS: f64 = 1e-5;
 /// Runs `test` as two ranks and expects both to print "rank R done".
 fn run_two_ranks(test: &str) {
     let port = free_port();
-    let ranks: Vec<Child> = (0..2).map(|r| spawn_rank(test, r, 2, port)).collect();
+    let ranks: Vec<Running> = (0..2).map(|r| spawn_rank(test, r, 2, port)).collect();
     for (r, child) in ranks.into_iter().enumerate() {
         let (ok, out) = finish(child, Duration::from_secs(60), &format!("rank {r}"));
         assert!(

@@ -5,7 +5,7 @@
 //! test binary as its ranks (DANIE_DIST_CHILD; helpers in common/).
 mod common;
 
-use std::process::Child;
+use danie_testkit::ranks::Running;
 use std::time::{Duration, Instant};
 
 use common::{child_group, finish, free_port, spawn_rank, spawn_with, TIMEOUT};
@@ -81,7 +81,7 @@ fn collectives_across_two_processes() {
         return;
     }
     let port = free_port();
-    let ranks: Vec<Child> = (0..2)
+    let ranks: Vec<Running> = (0..2)
         .map(|r| spawn_rank("collectives_across_two_processes", r, 2, port))
         .collect();
     for (r, child) in ranks.into_iter().enumerate() {

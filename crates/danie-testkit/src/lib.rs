@@ -4,6 +4,7 @@
 //! A reference that cannot run fails the test with a message saying why: a missing
 //! interpreter or a failing script is never a silent pass.
 pub mod commands;
+pub mod ranks;
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};

@@ -7,7 +7,7 @@
 #[path = "../../danie-dist/tests/common/mod.rs"]
 mod common;
 
-use std::process::Child;
+use danie_testkit::ranks::Running;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -85,7 +85,7 @@ fn two_ranks_with_sync_bn_equal_one_process_on_the_whole_batch() {
         return;
     }
     let port = free_port();
-    let ranks: Vec<Child> = (0..2).map(|r| spawn_rank(NAME, r, 2, port)).collect();
+    let ranks: Vec<Running> = (0..2).map(|r| spawn_rank(NAME, r, 2, port)).collect();
     for (r, child) in ranks.into_iter().enumerate() {
         let (ok, out) = finish(child, Duration::from_secs(120), &format!("rank {r}"));
         assert!(

@@ -2,25 +2,19 @@
 //! as N processes (DANIE_DIST_CHILD set, the launcher's variables as torchrun sets them), every
 //! wait bounded.
 #![allow(dead_code)]
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use danie_dist::{DistEnv, ProcessGroup};
 
 /// The collective timeout of the child ranks (DANIE_TEST_TIMEOUT_S overrides it, in seconds).
 pub const TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A port free on 127.0.0.1 now.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free local port")
-        .port()
-}
+pub use danie_testkit::ranks::free_port;
+use danie_testkit::ranks::{launcher_env, start, Placement, Running};
 
 /// Starts this test binary as rank `rank` of `world` running `test` in its child role.
-pub fn spawn_rank(test: &str, rank: usize, world: usize, port: u16) -> Child {
+pub fn spawn_rank(test: &str, rank: usize, world: usize, port: u16) -> Running {
     spawn_with(test, rank, world, port, &[])
 }
 
@@ -31,49 +25,20 @@ pub fn spawn_with(
     world: usize,
     port: u16,
     vars: &[(&str, &str)],
-) -> Child {
+) -> Running {
     let mut cmd = Command::new(std::env::current_exe().expect("test binary"));
     cmd.args(["--exact", test, "--nocapture", "--test-threads=1"])
-        .env("DANIE_DIST_CHILD", "1")
-        .env("RANK", rank.to_string())
-        .env("WORLD_SIZE", world.to_string())
-        .env("LOCAL_RANK", rank.to_string())
-        .env("LOCAL_WORLD_SIZE", world.to_string())
-        .env("MASTER_ADDR", "127.0.0.1")
-        .env("MASTER_PORT", port.to_string());
-    for (k, v) in vars {
-        cmd.env(k, v);
-    }
-    cmd.stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawning a rank")
+        .env("DANIE_DIST_CHILD", "1");
+    launcher_env(&mut cmd, rank, world, port, Placement::OneNode);
+    cmd.envs(vars.iter().copied());
+    start(&mut cmd)
 }
 
-/// Waits for a child at most `limit`; kills it and fails the test past that (a hang). Returns
-/// whether it succeeded and its stdout + stderr.
-pub fn finish(mut child: Child, limit: Duration, what: &str) -> (bool, String) {
-    let start = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().expect("waiting for a rank") {
-            let out = child.wait_with_output().expect("rank output");
-            let text = format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-            return (status.success(), text);
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            let out = child.wait_with_output().expect("rank output");
-            panic!(
-                "{what} still running after {limit:?} (a hang):\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+/// Waits for a rank at most `limit` (a hang fails the test); whether it succeeded, and its
+/// stdout + stderr.
+pub fn finish(rank: Running, limit: Duration, what: &str) -> (bool, String) {
+    let f = rank.finish(limit, what);
+    (f.success(), format!("{}{}", f.stdout, f.stderr))
 }
 
 /// This process's launcher environment when it runs as a child rank, else None (the parent).
