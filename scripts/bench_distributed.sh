@@ -26,7 +26,8 @@
 # each, images/s, speed-up vs 1 process, every repeat) and the .json beside it (every run,
 # every step's rate); an existing report of that date is kept unless --overwrite. The raw runs
 # and their logs stay in the work folder (a new temporary folder unless --work).
-set -euo pipefail
+set -Eeuo pipefail
+trap 'echo "bench_distributed.sh: line $LINENO failed (status $?)" >&2' ERR
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/.." && pwd)"
@@ -39,7 +40,7 @@ size=512
 out_dir="$repo/docs/bench"
 work=""
 overwrite=0
-usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,/^set -Eeuo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
 need_value() { [ $# -ge 2 ] || { echo "bench_distributed.sh: $1 needs a value" >&2; exit 2; }; }
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -97,7 +98,10 @@ batch=8
 export DANIE_DIST_TIMEOUT_S="${DANIE_DIST_TIMEOUT_S:-120}"
 run_limit=$(( 600 + iterations * 120 ))
 
-echo "==> $danie ($("$danie" --version | head -1)); $cores cores; work folder $work"
+# Read whole: `| head` would end danie with SIGPIPE, a failure under pipefail.
+version="$("$danie" --version)"
+version="$(printf '%s\n' "$version" | sed -n '1,2p' | tr '\n' ' ' | sed 's/ $//')"
+echo "==> $danie ($version); $cores cores; work folder $work"
 data="$work/synapse"
 "$danie" data generate --dataset synapse --out "$data" --cases "$cases" --slices 16 --size "$size" \
     > "$work/generate.log" 2>&1 || { cat "$work/generate.log" >&2; exit 1; }
@@ -189,8 +193,8 @@ for (( rep = 1; rep <= repeats; rep++ )); do
 done
 load_after="$(cut -d' ' -f1-3 /proc/loadavg)"
 
-cpu_model="$(lscpu 2>/dev/null | sed -n 's/^Model name:[[:space:]]*//p' | head -1)"
-version="$("$danie" --version | head -2 | tr '\n' ' ' | sed 's/ $//')"
+cpu_model="$(lscpu 2>/dev/null | sed -n 's/^Model name:[[:space:]]*//p')" || cpu_model=""
+cpu_model="${cpu_model%%$'\n'*}"
 command_line="scripts/bench_distributed.sh --iterations $iterations --warmup $warmup --repeats $repeats --presets $presets --cases $cases --size $size"
 BENCH_WORK="$work" BENCH_PRESETS="$presets" BENCH_REPEATS="$repeats" BENCH_WARMUP="$warmup" \
 BENCH_ITERATIONS="$iterations" BENCH_BATCH="$batch" BENCH_CORES="$cores" BENCH_HALF="$half" \
