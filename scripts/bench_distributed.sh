@@ -20,8 +20,11 @@
 #      scripts/bench_loader.py does: a busy neighbour must not decide the ratio;
 #   3. images/s of a run: rank 0's log.jsonl (the run's log; `images_per_s` counts global
 #      images), the iterations after the first --warmup, as total images / total seconds
-#      (the harmonic mean of the per-step rates); the wall-clock rate from `elapsed_s` is kept
-#      in the JSON as a check.
+#      (the harmonic mean of the per-step rates); the wall-clock rate from `elapsed_s`, the
+#      median step and the load average around each run are kept in the JSON as checks.
+# Run it on an otherwise idle machine (it warns when the load average is 1 or more): a
+# neighbour's build slows the 1-process run, whose threads wait for each other, far more than
+# two 1-thread processes, and the speed-up then measures the neighbour.
 # Writes OUT_DIR/cpu-distributed-<UTC date>.md (a Markdown table: preset, processes, threads
 # each, images/s, speed-up vs 1 process, every repeat) and the .json beside it (every run,
 # every step's rate); an existing report of that date is kept unless --overwrite. The raw runs
@@ -153,6 +156,9 @@ train() {
     run="$work/$preset-p$procs-r$rep"
     config "$preset" "$threads" "$run"
     echo "==> $preset, $procs process(es) x $threads thread(s), repeat $rep"
+    # The 1-minute load average around the run, kept in the JSON: a neighbour's build slows the
+    # 1-process run (its threads wait for each other) far more than two 1-thread processes.
+    cut -d' ' -f1 /proc/loadavg > "$run.load"
     if [ "$procs" = 1 ]; then
         timeout --kill-after=10 "$run_limit" "$danie" train --config "$run.toml" \
             > "$run.rank0.log" 2>&1 || failed=1
@@ -179,10 +185,15 @@ train() {
         echo "bench_distributed.sh: the $preset run with $procs process(es) failed (logs in $work)" >&2
         exit 1
     fi
+    cut -d' ' -f1 /proc/loadavg >> "$run.load"
     [ -s "$run/log.jsonl" ] || { echo "bench_distributed.sh: $run/log.jsonl is missing or empty" >&2; exit 1; }
 }
 
 load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
+if awk -v l="${load_before%% *}" 'BEGIN { exit !(l >= 1) }'; then
+    echo "bench_distributed.sh: warning: load average $load_before before the first run; other" \
+        "work on this machine makes the numbers (the 1-process ones most) meaningless" >&2
+fi
 started="$(date -u '+%Y-%m-%d %H:%M UTC')"
 IFS=',' read -r -a preset_list <<< "$presets"
 for (( rep = 1; rep <= repeats; rep++ )); do
@@ -201,7 +212,7 @@ BENCH_ITERATIONS="$iterations" BENCH_BATCH="$batch" BENCH_CORES="$cores" BENCH_H
 BENCH_CASES="$cases" BENCH_SIZE="$size" BENCH_CPU="${cpu_model:-?}" BENCH_VERSION="$version" \
 BENCH_STARTED="$started" BENCH_LOAD_BEFORE="$load_before" BENCH_LOAD_AFTER="$load_after" \
 BENCH_COMMAND="$command_line" BENCH_MD="$report" BENCH_JSON="$report_json" "$python" - <<'EOF'
-import json, os, sys
+import json, os, statistics, sys
 
 env = os.environ
 work, warmup, batch = env["BENCH_WORK"], int(env["BENCH_WARMUP"]), int(env["BENCH_BATCH"])
@@ -228,7 +239,11 @@ def measure(run):
     wall = None
     if start is not None and kept[-1]["elapsed_s"] > start:
         wall = round(batch * len(kept) / (kept[-1]["elapsed_s"] - start), 3)
-    return {"run": run, "images": batch * len(kept), "seconds": round(seconds, 3),
+    with open(run + ".load") as f:
+        load = [float(x) for x in f.read().split()]
+    return {"run": run, "load_average_1min_before_after": load,
+            "median_step_images_per_s": round(statistics.median(rates), 3),
+            "images": batch * len(kept), "seconds": round(seconds, 3),
             "images_per_s": round(batch * len(kept) / seconds, 3),
             "wall_clock_images_per_s": wall, "step_images_per_s": rates}
 
