@@ -9,6 +9,10 @@
 //! 3. Training and inference throughput against the PyTorch reference network
 //!    (scripts/bench_vs_pytorch.py with the release `throughput` example), same preset, batch,
 //!    input size and thread count; the ratio danie / PyTorch eager.
+//!
+//! Two reports are quoted rather than measured, the newest of each in docs/bench/: data-parallel
+//! training on the CPU (`scripts/bench_distributed.sh`, minutes of training on a quiet machine)
+//! and the GPU (`scripts/gpu-bench.sh`, which needs a CUDA card).
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -350,6 +354,7 @@ fn render(python: &Path, threads: usize, sections: &[Section], quick: bool) -> S
         s += &format!("## {}\n\n{}\n", sec.title, sec.body.trim_end());
         s += "\n\n";
     }
+    s += &cpu_distributed_section();
     s += &gpu_section();
     s += "How these numbers come about (packed optimiser buffers, loss reads, the loader) is in \
           docs/performance-notes.md.\n";
@@ -360,7 +365,36 @@ fn render(python: &Path, threads: usize, sections: &[Section], quick: bool) -> S
 /// day carry a suffix, `-quick-final`, that sorts before the full run), recorded from
 /// `scripts/gpu-bench.sh` and quoted as it was written: a CPU machine cannot re-measure it.
 fn gpu_section() -> String {
-    let dir = repo_root().join("docs/bench");
+    recorded_section(
+        &repo_root(),
+        "gpu-",
+        "GPU",
+        "scripts/gpu-bench.sh",
+        "No GPU report recorded yet: run `scripts/gpu-bench.sh` on a CUDA machine and keep its \
+         gpu-bench.md under docs/bench/.",
+    )
+}
+
+/// The data-parallel CPU report last by file name in docs/bench/ (`cpu-distributed-<date>.md`),
+/// recorded by `scripts/bench_distributed.sh` and quoted as it was written: it needs a quiet
+/// machine and minutes of training, which this run does not spend.
+fn cpu_distributed_section() -> String {
+    recorded_section(
+        &repo_root(),
+        "cpu-distributed-",
+        "Data-parallel training on the CPU",
+        "scripts/bench_distributed.sh",
+        "No data-parallel report recorded yet: run `scripts/bench_distributed.sh` (after \
+         `cargo build --release -p danie-cli`) on a quiet machine; it writes \
+         docs/bench/cpu-distributed-<date>.md.",
+    )
+}
+
+/// A report recorded by `script` outside this run: the last by file name in `root`/docs/bench/
+/// of those named `<prefix>*.md`, quoted under "## TITLE (recorded by `script`, not by this
+/// run)"; `missing` stands in its place where none is recorded.
+fn recorded_section(root: &Path, prefix: &str, title: &str, script: &str, missing: &str) -> String {
+    let dir = root.join("docs/bench");
     let mut reports: Vec<PathBuf> = std::fs::read_dir(&dir)
         .map(|d| {
             d.filter_map(|e| e.ok().map(|e| e.path()))
@@ -368,16 +402,14 @@ fn gpu_section() -> String {
                     let n = p
                         .file_name()
                         .map_or(String::new(), |n| n.to_string_lossy().into());
-                    n.starts_with("gpu-") && n.ends_with(".md")
+                    n.starts_with(prefix) && n.ends_with(".md")
                 })
                 .collect()
         })
         .unwrap_or_default();
     reports.sort();
     let Some(chosen) = reports.last() else {
-        return "## GPU\n\nNo GPU report recorded yet: run `scripts/gpu-bench.sh` on a CUDA machine \
-                and keep its gpu-bench.md under docs/bench/.\n\n"
-            .into();
+        return format!("## {title}\n\n{missing}\n\n");
     };
     let text = std::fs::read_to_string(chosen).unwrap_or_default();
     // Its own title becomes ours; its sections move one level down.
@@ -393,9 +425,49 @@ fn gpu_section() -> String {
         })
         .collect();
     format!(
-        "## GPU (recorded by `scripts/gpu-bench.sh`, not by this run)\n\nFrom `{}`; the JSON \
-         beside it holds every number.\n{}\n",
-        chosen.strip_prefix(repo_root()).unwrap_or(chosen).display(),
+        "## {title} (recorded by `{script}`, not by this run)\n\nFrom `{}`; the JSON beside it \
+         holds every number.\n{}\n",
+        chosen.strip_prefix(root).unwrap_or(chosen).display(),
         body.trim_end()
     ) + "\n\n"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::recorded_section;
+
+    #[test]
+    fn the_newest_report_of_its_kind_is_quoted_under_the_title() {
+        let root = tempfile::tempdir().unwrap();
+        let bench = root.path().join("docs/bench");
+        std::fs::create_dir_all(&bench).unwrap();
+        let quote = || {
+            recorded_section(
+                root.path(),
+                "cpu-distributed-",
+                "Data-parallel training on the CPU",
+                "scripts/bench_distributed.sh",
+                "none yet",
+            )
+        };
+        assert_eq!(
+            quote(),
+            "## Data-parallel training on the CPU\n\nnone yet\n\n"
+        );
+
+        let write = |name: &str, text: &str| std::fs::write(bench.join(name), text).unwrap();
+        write("cpu-distributed-2026-11-30.md", "# Old\n\nold table\n");
+        write(
+            "cpu-distributed-2026-12-01.md",
+            "# New\n\nnew table\n## Notes\nnote\n",
+        );
+        write("cpu-distributed-2026-12-02.json", "{}");
+        write("gpu-h200-2026-12-03.md", "# GPU\n\ngpu table\n");
+        assert_eq!(
+            quote(),
+            "## Data-parallel training on the CPU (recorded by `scripts/bench_distributed.sh`, \
+             not by this run)\n\nFrom `docs/bench/cpu-distributed-2026-12-01.md`; the JSON beside \
+             it holds every number.\n\nnew table\n### Notes\nnote\n\n\n"
+        );
+    }
 }
