@@ -10,6 +10,8 @@
 //! - two processes without `sync_bn` end where PyTorch's own DistributedDataParallel ends
 //!   (tests/python/ddp_reference.py: reference/danie_ref.py, gloo, 2 processes, the same initial
 //!   weights, batches and learning rates), to 1e-5;
+//! - validation on two ranks (each its share of the slices, the counts summed) scores what one
+//!   process scores;
 //! - PyTorch's own launcher, `torchrun --no-python --nproc-per-node 2 danie train`, trains and
 //!   writes one run folder (rank 0 a client of the agent's store, as PyTorch's env:// is);
 //! - a rank killed mid-run stops the other within the timeout, naming it, and the run resumes
@@ -458,4 +460,59 @@ fn torchrun_launches_danie_train() {
     );
     assert!(!out.contains("failed to bind"), "{out}");
     assert_eq!(logged(&d.join("run_torchrun"), "loss").len(), 3);
+}
+
+#[test]
+fn validation_on_two_ranks_scores_as_one_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // ACDC has a validation split (Synapse has none).
+    let root = d.join("acdc");
+    generate(
+        DatasetKind::Acdc,
+        &root,
+        &SyntheticConfig {
+            cases: Some(6),
+            size: 32,
+            slices: Some(2),
+            seed: 7,
+            overwrite: false,
+            progress: false,
+        },
+    )
+    .expect("synthetic ACDC");
+    let val = DatasetKind::Acdc.open_slices(&root, Split::Val).unwrap();
+    assert!(val.len() >= 3, "{} validation slices", val.len());
+    let val_dice = |name: &str, world: usize| -> Vec<f64> {
+        config(
+            d,
+            name,
+            &root,
+            "iterations = 4\nsync_bn = true\nval_every = 1",
+        );
+        let path = d.join(format!("{name}.toml"));
+        let text = std::fs::read_to_string(&path)
+            .unwrap()
+            .replace("dataset = \"synapse\"", "dataset = \"acdc\"")
+            .replace("val_every = 0\n", "");
+        std::fs::write(&path, text).unwrap();
+        run_ranks(&["train", "-c", path.to_str().unwrap()], world, false);
+        std::fs::read_to_string(d.join(format!("run_{name}/log.jsonl")))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .filter(|v| v["kind"] == "epoch")
+            .map(|v| {
+                v["val_dice"]
+                    .as_f64()
+                    .expect("a validation score every epoch")
+            })
+            .collect()
+    };
+    let (one, two) = (val_dice("val_one", 1), val_dice("val_two", 2));
+    eprintln!("validation Dice, 1 rank {one:?}, 2 ranks {two:?}");
+    assert!(!one.is_empty() && one.len() == two.len());
+    for (a, b) in one.iter().zip(&two) {
+        assert!((a - b).abs() <= 1e-6, "1 rank {one:?}, 2 ranks {two:?}");
+    }
 }
