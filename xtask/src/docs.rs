@@ -5,9 +5,16 @@
 //! (the comments do not show when the Markdown is rendered). The check runs the demo as
 //! `cargo xtask reproduce --threads 2` (the project's 2-core machine; the thread count fixes the
 //! order of libtorch's float reductions) into `target/docs-demo/`, reads its `eval/summary.json`
-//! and fails, naming file, line, the quoted and the current value, wherever they differ;
-//! `--write` puts the current values in instead. `--from RUN` takes the figures from a finished
-//! demo run folder rather than running one.
+//! and fails, naming file, line, the quoted and the current value, wherever they differ by more
+//! than [`CROSS_CPU_TOLERANCE`]; `--write` puts the current values in instead. `--from RUN` takes
+//! the figures from a finished demo run folder rather than running one.
+//!
+//! Why a tolerance: the same code, thread count and seed give other figures on another CPU
+//! (libtorch's kernels, and so the order of float sums, depend on the instruction set), and 720
+//! training steps carry the last-digit differences into the result. Measured on 2026-12-01 with
+//! one commit: 85.42 % / 2.30 voxels / 75.25 % on the machine that wrote the docs, 85.74 / 2.11 /
+//! 75.61 on another machine of the project's kind, 85.32 / 2.73 / 75.10 there with oneDNN capped
+//! at AVX2. A broken pipeline moves them by far more.
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -15,6 +22,10 @@ use std::process::Command;
 use anyhow::{bail, Context, Result};
 
 use crate::process::{repo_root, run_checked, step};
+
+/// How far a quoted figure may be from the demo's (percentage points for Dice and mIoU, voxels
+/// for HD95) and still agree: the spread between CPUs (see the module doc) with a margin.
+pub const CROSS_CPU_TOLERANCE: f64 = 1.5;
 
 const OPEN: &str = "<!-- figure:";
 const CLOSE: &str = "<!-- /figure -->";
@@ -59,6 +70,7 @@ pub fn run(args: &Args) -> Result<()> {
     };
     let figures = demo_figures(&run)?;
     let mut differ = Vec::new();
+    let mut near = Vec::new();
     for (file, text, qs) in &quotes {
         let shown = file
             .strip_prefix(&root)
@@ -75,10 +87,15 @@ pub fn run(args: &Args) -> Result<()> {
                 );
             };
             if *current != q.value {
-                differ.push(format!(
+                let line = format!(
                     "{shown}:{}: {} is {} in the docs, {current} on the current code",
                     q.line, q.key, q.value
-                ));
+                );
+                if args.write || !agrees(&q.value, current) {
+                    differ.push(line);
+                } else {
+                    near.push(line);
+                }
             }
         }
         if args.write {
@@ -89,8 +106,16 @@ pub fn run(args: &Args) -> Result<()> {
         }
     }
     let source = run.display();
+    if !near.is_empty() {
+        println!(
+            "docs: {} figures differ within the cross-CPU tolerance of {CROSS_CPU_TOLERANCE} \
+             (another CPU orders float sums otherwise):\n{}",
+            near.len(),
+            near.join("\n")
+        );
+    }
     if differ.is_empty() {
-        println!("docs: every quoted figure equals the demo's ({source})");
+        println!("docs: every quoted figure agrees with the demo's ({source})");
     } else if args.write {
         println!("docs: rewrote {} figures from {source}:", differ.len());
         println!("{}", differ.join("\n"));
@@ -102,6 +127,15 @@ pub fn run(args: &Args) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Whether a quoted figure agrees with the demo's: both numbers, at most
+/// [`CROSS_CPU_TOLERANCE`] apart.
+fn agrees(quoted: &str, current: &str) -> bool {
+    match (quoted.trim().parse::<f64>(), current.trim().parse::<f64>()) {
+        (Ok(a), Ok(b)) => (a - b).abs() <= CROSS_CPU_TOLERANCE,
+        _ => false,
+    }
 }
 
 /// README.md and every Markdown file under docs/.
@@ -225,6 +259,14 @@ pub fn demo_figures(run: &Path) -> Result<BTreeMap<String, String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn figures_agree_within_the_cross_cpu_spread_only() {
+        assert!(agrees("85.42", "85.74"));
+        assert!(agrees("2.30", "2.73"));
+        assert!(!agrees("85.42", "83.80"));
+        assert!(!agrees("85.42", "n/a"));
+    }
 
     #[test]
     fn finds_checks_and_rewrites_marked_figures() {
