@@ -122,7 +122,7 @@ fn eval_args_one_and_two(d: &Path, tag: &str, extra: &[&str]) -> BTreeMap<PathBu
     for o in &two {
         o.assert_success();
     }
-    let (one_files, two_files) = (files(&one_out), files(&two_out));
+    let (one_files, two_files) = (support::files(&one_out), support::files(&two_out));
     assert_eq!(names(&two_files), names(&one_files));
     for (name, bytes) in &one_files {
         assert!(
@@ -149,24 +149,6 @@ fn test_cases(root: &Path) -> Vec<String> {
     (0..vols.len())
         .map(|i| vols.volume(i).unwrap().name)
         .collect()
-}
-
-/// Every file under `dir` (relative path -> bytes).
-fn files(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                let rel = p.strip_prefix(dir).unwrap().to_path_buf();
-                out.insert(rel, std::fs::read(&p).unwrap());
-            }
-        }
-    }
-    out
 }
 
 fn names(files: &BTreeMap<PathBuf, Vec<u8>>) -> Vec<String> {
@@ -378,7 +360,7 @@ fn parts_and_ranks_write_every_mask_once_as_one_process_does() {
     };
     let one_out = d.join("one");
     run(predict(&one_out, &[]), &[]).assert_success();
-    let one = files(&one_out);
+    let one = support::files(&one_out);
     let all: Vec<String> = (0..5).map(|k| format!("img{k}.png")).collect();
     assert_eq!(names(&one), all);
 
@@ -391,7 +373,7 @@ fn parts_and_ranks_write_every_mask_once_as_one_process_does() {
     );
     p0.assert_success();
     assert_eq!(
-        names(&files(&parts_out)),
+        names(&support::files(&parts_out)),
         ["img0.png", "img2.png", "img4.png"]
     );
     assert!(
@@ -409,7 +391,11 @@ fn parts_and_ranks_write_every_mask_once_as_one_process_does() {
         "{}",
         p1.stdout
     );
-    assert_eq!(files(&parts_out), one, "two parts differ from one process");
+    assert_eq!(
+        support::files(&parts_out),
+        one,
+        "two parts differ from one process"
+    );
     // Each part wrote only its own masks: it names them and no other.
     for (o, own) in [(&p0, [0, 2, 4].as_slice()), (&p1, [1, 3].as_slice())] {
         for k in 0..5 {
@@ -425,7 +411,11 @@ fn parts_and_ranks_write_every_mask_once_as_one_process_does() {
     for o in &two {
         o.assert_success();
     }
-    assert_eq!(files(&ranks_out), one, "two ranks differ from one process");
+    assert_eq!(
+        support::files(&ranks_out),
+        one,
+        "two ranks differ from one process"
+    );
     assert!(
         two[0]
             .stdout
@@ -453,7 +443,7 @@ fn parts_and_ranks_write_every_mask_once_as_one_process_does() {
         took < Duration::from_secs(30),
         "the ranks took {took:?} to stop"
     );
-    assert_eq!(names(&files(&broken_out)), ["img0.png"]);
+    assert_eq!(names(&support::files(&broken_out)), ["img0.png"]);
 
     // Bad part arguments: clear errors, nothing written.
     let bad_out = d.join("bad");

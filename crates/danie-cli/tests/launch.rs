@@ -3,6 +3,8 @@
 //! a failed one ends within the timeout, a launch under another launcher is refused, and a
 //! launched 2-rank training with `sync_bn` ends on the weights one process reaches on the same
 //! global batches. Every run here is bounded: a hang fails the test instead of stalling it.
+mod support;
+
 use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -111,26 +113,7 @@ fn nproc_per_node_under_a_launcher_is_an_error() {
     );
 }
 
-/// 4 synthetic Synapse cases (32 px) under `dir`.
-fn synthetic(dir: &Path) -> std::path::PathBuf {
-    let root = dir.join("synapse");
-    danie_data::synthetic::generate(
-        danie_data::datasets::DatasetKind::Synapse,
-        &root,
-        &danie_data::synthetic::SyntheticConfig {
-            cases: Some(4),
-            size: 32,
-            slices: Some(3),
-            seed: 5,
-            overwrite: false,
-            progress: false,
-        },
-    )
-    .expect("synthetic Synapse");
-    root
-}
-
-/// A tiny-preset run on [`synthetic`] data, batch 4, 5 SGD steps.
+/// A tiny-preset run on [`support::synthetic_synapse`] data, batch 4, 5 SGD steps.
 fn tiny_run(dir: &Path, name: &str, root: &Path) -> String {
     let path = dir.join(format!("{name}.toml"));
     let text = format!(
@@ -160,7 +143,7 @@ fn weights(run: &Path) -> Vec<(String, tch::Tensor)> {
 fn a_launched_training_equals_the_same_ranks_started_as_torchrun_starts_them() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let root = synthetic(d);
+    let root = support::synthetic_synapse(d);
     let timeout = ("DANIE_DIST_TIMEOUT_S", "30");
     let by_hand = tiny_run(d, "by_hand", &root);
     let port = free_port();
@@ -226,7 +209,7 @@ fn children_of(pid: u32) -> Vec<u32> {
 fn a_signal_to_the_launcher_is_passed_on_and_no_rank_is_left_running() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let root = synthetic(d);
+    let root = support::synthetic_synapse(d);
     let cfg = tiny_run(d, "long", &root);
     let mut launcher = Command::new(env!("CARGO_BIN_EXE_danie"))
         .args(["train", "-c", &cfg, "--nproc-per-node", "2"])

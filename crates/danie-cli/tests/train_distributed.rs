@@ -37,25 +37,6 @@ use tch::{Device, Tensor};
 /// The collective timeout of every rank here (the 30 s for tests).
 const TIMEOUT_S: u64 = 30;
 
-/// A synthetic Synapse layout: 1-channel 32 px slices.
-fn data(dir: &Path) -> PathBuf {
-    let root = dir.join("synapse");
-    generate(
-        DatasetKind::Synapse,
-        &root,
-        &SyntheticConfig {
-            cases: Some(4),
-            size: 32,
-            slices: Some(3),
-            seed: 5,
-            overwrite: false,
-            progress: false,
-        },
-    )
-    .expect("synthetic Synapse");
-    root
-}
-
 /// A tiny-preset run on `root`, batch 4, no augmentation, `train` lines added to [train].
 fn config(dir: &Path, name: &str, root: &Path, train: &str) -> PathBuf {
     let path = dir.join(format!("{name}.toml"));
@@ -181,29 +162,11 @@ fn logged(run: &Path, key: &str) -> Vec<f64> {
         .collect()
 }
 
-/// Files of a run folder, relative, sorted.
-fn files(run: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut stack = vec![run.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.push(p.strip_prefix(run).unwrap().display().to_string());
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
 #[test]
 fn two_nodes_with_sync_bn_train_as_one_process_on_the_global_batch() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let root = data(d);
+    let root = support::synthetic_synapse(d);
     let train = "iterations = 5\nmomentum = 0.9\nweight_decay = 1e-4\nsync_bn = true";
     let one = config(d, "one", &root, train);
     run_ranks(&["train", "-c", one.to_str().unwrap()], 1, true);
@@ -231,14 +194,15 @@ fn two_nodes_with_sync_bn_train_as_one_process_on_the_global_batch() {
         assert!((a - b).abs() <= 1e-5, "losses {l1:?} vs {l2:?}");
     }
     // One run folder, written by rank 0 alone: the same files as the one-process run.
-    assert_eq!(files(&run1), files(&run2));
+    let names = |run: &Path| support::files(run).into_keys().collect::<Vec<_>>();
+    assert_eq!(names(&run1), names(&run2));
 }
 
 #[test]
 fn two_ranks_without_sync_bn_equal_pytorch_ddp() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let root = data(d);
+    let root = support::synthetic_synapse(d);
     let train = "iterations = 5\nmomentum = 0.9\nweight_decay = 1e-4";
     let cfg_path = config(d, "ddp", &root, train);
     run_ranks(&["train", "-c", cfg_path.to_str().unwrap()], 2, false);
@@ -270,7 +234,7 @@ fn two_ranks_without_sync_bn_equal_pytorch_ddp() {
                     },
                     ..loader_config(&cfg, true)
                 };
-                epoch_batches(set.len(), &lc, epoch)
+                epoch_batches(set.len(), &lc, epoch).unwrap()
             })
             .collect();
         for s in 0..per_rank[0].len() {
@@ -340,7 +304,7 @@ fn two_ranks_without_sync_bn_equal_pytorch_ddp() {
 fn a_killed_rank_stops_the_run_naming_it_and_the_run_resumes() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let root = data(d);
+    let root = support::synthetic_synapse(d);
     let cfg = config(d, "kill", &root, "epochs = 40\ncheckpoint_every = 1");
     let args = ["train", "-c", cfg.to_str().unwrap()];
     let port = free_port();
@@ -409,7 +373,7 @@ fn a_killed_rank_stops_the_run_naming_it_and_the_run_resumes() {
 fn a_rank_that_stops_on_its_own_error_is_quoted_by_the_others() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let root = data(d);
+    let root = support::synthetic_synapse(d);
     let cfg = config(d, "own", &root, "iterations = 5");
     let args = ["train", "-c", cfg.to_str().unwrap()];
     let port = free_port();
@@ -440,7 +404,7 @@ fn a_rank_that_stops_on_its_own_error_is_quoted_by_the_others() {
 fn torchrun_launches_danie_train() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let root = data(d);
+    let root = support::synthetic_synapse(d);
     let cfg = config(d, "torchrun", &root, "iterations = 3");
     let torchrun = danie_testkit::python().with_file_name("torchrun");
     let child = start(

@@ -380,7 +380,7 @@ impl EpochLoader {
         if dataset.is_empty() {
             return Err(DataError::invalid("loader", "the dataset has no samples"));
         }
-        let batches_per_epoch = epoch_batches(dataset.len(), &config, epochs.start).len();
+        let batches_per_epoch = epoch_batches(dataset.len(), &config, epochs.start)?.len();
         let pool = if config.threads > 0 {
             Some(
                 rayon::ThreadPoolBuilder::new()
@@ -398,7 +398,14 @@ impl EpochLoader {
             .name("danie-loader".into())
             .spawn(move || {
                 for epoch in epochs {
-                    for chunk in epoch_batches(dataset.len(), &config, epoch) {
+                    let chunks = match epoch_batches(dataset.len(), &config, epoch) {
+                        Ok(c) => c,
+                        Err(e) => {
+                            let _ = tx.send((epoch, Err(e)));
+                            return;
+                        }
+                    };
+                    for chunk in chunks {
                         let build = || Loader::batch(dataset.as_ref(), &chunk, &config, epoch);
                         // Samples catch their own panics; this catches the rest of the
                         // batch's assembly, so nothing ends the thread without a message.
@@ -517,21 +524,21 @@ impl EpochLoader {
 /// With several shards, this process's share of the order in local batches (validated sizes:
 /// `count` divides `batch_size`); the number of batches is the same for every share and equals
 /// the single-process count, since `ceil(ceil(n / W) / (B / W)) = ceil(n / B)`.
-pub fn epoch_batches(len: usize, config: &LoaderConfig, epoch: u64) -> Vec<Vec<usize>> {
+///
+/// # Errors
+/// A shard that does not fit (an index not below the count, a batch size the count does not
+/// divide), as [`LoaderConfig::validate`] says.
+pub fn epoch_batches(len: usize, config: &LoaderConfig, epoch: u64) -> Result<Vec<Vec<usize>>> {
     let order = Loader::order(len, config, epoch);
     let Shard { index, count } = config.shard;
-    let (order, batch) = if count > 1 {
-        let positions = crate::shard::shard(&order, index, count, config.drop_last)
-            .expect("the shard was validated with the config");
-        (positions, config.batch_size / count)
-    } else {
-        (order, config.batch_size)
-    };
-    order
+    let bad = |e: crate::shard::ShardError| DataError::invalid("loader config", e.to_string());
+    let batch = crate::shard::local_batch_size(config.batch_size, count).map_err(bad)?;
+    let order = crate::shard::shard(&order, index, count, config.drop_last).map_err(bad)?;
+    Ok(order
         .chunks(batch)
         .filter(|c| !config.drop_last || c.len() == batch)
         .map(<[usize]>::to_vec)
-        .collect()
+        .collect())
 }
 
 impl Drop for EpochLoader {

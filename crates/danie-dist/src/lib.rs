@@ -441,27 +441,43 @@ impl ProcessGroup {
         }
     }
 
-    /// Averages a flat (1-D, contiguous) tensor over the ranks in place, in buckets of at most
+    /// Averages flat (1-D, contiguous) tensors over the ranks in place, in buckets of at most
     /// `bucket_elems` elements: every bucket's all-reduce is started before the first is waited
     /// for, so Gloo overlaps them (PyTorch's DDP buckets gradients the same way, 25 MiB each by
     /// default).
-    pub fn all_reduce_mean(&self, flat: &mut Tensor, bucket_elems: i64) -> Result<(), DistError> {
-        if flat.dim() != 1 || !flat.is_contiguous() || bucket_elems < 1 {
-            return Err(DistError::Collective {
-                op: "all-reduce",
-                rank: self.rank,
-                message: format!(
-                    "expects a contiguous 1-D tensor and buckets of at least one element (got \
-                     shape {:?}, bucket {bucket_elems})",
-                    flat.size()
-                ),
-            });
+    pub fn all_reduce_mean(
+        &self,
+        flats: &mut [Tensor],
+        bucket_elems: i64,
+    ) -> Result<(), DistError> {
+        if let Some(bad) = flats.iter().find(|f| f.dim() != 1 || !f.is_contiguous()) {
+            return Err(self.misuse(format!(
+                "expects contiguous 1-D tensors (got shape {:?})",
+                bad.size()
+            )));
         }
-        // Views of `flat`: reducing them reduces it.
-        let mut buckets = flat.split(bucket_elems, 0);
+        if bucket_elems < 1 {
+            return Err(self.misuse(format!("buckets of {bucket_elems} elements")));
+        }
+        // Views of the tensors: reducing them reduces the tensors.
+        let mut buckets: Vec<Tensor> = flats
+            .iter()
+            .flat_map(|f| f.split(bucket_elems, 0))
+            .collect();
         self.all_reduce_sum(&mut buckets)?;
-        let _ = flat.g_div_scalar_(self.world_size as f64);
+        for f in flats.iter_mut() {
+            let _ = f.g_div_scalar_(self.world_size as f64);
+        }
         Ok(())
+    }
+
+    /// A collective called with arguments it cannot take.
+    fn misuse(&self, message: String) -> DistError {
+        DistError::Collective {
+            op: "all-reduce",
+            rank: self.rank,
+            message,
+        }
     }
 
     /// Every rank's bytes, in rank order (lengths may differ): the per-case scores of a sharded

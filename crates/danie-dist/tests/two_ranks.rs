@@ -67,7 +67,8 @@ fn collectives_across_two_processes() {
         };
         let want = (data(0) + data(1)) / 2.0;
         let mut flat = data(pg.rank() as i64);
-        pg.all_reduce_mean(&mut flat, 128).expect("bucketed mean");
+        pg.all_reduce_mean(std::slice::from_mut(&mut flat), 128)
+            .expect("bucketed mean");
         assert!(
             flat.allclose(&want, 1e-6, 1e-6, false),
             "bucketed mean differs"

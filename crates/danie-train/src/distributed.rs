@@ -2,7 +2,7 @@
 //! `srun`, or `danie train --nproc-per-node`), this process's device, and the two ways work is
 //! split: training batches through the loader's shard ([`danie_data::shard`]), and whole cases
 //! for validation, evaluation and prediction ([`Dist::cases`], gathered back in case order by
-//! [`Dist::gather_in_order`]).
+//! [`Dist::gather_in_order`]; [`crate::sharded`] agrees on each round's failures).
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,6 +11,8 @@ use danie_dist::{DistEnv, ProcessGroup};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tch::Device;
+
+use crate::device_spec::DeviceSpec;
 
 /// Seconds a collective waits when neither the config nor the environment says otherwise.
 pub const DEFAULT_TIMEOUT_S: f64 = 300.0;
@@ -88,19 +90,9 @@ impl Dist {
         self.env.world_size
     }
 
-    /// This process's rank on its node (its GPU).
-    pub fn local_rank(&self) -> usize {
-        self.env.local_rank
-    }
-
     /// Whether this process writes the run's files (rank 0).
     pub fn is_main(&self) -> bool {
         self.env.rank == 0
-    }
-
-    /// The launcher's description of this process.
-    pub fn env(&self) -> &DistEnv {
-        &self.env
     }
 
     /// The process group.
@@ -110,10 +102,20 @@ impl Dist {
 
     /// The device of this process: `cuda:LOCAL_RANK` where the config asks for CUDA (one GPU per
     /// process, as torchrun users expect), the CPU otherwise.
-    pub fn device(&self, configured: Device) -> Device {
+    ///
+    /// # Errors
+    /// When this machine has no GPU `LOCAL_RANK` (more processes per node than GPUs).
+    pub fn device(&self, configured: Device) -> anyhow::Result<Device> {
         match configured {
-            Device::Cuda(_) => Device::Cuda(self.env.local_rank),
-            d => d,
+            Device::Cuda(_) => DeviceSpec::Cuda(self.env.local_rank)
+                .resolve()
+                .with_context(|| {
+                    format!(
+                        "rank {} (LOCAL_RANK {}): one GPU per process",
+                        self.env.rank, self.env.local_rank
+                    )
+                }),
+            d => Ok(d),
         }
     }
 
@@ -149,14 +151,6 @@ impl Dist {
             .enumerate()
             .map(|(i, v)| v.with_context(|| format!("no rank sent case {i} of {n}")))
             .collect()
-    }
-
-    /// Whether every rank reports `ok`: a rank that failed on its own (its data, its disk) tells
-    /// the others, so that all stop together instead of waiting for it in a collective.
-    pub fn all_ok(&self, ok: bool) -> anyhow::Result<bool> {
-        let mut flag = [tch::Tensor::from_slice(&[i64::from(!ok)])];
-        self.group.all_reduce_sum(&mut flag)?;
-        Ok(flag[0].int64_value(&[0]) == 0)
     }
 
     /// Waits for every rank.

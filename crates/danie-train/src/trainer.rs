@@ -131,13 +131,7 @@ pub fn train(cfg: &RunConfig, opts: &TrainOptions) -> anyhow::Result<TrainOutcom
     )
     .context("joining the data-parallel run")?;
     let device = match &dist {
-        Some(d) => DeviceSpec::parse(&match d.device(device) {
-            Device::Cuda(n) => format!("cuda:{n}"),
-            _ => "cpu".into(),
-        })
-        .map_err(anyhow::Error::msg)?
-        .resolve()
-        .with_context(|| format!("rank {} (LOCAL_RANK {})", d.rank(), d.local_rank()))?,
+        Some(d) => d.device(device)?,
         None => device,
     };
     let outcome = train_on(cfg, opts, device, dist.as_ref());
@@ -609,28 +603,15 @@ fn data_parallel_step(
     let grads = opt.gradients();
     // Collectives need dense row-major memory: a gradient in another layout (channels-last,
     // before the optimiser packs them) goes through a contiguous copy.
-    let flat: Vec<Tensor> = grads
-        .iter()
-        .map(|g| {
-            if g.is_contiguous() {
-                g.view([-1])
-            } else {
-                g.contiguous().view([-1])
-            }
-        })
-        .collect();
-    let mut pieces: Vec<Tensor> = flat.iter().flat_map(|f| f.split(BUCKET_ELEMS, 0)).collect();
-    let mut stacked = terms.stacked().contiguous();
-    pieces.push(stacked.shallow_clone());
-    group.all_reduce_sum(&mut pieces)?;
-    let world = dist.world_size() as f64;
+    let mut flat: Vec<Tensor> = grads.iter().map(|g| g.contiguous().view([-1])).collect();
+    let stacked = terms.stacked().contiguous();
+    flat.push(stacked.shallow_clone()); // averaged in place with the gradients
+    group.all_reduce_mean(&mut flat, BUCKET_ELEMS)?;
     for (g, f) in grads.iter().zip(&flat) {
         if !g.is_contiguous() {
             g.shallow_clone().copy_(&f.view_as(g));
         }
-        let _ = g.shallow_clone().g_div_scalar_(world);
     }
-    let _ = stacked.g_div_scalar_(world);
     Ok(stacked)
 }
 

@@ -110,7 +110,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .map_or(distributed::DEFAULT_TIMEOUT_S, |c| c.train.dist_timeout_s);
     let dist = Dist::join(Backend::Gloo, distributed::timeout(timeout_s)?)?;
     let share = Share::of(dist.as_ref());
-    let device = dist.as_ref().map_or(device, |d| d.device(device));
+    let device = match &dist {
+        Some(d) => d.device(device)?,
+        None => device,
+    };
     let (baselines, baselines_source) = match &args.baselines {
         Some(b) => (read_baselines(b)?, b.display().to_string()),
         None => (shipped_baselines(), "the shipped baselines".to_string()),

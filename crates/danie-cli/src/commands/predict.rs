@@ -77,7 +77,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         )?,
     };
     let share = part.unwrap_or_else(|| Share::of(dist.as_ref()));
-    let device = dist.as_ref().map_or(device, |d| d.device(device));
+    let device = match &dist {
+        Some(d) => d.device(device)?,
+        None => device,
+    };
     // Output names first: a collision fails before the weights are read or anything written.
     let plan = share.agree(PredictPlan::for_share(
         &args.input,

@@ -4,6 +4,7 @@
 //! the peak resident memory of the child process (`wait4`'s `ru_maxrss`), so bad-input tests can
 //! assert "a clear error, a non-zero exit, no panic, bounded memory" in one place.
 #![allow(dead_code)]
+use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -144,3 +145,41 @@ pub fn baseline_plus(extra: u64) -> u64 {
 }
 
 pub const MIB: u64 = 1 << 20;
+
+/// Every file under `dir` (relative path -> bytes).
+pub fn files(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let rel = p.strip_prefix(dir).unwrap().to_path_buf();
+                out.insert(rel, std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    out
+}
+
+/// A synthetic Synapse layout in `dir/synapse`: 4 cases of 3 one-channel 32 px slices (2 cases
+/// train: 6 slices).
+pub fn synthetic_synapse(dir: &Path) -> PathBuf {
+    let root = dir.join("synapse");
+    danie_data::synthetic::generate(
+        danie_data::datasets::DatasetKind::Synapse,
+        &root,
+        &danie_data::synthetic::SyntheticConfig {
+            cases: Some(4),
+            size: 32,
+            slices: Some(3),
+            seed: 5,
+            overwrite: false,
+            progress: false,
+        },
+    )
+    .expect("synthetic Synapse");
+    root
+}
