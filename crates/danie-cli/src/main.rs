@@ -59,6 +59,8 @@ enum Command {
 
 fn main() -> ExitCode {
     restore_sigpipe();
+    // Before any thread: large tensors reuse freed pages (danie_train::heap).
+    danie_train::heap::keep_freed_memory();
     let cli = Cli::parse();
     let Some(command) = cli.command else {
         println!("{}", version::long_version());

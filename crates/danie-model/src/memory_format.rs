@@ -24,7 +24,17 @@ pub fn prefers_channels_last(device: Device) -> bool {
 pub fn channels_last(x: &Tensor) -> Tensor {
     if x.dim() == 4 {
         // (B, C, H, W) -> (B, H, W, C) in memory, viewed back as (B, C, H, W)
-        x.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2])
+        let y = x.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2]);
+        // A size-1 dimension leaves `contiguous` free to keep NCHW strides (a 1-channel image or
+        // stem weight is both layouts at once), and a convolution given only such tensors then
+        // writes NCHW: spell the NHWC strides out, over the same memory.
+        let (c, h, w) = (x.size()[1], x.size()[2], x.size()[3]);
+        let nhwc = [h * w * c, 1, w * c, c];
+        if y.stride() == nhwc {
+            y
+        } else {
+            y.as_strided(x.size(), nhwc, None) // None: the view's own storage offset
+        }
     } else {
         x.shallow_clone()
     }
@@ -62,6 +72,25 @@ mod tests {
         assert!(is_channels_last(&y) && !is_channels_last(&x));
         assert_eq!(y.stride(), [60, 1, 15, 3]);
         assert!(y.equal(&x));
+    }
+
+    #[test]
+    fn one_channel_tensors_get_nhwc_strides_and_convolutions_follow() {
+        // A CT slice and a stem weight for it: both layouts at once unless the strides say.
+        let x = Tensor::rand([2, 1, 16, 16], (Kind::Float, Device::Cpu));
+        let y = channels_last(&x);
+        assert_eq!(y.stride(), [256, 1, 16, 1]);
+        assert!(is_channels_last(&y) && y.equal(&x));
+        let vs = VarStore::new(Device::Cpu);
+        let stem = nn::conv2d(vs.root() / "stem", 1, 8, 3, Default::default());
+        let want = tch::no_grad(|| stem.forward(&x));
+        vars_channels_last(&vs);
+        assert!(is_channels_last(&stem.ws));
+        let got = tch::no_grad(|| stem.forward(&y));
+        // otherwise NCHW comes out, and every later NHWC convolution reorders it
+        assert!(is_channels_last(&got), "strides {:?}", got.stride());
+        let diff = (got - want).abs().max().double_value(&[]);
+        assert!(diff < 1e-5, "max abs diff {diff}");
     }
 
     #[test]

@@ -46,6 +46,8 @@ struct Opts {
     precision: Precision,
     volume: [i64; 3],
     classes: i64,
+    /// Input channels (`None`: the preset's); 1 for a CT or MR volume as danie reads Synapse.
+    channels: Option<i64>,
     weights: Option<String>,
     input: Option<String>,
     output: Option<String>,
@@ -67,6 +69,7 @@ fn parse() -> Result<Opts> {
         precision: Precision::Fp32,
         volume: [100, 512, 512],
         classes: 9,
+        channels: None,
         weights: None,
         input: None,
         output: None,
@@ -86,6 +89,7 @@ fn parse() -> Result<Opts> {
             "--warmup" => o.warmup = val()?.parse().context("--warmup")?,
             "--threads" => o.threads = val()?.parse().context("--threads")?,
             "--classes" => o.classes = val()?.parse().context("--classes")?,
+            "--channels" => o.channels = Some(val()?.parse().context("--channels")?),
             "--weights" => o.weights = Some(val()?.clone()),
             "--input" => o.input = Some(val()?.clone()),
             "--output" => o.output = Some(val()?.clone()),
@@ -156,6 +160,7 @@ fn sync(device: Device) {
 }
 
 fn main() -> Result<()> {
+    danie_train::heap::keep_freed_memory(); // as the `danie` binary does
     let o = parse()?;
     if o.threads > 0 {
         tch::set_num_threads(o.threads);
@@ -164,6 +169,9 @@ fn main() -> Result<()> {
     let mut cfg = DanieConfig::preset(&o.preset)?;
     cfg.num_classes = o.classes;
     cfg.img_size = o.size;
+    if let Some(c) = o.channels {
+        cfg.in_channels = c;
+    }
     if o.mode == "config" {
         println!("{}", serde_json::to_value(&cfg)?);
         return Ok(());

@@ -30,6 +30,7 @@ pub mod distributed;
 pub mod evaluate;
 pub mod export;
 pub mod graphed_step;
+pub mod heap;
 pub mod line_plot;
 pub mod loss;
 pub mod model_io;
