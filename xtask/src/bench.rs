@@ -6,9 +6,11 @@
 //!    into the run folder and the estimates are read back into one table).
 //! 2. The side-by-side scripts of the other crates (`scripts/bench_*.py`, each timing danie
 //!    against its Python reference in one process tree and printing a Markdown table).
-//! 3. Training and inference throughput against the PyTorch reference network
-//!    (scripts/bench_vs_pytorch.py with the release `throughput` example), same preset, batch,
-//!    input size and thread count; the ratio danie / PyTorch eager.
+//! 3. Training and inference throughput against the PyTorch reference network, eager and under
+//!    torch.compile, and inference against onnxruntime running `danie export`'s ONNX
+//!    (scripts/bench_vs_pytorch.py with the release `throughput` example and `danie`), same
+//!    preset, batch, input (224 px, 1 channel) and thread count, alternating repeats; the
+//!    ratios danie / each, and whether danie reaches 1.0x of each.
 //!
 //! Two reports are quoted rather than measured, the newest of each in docs/bench/: data-parallel
 //! training on the CPU (`scripts/bench_distributed.sh`, minutes of training on a quiet machine)
@@ -294,12 +296,15 @@ fn throughput(
     });
     let json = run.path().join("throughput.json");
     let _s = step(&format!(
-        "training and inference throughput vs PyTorch ({presets}, {threads} threads)"
+        "training and inference throughput vs PyTorch eager, torch.compile, onnxruntime ({presets}, {threads} threads)"
     ));
     let mut cmd = Command::new(python);
     cmd.arg(repo_root().join("scripts/bench_vs_pytorch.py"))
         .arg("--danie-bin")
         .arg(bins.join("examples/throughput"))
+        .arg("--danie-cli")
+        .arg(bins.join("danie"))
+        .args(["--compile", "--onnxruntime"])
         .args(["--presets", &presets, "--batch", &args.batch.to_string()])
         .args(["--threads", &threads.to_string(), "--json"])
         .arg(&json);
@@ -312,7 +317,7 @@ fn throughput(
         .context("scripts/bench_vs_pytorch.py failed (run it by hand to see why)")?;
     Ok(Section {
         title: format!(
-            "Training and inference vs the PyTorch reference (CPU, {threads} threads, input 224)"
+            "Training and inference vs PyTorch eager, torch.compile and onnxruntime (CPU, {threads} threads, input 224 x 224 x 1)"
         ),
         body: text + "\n",
     })

@@ -262,4 +262,98 @@ mod tests {
             "{w_eager} vs {w_graph}"
         );
     }
+
+    /// DANIE's tiny preset (64 px, 1 channel, 4 classes) trained `steps` SGD steps at TransUNet's
+    /// poly rate with 0.5 CE + 0.5 Dice, eagerly or through `graphed`, from one seed and the same
+    /// batches; returns every step's loss.
+    fn train_danie(device: Device, mut graphed: Option<GraphedStep>, steps: usize) -> Vec<f64> {
+        use crate::loss::CeDiceLoss;
+        use crate::schedule::LrSchedule;
+        use danie_model::{Danie, DanieConfig};
+        use tch::nn::ModuleT;
+        tch::manual_seed(7);
+        let vs = VarStore::new(device);
+        let mut cfg = DanieConfig::preset("tiny").unwrap();
+        (cfg.img_size, cfg.in_channels, cfg.num_classes) = (64, 1, 4);
+        let model = Danie::try_new(vs.root(), &cfg).unwrap();
+        let mut opt = Sgd::new(&vs, SgdConfig::default());
+        let loss = CeDiceLoss::new(4, 0.5, 0.5);
+        let schedule = LrSchedule {
+            base_lr: 0.01,
+            max_iterations: steps,
+            power: 0.9,
+            warmup_iters: 0,
+            warmup_start_factor: 1.0,
+        };
+        let mut losses = Vec::new();
+        for i in 0..steps {
+            // (4, 1, 64, 64) images and labels that follow them, new each step
+            let x = (Tensor::arange(4 * 64 * 64, tch::kind::FLOAT_CPU)
+                * (0.0137 + 0.001 * i as f64))
+                .sin()
+                .view([4, 1, 64, 64]);
+            let y = ((&x + 1.0) * 1.99).to_kind(Kind::Int64).squeeze_dim(1);
+            let (x, y) = (x.to_device(device), y.to_device(device));
+            let lr = schedule.lr_at(i);
+            let total = match graphed.as_mut() {
+                Some(g) => {
+                    let mut step = |x: &Tensor, y: &Tensor, lr: &Tensor| {
+                        opt.zero_grad();
+                        let terms = loss.forward(&model.forward_t(x, true), y);
+                        terms.total.backward();
+                        opt.step_lr_tensor(lr);
+                        terms.total
+                    };
+                    g.run(&x, &y, lr, &mut step).unwrap()
+                }
+                None => {
+                    opt.zero_grad();
+                    let terms = loss.forward(&model.forward_t(&x, true), &y);
+                    terms.total.backward();
+                    opt.set_lr(lr);
+                    opt.step();
+                    terms.total
+                }
+            };
+            losses.push(total.double_value(&[]));
+        }
+        losses
+    }
+
+    #[test]
+    fn danie_replayed_for_50_poly_steps_trains_exactly_as_eager() {
+        let eager = train_danie(Device::Cpu, None, 50);
+        let graphed = train_danie(Device::Cpu, Some(GraphedStep::emulated(Device::Cpu, 3)), 50);
+        assert_eq!(eager, graphed);
+        // the run learns: a replay that skipped the update would stay at the first loss
+        assert!(eager[49] < 0.9 * eager[0], "losses {eager:?}");
+    }
+
+    #[test]
+    fn danie_graphed_for_50_poly_steps_matches_eager_on_a_gpu() {
+        // Issue 17's check, run where a GPU is (scripts/gpu-bench.sh runs this test binary there).
+        if !tch::Cuda::is_available() {
+            eprintln!("skipped: no CUDA device");
+            return;
+        }
+        let dev = Device::Cuda(0);
+        let eager = train_danie(dev, None, 50);
+        let again = train_danie(dev, None, 50);
+        let graph = GraphedStep::new(dev, DEFAULT_WARMUP).expect("a graph");
+        let graphed = train_danie(dev, Some(graph), 50);
+        let worst = |a: &[f64], b: &[f64]| {
+            a.iter()
+                .zip(b)
+                .map(|(a, b)| (a - b).abs() / a.abs().max(1.0))
+                .fold(0.0, f64::max)
+        };
+        let (d_graph, d_eager) = (worst(&eager, &graphed), worst(&eager, &again));
+        eprintln!("50 steps: graphed vs eager {d_graph:.2e}, eager vs eager {d_eager:.2e}");
+        assert!(
+            d_graph <= 1e-5,
+            "graphed losses differ from eager by {d_graph:.2e} (eager vs eager {d_eager:.2e}): \
+             eager {eager:?}, graphed {graphed:?}"
+        );
+        assert!(eager[49] < 0.9 * eager[0], "losses {eager:?}");
+    }
 }
