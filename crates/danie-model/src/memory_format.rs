@@ -18,25 +18,43 @@ pub fn prefers_channels_last(device: Device) -> bool {
 }
 
 /// The same values with NHWC strides, for a 4D tensor; other tensors are returned as they are.
+/// As `torch.channels_last` does, a tensor with one channel keeps the strides `contiguous` gives
+/// it (it is both layouts at once), and a convolution given only such tensors writes NCHW, as
+/// PyTorch's does. Training uses this, so that its arithmetic stays PyTorch's: its data-parallel
+/// runs are compared with PyTorch's own DDP, and 2 ranks with 1 process, to 1e-5 after 5 steps
+/// (crates/danie-cli/tests/train_distributed.rs), where a 1-channel stem in NHWC moved float32's
+/// chaos to 5e-5. Inference inputs go through [`channels_last_input`].
 ///
 /// # Shapes
 /// (B, C, H, W) -> (B, C, H, W), strides (H*W*C, 1, W*C, C)
 pub fn channels_last(x: &Tensor) -> Tensor {
     if x.dim() == 4 {
         // (B, C, H, W) -> (B, H, W, C) in memory, viewed back as (B, C, H, W)
-        let y = x.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2]);
-        // A size-1 dimension leaves `contiguous` free to keep NCHW strides (a 1-channel image or
-        // stem weight is both layouts at once), and a convolution given only such tensors then
-        // writes NCHW: spell the NHWC strides out, over the same memory.
-        let (c, h, w) = (x.size()[1], x.size()[2], x.size()[3]);
-        let nhwc = [h * w * c, 1, w * c, c];
-        if y.stride() == nhwc {
-            y
-        } else {
-            y.as_strided(x.size(), nhwc, None) // None: the view's own storage offset
-        }
+        x.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2])
     } else {
         x.shallow_clone()
+    }
+}
+
+/// [`channels_last`] for an inference batch, with NHWC strides spelled out for a 1-channel one
+/// too (a CT or MR slice; the same memory), so that the stem convolution writes NHWC and the
+/// whole network runs so: otherwise the stem's output travels NCHW through batch norm, pooling
+/// and the decoder's last concatenation, and the convolution after it reorders 77 MB (S, eval
+/// forward at batch 8 of 224 px: 930 -> 853 ms, docs/performance-notes.md).
+///
+/// # Shapes
+/// (B, C, H, W) -> (B, C, H, W), strides (H*W*C, 1, W*C, C)
+pub fn channels_last_input(x: &Tensor) -> Tensor {
+    let y = channels_last(x);
+    if y.dim() != 4 {
+        return y;
+    }
+    let (c, h, w) = (x.size()[1], x.size()[2], x.size()[3]);
+    let nhwc = [h * w * c, 1, w * c, c];
+    if y.stride() == nhwc {
+        y
+    } else {
+        y.as_strided(x.size(), nhwc, None) // None: the view's own storage offset
     }
 }
 
@@ -75,22 +93,34 @@ mod tests {
     }
 
     #[test]
-    fn one_channel_tensors_get_nhwc_strides_and_convolutions_follow() {
-        // A CT slice and a stem weight for it: both layouts at once unless the strides say.
+    fn one_channel_inputs_get_nhwc_strides_and_convolutions_follow() {
+        // A CT slice: both layouts at once unless the strides say.
         let x = Tensor::rand([2, 1, 16, 16], (Kind::Float, Device::Cpu));
-        let y = channels_last(&x);
+        assert_eq!(
+            channels_last(&x).stride(),
+            [256, 256, 16, 1],
+            "as torch.channels_last"
+        );
+        let y = channels_last_input(&x);
         assert_eq!(y.stride(), [256, 1, 16, 1]);
         assert!(is_channels_last(&y) && y.equal(&x));
         let vs = VarStore::new(Device::Cpu);
         let stem = nn::conv2d(vs.root() / "stem", 1, 8, 3, Default::default());
         let want = tch::no_grad(|| stem.forward(&x));
         vars_channels_last(&vs);
-        assert!(is_channels_last(&stem.ws));
         let got = tch::no_grad(|| stem.forward(&y));
         // otherwise NCHW comes out, and every later NHWC convolution reorders it
         assert!(is_channels_last(&got), "strides {:?}", got.stride());
+        let plain = tch::no_grad(|| stem.forward(&channels_last(&x)));
+        assert!(!is_channels_last(&plain), "training's layout is PyTorch's");
         let diff = (got - want).abs().max().double_value(&[]);
         assert!(diff < 1e-5, "max abs diff {diff}");
+        // More channels: the two agree.
+        let x3 = Tensor::rand([2, 3, 4, 5], (Kind::Float, Device::Cpu));
+        assert_eq!(
+            channels_last_input(&x3).stride(),
+            channels_last(&x3).stride()
+        );
     }
 
     #[test]

@@ -24,7 +24,7 @@
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use danie_model::memory_format::{channels_last, prefers_channels_last};
+use danie_model::memory_format::{channels_last, channels_last_input, prefers_channels_last};
 use danie_model::{Danie, DanieConfig};
 use danie_train::autocast::{with_precision, Precision};
 use danie_train::graphed_step::{GraphedStep, DEFAULT_WARMUP};
@@ -315,7 +315,7 @@ fn infer(o: &Opts, cfg: &DanieConfig, model: &Danie) -> Result<(f64, f64, &'stat
                 .upsample_bilinear2d([o.size, o.size], false, None, None) // (n, 1, S, S)
                 .expand([n, cfg.in_channels, o.size, o.size], false); // (n, C, S, S)
                                                                       // as Segmenter feeds a loaded model
-            let x = if o.nhwc() { channels_last(&x) } else { x };
+            let x = if o.nhwc() { channels_last_input(&x) } else { x };
             let logits = with_precision(o.device, o.precision, || model.forward_t(&x, false)); // (n, K, S, S)
             let labels = logits.argmax(1, true).to_kind(Kind::Float); // (n, 1, S, S)
             let back = labels

@@ -7,7 +7,7 @@
 //! Everything that runs a model forward without training sits here: validation during training
 //! ([`predict_probs`]), evaluation and prediction ([`Segmenter::from_weights`]).
 use danie_data::preprocess::{resize_channels, zoom_labels, Interp};
-use danie_model::memory_format::{channels_last, prefers_channels_last};
+use danie_model::memory_format::{channels_last_input, prefers_channels_last};
 use danie_model::Danie;
 use ndarray::{s, Array2, Array3, ArrayView3, Axis};
 use rayon::prelude::*;
@@ -85,7 +85,7 @@ impl<'a> Segmenter<'a> {
         // NHWC where a loaded model's weights are (memory_format): oneDNN then runs no reorder
         // around each convolution.
         let x = &if prefers_channels_last(self.device) {
-            channels_last(x)
+            channels_last_input(x)
         } else {
             x.shallow_clone()
         };
