@@ -278,7 +278,8 @@ def peer_timers(what, cfg, preset, a, device, precision, tmp, row):
     make = torch_train if what == "train" else torch_infer
     timers = {"pytorch_eager": make(cfg, a, device, precision)}
     if a.compile and preset in (a.compile_presets or a.presets).split(","):
-        for mode in a.compile_modes.split(","):
+        modes = a.compile_modes if what == "train" else (a.infer_compile_modes or a.compile_modes)
+        for mode in modes.split(","):
             key = compile_key(mode)
             try:
                 timers[key] = make(cfg, a, device, precision, compile_mode=mode)
@@ -292,6 +293,20 @@ def peer_timers(what, cfg, preset, a, device, precision, tmp, row):
         except Exception as e:
             row["onnxruntime_error"] = str(e).strip().splitlines()[-1][:300]
     return timers
+
+
+def plan(a):
+    """The rows in the order they are measured: per preset its training rows (each precision),
+    then its volume rows, so that a run cut short by --deadline-s has answered whole presets,
+    the first (the one compiled too) first."""
+    infer = [] if a.skip_infer else (a.infer_presets or a.presets).split(",")
+    train = [] if a.no_train else a.presets.split(",")
+    rows = []
+    for preset in dict.fromkeys(train + infer):
+        for what, listed in (("train", train), ("infer", infer)):
+            if preset in listed:
+                rows += [(what, preset, precision) for precision in a.precisions.split(",")]
+    return rows
 
 
 def measure_row(what, preset, a, device, precision, tmp):
@@ -347,6 +362,8 @@ def main():
     ap.add_argument("--compile", action="store_true", help="also time torch.compile (a failure is noted, not fatal)")
     ap.add_argument("--compile-modes", default="default",
                     help="torch.compile modes, comma list (default, reduce-overhead, max-autotune)")
+    ap.add_argument("--infer-compile-modes", default=None,
+                    help="torch.compile modes for the volume rows (default: --compile-modes)")
     ap.add_argument("--compile-presets", default=None,
                     help="presets to time under torch.compile (default: all of --presets)")
     ap.add_argument("--onnxruntime", action="store_true",
@@ -361,8 +378,12 @@ def main():
     ap.add_argument("--no-train", action="store_true", help="skip the training comparison")
     ap.add_argument("--repeats", type=int, default=1,
                     help="time every column this many times, alternating; each keeps its best run")
+    ap.add_argument("--deadline-s", type=float, default=0,
+                    help="start no new row this many seconds after the start (0: none); the rows "
+                         "left are listed as skipped (a short GPU lease answers the first rows of plan())")
     ap.add_argument("--json", default=None)
     a = ap.parse_args()
+    started = time.monotonic()
 
     torch.set_num_threads(a.threads)
     device = torch.device("cuda" if a.device == "cuda" else "cpu")
@@ -385,8 +406,15 @@ def main():
             for r in results["parity"]:
                 print(json.dumps(r), file=sys.stderr, flush=True)
 
-        for precision in a.precisions.split(","):
-            for preset in ([] if a.no_train else a.presets.split(",")):
+        for what, preset, precision in plan(a):
+            if a.deadline_s and time.monotonic() - started > a.deadline_s:
+                results.setdefault("skipped", []).append(f"{what} {preset} {precision}")
+                print(f"skipped (past --deadline-s {a.deadline_s}): {what} {preset} {precision}",
+                      file=sys.stderr, flush=True)
+                save(results, a.json)
+                continue
+            row_started = time.monotonic()
+            if what == "train":
                 row = measure_row("train", preset, a, device, precision, tmp)
                 if a.flops:
                     f = train_flops(row["config"], a, device)
@@ -397,16 +425,12 @@ def main():
                     add_graph_run(row, row["best_run"], a, preset, precision)
                 if preset in a.nhwc_presets.split(","):
                     add_nhwc_runs(row, a, preset, precision)
-                results["rows"].append(row)
-                print(json.dumps(brief(row)), file=sys.stderr, flush=True)
-                save(results, a.json)
-            if a.skip_infer:
-                continue
-            for preset in (a.infer_presets or a.presets).split(","):
+            else:
                 row = measure_row("infer", preset, a, device, precision, tmp)
-                results["rows"].append(row)
-                print(json.dumps(brief(row)), file=sys.stderr, flush=True)
-                save(results, a.json)
+            row["seconds"] = round(time.monotonic() - row_started, 1)  # the row's cost, compiling included
+            results["rows"].append(row)
+            print(json.dumps(brief(row)), file=sys.stderr, flush=True)
+            save(results, a.json)
 
     if a.parity:
         print("| parity (eval, fp32) | max abs diff | max abs logit |")
@@ -415,6 +439,8 @@ def main():
             print(f"| {r['preset']} | {r['max_abs_diff']:.2e} | {r['max_abs_ref']:.3g} |")
         print()
     print(table(results["rows"]))
+    if results.get("skipped"):
+        print(f"\nNot measured (past --deadline-s {a.deadline_s:g}): " + ", ".join(results["skipped"]))
     save(results, a.json)
 
 
@@ -435,6 +461,7 @@ def table(rows):
         [f"danie / {h}" for _, h in peers] + ["best of"]
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     ratio_key = lambda k: "ratio" if k == "pytorch_eager" else "ratio_" + k.removeprefix("pytorch_")
+    rows = sorted(rows, key=lambda r: r["what"] != "train")  # training rows first, as measured per preset
     for r in rows:
         cells = [r["what"], r["preset"], r["precision"], str(r["batch"]), f"{r['danie']:.3g} {r['unit']}"]
         cells += [cell(r, k) for k, _ in peers]

@@ -4,11 +4,18 @@
 # On the build machine (this repository, after `cargo xtask setup`):
 #   scripts/gpu-bench.sh --bundle DIR      # release `danie` + `throughput` + reference/ + scripts
 # On a CUDA machine with PyTorch 2.11 (pip install torch==2.11.0 safetensors):
-#   DIR/gpu-bench.sh [--out OUTDIR] [--quick]
+#   DIR/gpu-bench.sh [--out OUTDIR] [--quick] [--budget SECONDS] [--pack PACKDIR]
+# --budget: finish within about SECONDS (a lent machine's one call): every step gets a timeout
+# from what is left, the comparison starts no new row once its share is spent (rows measured per
+# preset, S first, so what is cut is B and L), and the profiles run only if time is left.
+# --pack: also write PACKDIR/gpu-bench.md, gpu-bench.json and gpu-bench-logs.tar.gz (the rest),
+# three files, for a call that brings back only a few.
+# --parts: which of tests (5), bench (1-4), cli (6), profile run (default all), e.g. one call
+# with tests,bench and a second with cli,profile.
 #
 # It finds the machine's torch, points LD_LIBRARY_PATH at its lib/ (the binaries were linked
 # against libtorch 2.11 with CUDA; RUNPATH names the build machine's copy, which is absent here),
-# then in one call on one card (in this order: 5, 1-4, 6):
+# then in one call on one card (in this order: 5, 1-4, 6, then the profiles of 2):
 #   1. parity: danie's logits vs the reference's, same weights and input, eval mode, fp32;
 #   2. training images/s at 224, batch 24, presets S, B, L, in float32 and in bf16 autocast, for
 #      danie, PyTorch eager and torch.compile (default and reduce-overhead, preset S), with FLOPs
@@ -22,10 +29,10 @@
 #   5. the unit tests that need a GPU (`on_a_gpu`: CUDA graph replay against eager, and DANIE
 #      trained 50 SGD steps at the poly rate graphed and eagerly, losses to 1e-5);
 #   6. the real command line on the card: `danie data generate` (synthetic Synapse), `danie train`
-#      (preset S, 224, batch 24, bf16, the parallel loader), again with train.cuda_graphs, and
-#      `danie eval` (logs kept); then `danie train` over NCCL under `torchrun --no-python`, world
-#      size 1 (and 2 on a two-GPU machine), with images/s; the graphed training is stopped after
-#      its first epoch and resumed.
+#      with train.cuda_graphs (preset S, 224, batch 24, bf16, the parallel loader) stopped after
+#      its first epoch and resumed; `danie train` over NCCL under `torchrun --no-python`, world
+#      size 1 (and 2 on a two-GPU machine), with images/s; then `danie train` eagerly and
+#      `danie eval` (logs kept).
 # Writes OUTDIR/gpu-bench.json, OUTDIR/gpu-bench.md (with the targets: danie >= PyTorch eager
 # and >= torch.compile in both modes, bf16 >= 1.8x float32) and the raw logs. Without a CUDA
 # device it runs the same steps on the CPU with the tiny preset and small sizes, to prove the
@@ -36,12 +43,18 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 out="${OUT:-$PWD/gpu-bench-out}"
 quick=0
 bundle=""
+budget=0
+pack=""
+parts="tests,bench,cli,profile"
 while [ $# -gt 0 ]; do
     case "$1" in
         --bundle) bundle="$2"; shift 2 ;;
         --out) out="$2"; shift 2 ;;
         --quick) quick=1; shift ;;
-        -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+        --budget) budget="$2"; shift 2 ;;
+        --pack) pack="$2"; shift 2 ;;
+        --parts) parts="$2"; shift 2 ;;
+        -h|--help) sed -n '2,40p' "$0"; exit 0 ;;
         *) echo "gpu-bench.sh: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -95,18 +108,32 @@ if "$python" -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else
     card="$("$python" -c 'import torch; print(torch.cuda.get_device_name(0))')"
     presets="s,b,l"; batch=24; steps=20; warmup=5; volume="100x512x512"; precisions="fp32,bf16"
     # torch.compile (its default mode and "reduce-overhead", CUDA graphs) of one preset only:
-    # compiling B and L takes minutes a precision. Two alternating repeats, best kept.
-    extra=(--compile --compile-presets s --compile-modes default,reduce-overhead --flops
+    # compiling B and L takes minutes a precision; the volume rows in the default mode only
+    # (each mode compiles twice there: the last batch of a volume is smaller). Two alternating
+    # repeats, best kept. Each row's seconds are in the JSON, for sizing the next run.
+    extra=(--compile --compile-presets s --compile-modes default,reduce-overhead --infer-compile-modes default --flops
            --cuda-graph --nhwc-presets s --repeats 2)
-    train_iters=300
+    # The command line (6): preset S at 224 on the card, bf16, the parallel loader.
+    # Iterations of the eager, graphed (stopped after epoch 1: 12 batches) and NCCL trainings.
+    train_iters=300; graph_iters=120; dist_iters=100; dist_backend=nccl
+    cli_sets=(--set data.image_size=224 --set model.preset=s --set train.device=cuda)
+    train_sets=(--set data.batch_size=24 --set data.num_workers=8 --set train.bf16=true
+                --set train.threads=0 --set train.checkpoint_every=0)
+    graph_set=(--set train.cuda_graphs=true)
     # warm-up >= 4: with --cuda-graph the first 3 steps run eagerly and the 4th is captured
-    [ "$quick" = 1 ] && { presets="s"; steps=5; warmup=4; train_iters=40; }
+    [ "$quick" = 1 ] && { presets="s"; steps=5; warmup=4; train_iters=40; graph_iters=40; dist_iters=40; }
 else
     device=cpu
     card="none: CPU fallback (plumbing check, tiny preset; numbers are not GPU numbers)"
     presets="tiny"; batch=2; steps=2; warmup=1; volume="4x128x128"; precisions="fp32"
     extra=()
-    train_iters=0
+    # The command line as the demo runs it (tiny, 64 px), Gloo for NCCL, no CUDA graphs: the
+    # plumbing of step 6 (generate, stop and resume, torchrun, train, eval) without a card.
+    train_iters=40; graph_iters=40; dist_iters=10; dist_backend=gloo
+    cli_sets=(--set data.image_size=64 --set model.preset=tiny --set train.device=cpu)
+    train_sets=(--set data.batch_size=8 --set data.num_workers=2 --set train.threads=2
+                --set train.checkpoint_every=0)
+    graph_set=()
 fi
 threads="$(nproc)"
 status=0
@@ -115,27 +142,66 @@ cli_notes=()
 note() { echo "==> $*" >&2; cli_notes+=("- $*"); }
 echo "==> gpu-bench: device $device ($card), torch $torch_version, libs $torch_lib" >&2
 
+# Seconds left of --budget (a large number without one); fits N: are N seconds left; cap MAX
+# [KEEP]: a step's timeout, at most MAX seconds and leaving KEEP seconds for the steps after it.
+start_s=$SECONDS
+left() { if [ "$budget" -gt 0 ]; then echo $((budget - (SECONDS - start_s))); else echo 1000000; fi; }
+fits() { [ "$(left)" -ge "$1" ]; }
+cap() { local l=$(( $(left) - ${2:-0} )); [ "$l" -lt "$1" ] || l="$1"; [ "$l" -gt 10 ] && echo "$l" || echo 10; }
+# What the steps after the comparison need on a card (generate, graphed train and resume, NCCL,
+# eager train and eval): kept back from the comparison under --budget.
+part() { [[ ",$parts," == *",$1,"* ]]; }
+cli_reserve=0
+if [ "$budget" -gt 0 ] && part cli; then
+    # About 120 s for the command line on a card: generate, 2 x 36 graphed, 40 NCCL and 60 eager
+    # iterations, eval, each process starting CUDA.
+    cli_reserve=120
+    [ "$device" = cuda ] && { train_iters=60; graph_iters=36; dist_iters=40; }
+fi
+
 # The GPU unit tests (names ending in on_a_gpu): graph replay against eager on this card.
-if [ "$device" = cuda ] && [ -d "$root/bin/tests" ]; then
+if part tests && [ "$device" = cuda ] && [ -d "$root/bin/tests" ]; then
     for t in "$root"/bin/tests/*; do
-        "$t" on_a_gpu --nocapture >> "$out/gpu-tests.log" 2>&1 \
+        timeout "$(cap 240)" "$t" on_a_gpu --nocapture >> "$out/gpu-tests.log" 2>&1 \
             && note "GPU unit tests in $(basename "$t"): ok" \
             || { status=1; note "GPU unit tests in $(basename "$t") FAILED (see gpu-tests.log)"; }
     done
 fi
 
-# BENCH_TIMEOUT (seconds) bounds the comparison; rows finished before it are kept in the JSON.
-timeout "${BENCH_TIMEOUT:-0}" "$python" "$root/scripts/bench_vs_pytorch.py" --danie-bin "$tp" --device "$device" \
-    --presets "$presets" --infer-presets "${presets%%,*}" --batch "$batch" --infer-batch 8 --infer-reps 3 \
-    --size 224 --steps "$steps" --warmup "$warmup" --volume "$volume" --threads "$threads" \
-    --precisions "$precisions" --parity "${extra[@]}" --json "$out/gpu-bench.json" \
-    > "$out/table.md" 2> "$out/bench.log" || {
+# The comparison. Under --budget it starts no new row once its share is spent, keeping about
+# 150 s for a row begun just before (a torch.compile row takes that long), and is stopped at its
+# share; rows finished are kept in the JSON either way. BENCH_TIMEOUT (seconds) bounds it too.
+share=1000000
+[ "$budget" -gt 0 ] && share=$(( $(left) - cli_reserve ))
+if part bench && [ "$share" -lt 30 ]; then
+    note "the comparison: not run (--budget $budget leaves it $share s)"
+elif part bench; then
+    bench_limit="${BENCH_TIMEOUT:-0}"
+    deadline=()
+    if [ "$budget" -gt 0 ]; then
+        bench_limit=$(cap "$share")
+        deadline=(--deadline-s $(( share > 300 ? share - 150 : share / 2 )))
+    fi
+    rc=0
+    timeout "$bench_limit" "$python" "$root/scripts/bench_vs_pytorch.py" --danie-bin "$tp" --device "$device" \
+        --presets "$presets" --infer-presets "${presets%%,*}" --batch "$batch" --infer-batch 8 --infer-reps 3 \
+        --size 224 --steps "$steps" --warmup "$warmup" --volume "$volume" --threads "$threads" \
+        --precisions "$precisions" --parity "${extra[@]}" "${deadline[@]}" --json "$out/gpu-bench.json" \
+        > "$out/table.md" 2> "$out/bench.log" || rc=$?
+    if [ "$rc" = 124 ] && [ "$budget" -gt 0 ]; then
+        note "the comparison was stopped at its share of the --budget ($bench_limit s); rows finished are reported"
+    elif [ "$rc" != 0 ]; then
         status=1
         echo "gpu-bench.sh: bench_vs_pytorch.py failed; last lines of $out/bench.log:" >&2
-        tail -20 "$out/bench.log" >&2; }
+        tail -20 "$out/bench.log" >&2
+    fi
+    [ -s "$out/gpu-bench.json" ] || { echo "gpu-bench.sh: no results in $out/gpu-bench.json" >&2; exit 1; }
+fi
 
 # Report: the table, then the targets checked against the JSON (what there is of it).
-[ -s "$out/gpu-bench.json" ] || { echo "gpu-bench.sh: no results in $out/gpu-bench.json" >&2; exit 1; }
+bench_json=""
+[ -s "$out/gpu-bench.json" ] && bench_json=yes
+if [ -n "$bench_json" ]; then
 "$python" - "$out/gpu-bench.json" "$device" "$card" "$torch_version" > "$out/gpu-bench.md" <<'EOF'
 import json, sys, datetime
 r = json.load(open(sys.argv[1])); device, card, tv = sys.argv[2:5]
@@ -148,6 +214,8 @@ print("\n| what | preset | precision | batch | danie | danie graph | PyTorch eag
 print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 def col(x, k):
     return f"{x[k]:.4g}" if k in x else ("failed" if k + "_error" in x else "-")
+# Measured per preset (S first, so that a budget cuts B and L); shown training first, by precision.
+r["rows"].sort(key=lambda x: (x["what"] != "train", x["precision"] != "fp32"))
 for x in r["rows"]:
     comp = col(x, "pytorch_compile")
     ro = col(x, "pytorch_compile_reduce_overhead")
@@ -160,6 +228,8 @@ for x in r["rows"]:
     print(f"| {x['what']} | {x['preset']} | {x['precision']} | {x['batch']} | {x['danie']:.4g} {x['unit']} | "
           f"{graph} | {x['pytorch_eager']:.4g} | {comp} | {ro} | {x['ratio']:.2f} | {gratio} | {fl} | {mfu} |")
 print(f"\nEach column the best of {r.get('repeats', 1)} alternating runs.")
+if r.get("skipped"):
+    print("\nNot measured (the --budget's share spent): " + ", ".join(r["skipped"]) + ".")
 if "peak_bf16_flops" in r:
     print(f"\nMeasured bf16 matmul peak: {r['peak_bf16_flops'] / 1e12:.1f} TFLOP/s (8192^3 matmuls).")
 print("\n## Targets\n")
@@ -204,17 +274,97 @@ for x in r["rows"]:
         elif k + "_error" in x:
             print(f"- {name} did not run for {x['what']} {x['preset']} {x['precision']}: {x[k + '_error']}")
 EOF
+else
+    printf '# GPU benchmark\n\n%s; device %s (%s); PyTorch %s; parts %s.\n' \
+        "$(date -u '+%Y-%m-%d %H:%M UTC')" "$device" "$card" "$torch_version" "$parts" > "$out/gpu-bench.md"
+fi
+
+# The command line on the card, after the comparison: generate the data, then the graphed
+# training stopped and resumed, NCCL under torchrun, an eager training and its evaluation (the
+# loader and trainer as users run them). Each step has a timeout from the budget left.
+if part cli && [ "$train_iters" -gt 0 ]; then
+    work="$(mktemp -d)"
+    danie="$bin/danie"; [ -x "$danie" ] || danie="$(dirname "$tp")/../danie"
+    # cli SECONDS train|eval ...: `danie train|eval` on the generated data with cli_sets, plus
+    # `--set`s, stopped after SECONDS.
+    cli() {
+        local secs="$1" what="$2"; shift 2
+        timeout "$secs" "$danie" "$what" --config "$root/configs/demo.toml" --set "data.root=$work/synapse" \
+            "${cli_sets[@]}" "$@"
+    }
+    { "$danie" --version && timeout "$(cap 120)" "$danie" data generate --dataset synapse --out "$work/synapse" --size 256; } \
+        > "$out/cli-generate.log" 2>&1 || { status=1; note "danie data generate FAILED (see cli-generate.log)"; }
+    # The training with the step replayed from a CUDA graph: stopped after its first epoch with
+    # a checkpoint, then resumed to the end (a new graph is captured).
+    graph_sets=(--set train.iterations=$graph_iters
+                "${graph_set[@]}" --set "output.run_dir=$work/run-graph")
+    if fits 60; then
+        # Chained with && (set -e does not act inside a list that ends in || ...): a failed step stops.
+        {
+            cli "$(cap 120 90)" train "${train_sets[@]}" "${graph_sets[@]}" --stop-after-epochs 1 &&
+            cli "$(cap 120 60)" train "${train_sets[@]}" "${graph_sets[@]}" --resume
+        } > "$out/cli-graph.log" 2>&1 \
+            && note "danie train${graph_set[*]:+ ${graph_set[*]}} on $device, stopped after epoch 1 and resumed: ok" \
+            || { status=1; note "danie train${graph_set[*]:+ ${graph_set[*]}} on $device, stopped and resumed, FAILED (see cli-graph.log)"; }
+        tail -3 "$out/cli-graph.log" >&2
+    else
+        note "danie train${graph_set[*]:+ ${graph_set[*]}}, stopped and resumed: not run (--budget spent)"
+    fi
+    # Data-parallel training over NCCL under torchrun (the launcher users have): world size 1,
+    # and 2 where nvidia-smi lists two GPUs; images/s is the median of rank 0's log.csv rows
+    # (each rank's share of the global batch of 24). A danie built without NCCL fails here
+    # saying so (crates/danie-dist/build.rs).
+    torchrun_bin="$(dirname "$(command -v "$python")")/torchrun"
+    [ -x "$torchrun_bin" ] || torchrun_bin="$(command -v torchrun || true)"
+    ranks=1  # at most one rank per GPU
+    [ "$device" = cuda ] && ranks="$(nvidia-smi -L 2>/dev/null | grep -c '^GPU' || true)"
+    median_ips() {
+        "$python" -c 'import csv, statistics, sys
+rows = [float(r["images_per_s"]) for r in csv.DictReader(open(sys.argv[1])) if r["kind"] == "iter" and r["images_per_s"]]
+print(f"{statistics.median(rows[len(rows) // 4:]):.1f}" if rows else "n/a")' "$1" 2>/dev/null || echo n/a
+    }
+    for n in 1 2; do
+        [ -n "$torchrun_bin" ] || { note "torchrun not found next to $python: $dist_backend step skipped"; break; }
+        [ "$n" -le "${ranks:-0}" ] || continue
+        fits 45 || { note "danie train over $dist_backend, world size $n: not run (--budget spent)"; continue; }
+        timeout "$(cap 120 40)" "$torchrun_bin" --no-python --nproc-per-node "$n" --master-port $((29600 + n)) \
+            "$danie" train --config "$root/configs/demo.toml" --set "data.root=$work/synapse" \
+            "${cli_sets[@]}" --set train.dist_backend=$dist_backend "${train_sets[@]}" \
+            --set train.iterations=$dist_iters \
+            --set "output.run_dir=$work/run-nccl$n" > "$out/cli-nccl$n.log" 2>&1 \
+            && note "danie train over $dist_backend, world size $n (torchrun): $(median_ips "$work/run-nccl$n/log.csv") images/s per rank" \
+            || { status=1; note "danie train over $dist_backend, world size $n FAILED (see cli-nccl$n.log)"; }
+    done
+    # The eager training (bf16, the parallel loader) and its evaluation.
+    if fits 40; then
+        {
+            cli "$(cap 150 25)" train "${train_sets[@]}" --set train.iterations=$train_iters \
+                --set "output.run_dir=$work/run" &&
+            cli "$(cap 90)" eval --set "output.run_dir=$work/run"
+        } > "$out/cli.log" 2>&1 && note "danie train ($train_iters iterations) / eval on $device: ok" \
+            || { status=1; note "danie train / eval on $device FAILED (see cli.log)"; }
+        tail -5 "$out/cli.log" >&2
+    else
+        note "danie train / eval: not run (--budget spent)"
+    fi
+    cp "$work/run/log.csv" "$out/train-log.csv" 2>/dev/null || true
+    cp "$work/run-graph/log.csv" "$out/train-graph-log.csv" 2>/dev/null || true
+    cp "$work/run/eval/summary.md" "$out/eval-summary.md" 2>/dev/null || true
+fi
+
 # Where a step's time goes (issue 17: what to fix if graphs do not close the gap to
 # torch.compile): torch.profiler over the reference's S step, eager and compiled, both
-# precisions; and danie's own step under Nsight Systems where the machine has nsys.
-if [ "$device" = cuda ]; then
+# precisions; and danie's own step under Nsight Systems where the machine has nsys. Last: it
+# explains the numbers above, and under --budget runs only with time left.
+if part profile && [ "$device" = cuda ]; then
     for prec in fp32 bf16; do
-        timeout 300 "$python" "$root/scripts/profile_step.py" --danie-bin "$tp" --preset s --batch 24 \
+        fits 100 || { note "profile of the reference's step ($prec): not run (--budget spent)"; continue; }
+        timeout "$(cap 300)" "$python" "$root/scripts/profile_step.py" --danie-bin "$tp" --preset s --batch 24 \
             --precision "$prec" >> "$out/profile.md" 2>> "$out/profile.log" \
-            || note "profile of the reference's step ($prec) failed (see profile.log)"
+            || note "profile of the reference's step ($prec) failed or was stopped (see profile.log)"
     done
-    if command -v nsys > /dev/null; then
-        timeout 300 nsys profile -o "$out/danie-s-bf16" --force-overwrite true --stats=true \
+    if command -v nsys > /dev/null && fits 60; then
+        timeout "$(cap 300)" nsys profile -o "$out/danie-s-bf16" --force-overwrite true --stats=true \
             "$tp" --mode train --preset s --batch 24 --steps 10 --warmup 3 --device cuda \
             --precision bf16 --channels 1 > "$out/nsys-danie.txt" 2>&1 \
             || note "nsys over danie's step failed (see nsys-danie.txt)"
@@ -222,71 +372,17 @@ if [ "$device" = cuda ]; then
     [ -s "$out/profile.md" ] && note "profiles of one training step: profile.md (reference), nsys-danie.txt (danie, where nsys exists)"
 fi
 
-# The command line on the card, last, so that a short GPU window is spent on the comparison first: generate, train, evaluate (the loader and trainer as users run them).
-if [ "$train_iters" -gt 0 ]; then
-    work="$(mktemp -d)"
-    danie="$bin/danie"; [ -x "$danie" ] || danie="$(dirname "$tp")/../danie"
-    # `danie train|eval` on the generated data, preset S at 224 on the card, plus `--set`s.
-    cli() {
-        local what="$1"; shift
-        "$danie" "$what" --config "$root/configs/demo.toml" --set "data.root=$work/synapse" \
-            --set data.image_size=224 --set model.preset=s --set train.device=cuda "$@"
-    }
-    train_sets=(--set data.batch_size=24 --set data.num_workers=8 --set train.bf16=true
-                --set train.threads=0 --set train.checkpoint_every=0)
-    # Chained with && (set -e does not act inside a list that ends in || ...): a failed step stops.
-    {
-        "$danie" --version &&
-        "$danie" data generate --dataset synapse --out "$work/synapse" --size 256 &&
-        cli train "${train_sets[@]}" --set train.iterations=$train_iters --set "output.run_dir=$work/run" &&
-        cli eval --set "output.run_dir=$work/run"
-    } > "$out/cli.log" 2>&1 && note "danie generate / train (bf16) / eval on $device: ok" \
-        || { status=1; note "danie generate / train (bf16) / eval on $device FAILED (see cli.log)"; }
-    # The same training with the step replayed from a CUDA graph (fewer iterations): stopped
-    # after its first epoch with a checkpoint, then resumed to the end (a new graph is captured).
-    graph_sets=(--set train.iterations=$((train_iters < 120 ? train_iters : 120))
-                --set train.cuda_graphs=true --set "output.run_dir=$work/run-graph")
-    {
-        cli train "${train_sets[@]}" "${graph_sets[@]}" --stop-after-epochs 1 &&
-        cli train "${train_sets[@]}" "${graph_sets[@]}" --resume
-    } > "$out/cli-graph.log" 2>&1 \
-        && note "danie train with train.cuda_graphs = true (bf16) on $device, stopped after epoch 1 and resumed: ok" \
-        || { status=1; note "danie train with train.cuda_graphs = true FAILED (see cli-graph.log)"; }
-    tail -3 "$out/cli-graph.log" >&2
-    # Data-parallel training over NCCL under torchrun (the launcher users have): world size 1,
-    # and 2 where nvidia-smi lists two GPUs; images/s is the median of rank 0's log.csv rows
-    # (each rank's share of the global batch of 24). A danie built without NCCL fails here
-    # saying so (crates/danie-dist/build.rs).
-    torchrun_bin="$(dirname "$(command -v "$python")")/torchrun"
-    [ -x "$torchrun_bin" ] || torchrun_bin="$(command -v torchrun || true)"
-    gpus="$(nvidia-smi -L 2>/dev/null | grep -c '^GPU' || true)"
-    median_ips() {
-        "$python" -c 'import csv, statistics, sys
-rows = [float(r["images_per_s"]) for r in csv.DictReader(open(sys.argv[1])) if r["kind"] == "iter" and r["images_per_s"]]
-print(f"{statistics.median(rows[len(rows) // 4:]):.1f}" if rows else "n/a")' "$1" 2>/dev/null || echo n/a
-    }
-    for n in 1 2; do
-        [ -n "$torchrun_bin" ] || { note "torchrun not found next to $python: NCCL step skipped"; break; }
-        [ "$n" -le "${gpus:-0}" ] || continue
-        "$torchrun_bin" --no-python --nproc-per-node "$n" --master-port $((29600 + n)) \
-            "$danie" train --config "$root/configs/demo.toml" --set "data.root=$work/synapse" \
-            --set data.image_size=224 --set model.preset=s --set train.device=cuda \
-            --set train.dist_backend=nccl "${train_sets[@]}" \
-            --set train.iterations=$((train_iters < 100 ? train_iters : 100)) \
-            --set "output.run_dir=$work/run-nccl$n" > "$out/cli-nccl$n.log" 2>&1 \
-            && note "danie train over NCCL, world size $n (torchrun): $(median_ips "$work/run-nccl$n/log.csv") images/s per rank" \
-            || { status=1; note "danie train over NCCL, world size $n FAILED (see cli-nccl$n.log)"; }
-    done
-    cp "$work/run/log.csv" "$out/train-log.csv" 2>/dev/null || true
-    cp "$work/run-graph/log.csv" "$out/train-graph-log.csv" 2>/dev/null || true
-    cp "$work/run/eval/summary.md" "$out/eval-summary.md" 2>/dev/null || true
-    tail -5 "$out/cli.log" >&2
-fi
-
 if [ "${#cli_notes[@]}" -gt 0 ]; then
     printf '\n## Tests and the command line on the card\n\n' >> "$out/gpu-bench.md"
     printf '%s\n' "${cli_notes[@]}" >> "$out/gpu-bench.md"
 fi
+[ "$budget" -gt 0 ] && printf '\nWall time: %d s of a %d s budget.\n' "$((SECONDS - start_s))" "$budget" >> "$out/gpu-bench.md"
 cat "$out/gpu-bench.md"
-echo "==> wrote $out/gpu-bench.md and $out/gpu-bench.json" >&2
+echo "==> wrote $out/gpu-bench.md${bench_json:+ and $out/gpu-bench.json}" >&2
+if [ -n "$pack" ]; then
+    mkdir -p "$pack"
+    cp "$out/gpu-bench.md" ${bench_json:+"$out/gpu-bench.json"} "$pack/"
+    tar -czf "$pack/gpu-bench-logs.tar.gz" -C "$out" --exclude gpu-bench.md --exclude gpu-bench.json .
+    echo "==> packed into $pack: gpu-bench.md,${bench_json:+ gpu-bench.json,} gpu-bench-logs.tar.gz" >&2
+fi
 exit "$status"
