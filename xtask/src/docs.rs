@@ -14,7 +14,9 @@
 //! training steps carry the last-digit differences into the result. Measured on 2026-12-01 with
 //! one commit: 85.42 % / 2.30 voxels / 75.25 % on the machine that wrote the docs, 85.74 / 2.11 /
 //! 75.61 on another machine of the project's kind, 85.32 / 2.73 / 75.10 there with oneDNN capped
-//! at AVX2. A broken pipeline moves them by far more.
+//! at AVX2; on 2026-12-02, 84.79 / 3.28 / 74.38 on a third (AVX-512 with AMX), also with the
+//! evaluation's input layout of the commit before (so the training's float order moved them,
+//! not the evaluation). A broken pipeline moves them by far more.
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
