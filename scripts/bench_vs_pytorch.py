@@ -405,6 +405,7 @@ def main():
             results["parity"] = [parity(a.danie_bin, p, a, device, tmp) for p in a.presets.split(",")]
             for r in results["parity"]:
                 print(json.dumps(r), file=sys.stderr, flush=True)
+            save(results, a.json)
 
         for what, preset, precision in plan(a):
             if a.deadline_s and time.monotonic() - started > a.deadline_s:
