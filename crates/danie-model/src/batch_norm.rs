@@ -76,6 +76,29 @@ impl BatchNorm2d {
     }
 }
 
+impl BatchNorm2d {
+    /// The weight and bias of one convolution equal, in evaluation, to the bias-free
+    /// convolution `conv_weight` followed by this layer: `conv_weight * s` per output channel
+    /// and `beta - running_mean * s`, with `s = gamma / sqrt(running_var + eps)`.
+    ///
+    /// # Shapes
+    /// conv_weight (C, C_in, k, k) -> ((C, C_in, k, k), (C))
+    pub fn folded_into(&self, conv_weight: &Tensor) -> (Tensor, Tensor) {
+        let bn = &self.bn;
+        let inv_std = (&bn.running_var + EPS).rsqrt();
+        let s = match &bn.ws {
+            Some(gamma) => gamma * inv_std,
+            None => inv_std,
+        };
+        let shift = -(&bn.running_mean * &s);
+        let bias = match &bn.bs {
+            Some(beta) => beta + shift,
+            None => shift,
+        };
+        (conv_weight * s.reshape([-1, 1, 1, 1]), bias)
+    }
+}
+
 impl ModuleT for BatchNorm2d {
     /// Batch statistics over every rank when a cross-rank normaliser is installed and `train`;
     /// this process's batch (`train`) or the running statistics otherwise.

@@ -2,26 +2,19 @@
 use tch::nn::{self, ModuleT};
 use tch::Tensor;
 
-use crate::batch_norm::BatchNorm2d;
+use crate::conv_bn::ConvBn;
 
 /// Conv (no bias) -> BatchNorm -> ReLU. Parameters: `conv.weight`, `bn.*`.
 #[derive(Debug)]
 pub struct ConvBnRelu {
-    conv: nn::Conv2D,
-    bn: BatchNorm2d,
+    conv_bn: ConvBn,
 }
 
 impl ConvBnRelu {
     /// A `k`x`k` block with "same" padding, stride 1.
     pub fn new(p: nn::Path, c_in: i64, c_out: i64, k: i64) -> Self {
-        let cfg = nn::ConvConfig {
-            padding: k / 2,
-            bias: false,
-            ..Default::default()
-        };
         Self {
-            conv: nn::conv2d(&p / "conv", c_in, c_out, k, cfg),
-            bn: BatchNorm2d::new(&p / "bn", c_out),
+            conv_bn: ConvBn::new(&p / "conv", &p / "bn", c_in, c_out, k, 1),
         }
     }
 }
@@ -32,7 +25,7 @@ impl ModuleT for ConvBnRelu {
     fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
         // ReLU in place on batch norm's fresh output (neither backward needs it), as
         // torchvision's ResNet does: one activation-sized allocation and pass fewer per block.
-        xs.apply(&self.conv).apply_t(&self.bn, train).relu_()
+        self.conv_bn.forward_t(xs, train).relu_()
     }
 }
 

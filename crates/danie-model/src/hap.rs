@@ -3,9 +3,8 @@
 use tch::nn::{self, Module, ModuleT};
 use tch::Tensor;
 
-use crate::batch_norm::BatchNorm2d;
 use crate::config::HapConfig;
-use crate::downsample::conv;
+use crate::conv_bn::ConvBn;
 use crate::resnet_stage::ResnetStage;
 use crate::stage_attention::StageAttention;
 
@@ -25,8 +24,8 @@ pub struct HapFeatures {
 /// ResNet stem (`conv1`, `bn1`), `layer1..3`, and `attn1..3` after them.
 #[derive(Debug)]
 pub struct Hap {
-    conv1: nn::Conv2D,
-    bn1: BatchNorm2d,
+    /// `conv1` / `bn1`
+    stem: ConvBn,
     layers: [ResnetStage; 3],
     attns: [StageAttention; 3],
 }
@@ -54,8 +53,7 @@ impl Hap {
         let attn = |i: usize, c: i64| StageAttention::new(&p / format!("attn{}", i + 1), c, cfg);
         let attns = [attn(0, w * e), attn(1, 2 * w * e), attn(2, 4 * w * e)];
         Self {
-            conv1: conv(&p / "conv1", in_chans, w, 7, 2),
-            bn1: BatchNorm2d::new(&p / "bn1", w),
+            stem: ConvBn::new(&p / "conv1", &p / "bn1", in_chans, w, 7, 2),
             layers,
             attns,
         }
@@ -64,7 +62,7 @@ impl Hap {
     /// # Shapes
     /// (B, C, H, W) -> (B, width, H/2, W/2)
     fn stem(&self, xs: &Tensor, train: bool) -> Tensor {
-        xs.apply(&self.conv1).apply_t(&self.bn1, train).relu_()
+        self.stem.forward_t(xs, train).relu_()
     }
 
     /// Multi-scale attended features.

@@ -3,7 +3,8 @@
 //! One module per block, variable paths equal to the PyTorch reference's state_dict keys
 //! (`reference/danie_ref.py`), so weights move both ways:
 //! - [`sap`]: ViT stream (timm names) — [`patch_embed`], [`vit_block`], [`vit_attention`], [`vit_mlp`];
-//! - [`batch_norm`]: every BatchNorm of the network (a cross-rank normaliser can serve them all);
+//! - [`batch_norm`]: every BatchNorm of the network (a cross-rank normaliser can serve them all),
+//!   and [`conv_bn`], a convolution with its BatchNorm (folded into one in CPU evaluation);
 //! - [`hap`]: ResNet stream (torchvision names) — [`resnet_stage`], [`basic_block`],
 //!   [`bottleneck`], [`downsample`], then [`stage_attention`] ([`channel_attention`],
 //!   [`spatial_attention`], [`dynamic_calibration`]);
@@ -19,6 +20,7 @@ pub mod batch_norm;
 pub mod bottleneck;
 pub mod channel_attention;
 pub mod config;
+pub mod conv_bn;
 pub mod conv_bn_relu;
 pub mod danie;
 pub mod decoder;
