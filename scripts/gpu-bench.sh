@@ -54,7 +54,7 @@ while [ $# -gt 0 ]; do
         --budget) budget="$2"; shift 2 ;;
         --pack) pack="$2"; shift 2 ;;
         --parts) parts="$2"; shift 2 ;;
-        -h|--help) sed -n '2,40p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,39p' "$0"; exit 0 ;;
         *) echo "gpu-bench.sh: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -148,13 +148,13 @@ start_s=$SECONDS
 left() { if [ "$budget" -gt 0 ]; then echo $((budget - (SECONDS - start_s))); else echo 1000000; fi; }
 fits() { [ "$(left)" -ge "$1" ]; }
 cap() { local l=$(( $(left) - ${2:-0} )); [ "$l" -lt "$1" ] || l="$1"; [ "$l" -gt 10 ] && echo "$l" || echo 10; }
-# What the steps after the comparison need on a card (generate, graphed train and resume, NCCL,
-# eager train and eval): kept back from the comparison under --budget.
+# part NAME: is NAME among --parts.
 part() { [[ ",$parts," == *",$1,"* ]]; }
+# What the command line needs on a card, kept back from the comparison under --budget: about
+# 120 s for generate, 2 x 36 graphed, 40 NCCL and 60 eager iterations, eval, each process
+# starting CUDA.
 cli_reserve=0
 if [ "$budget" -gt 0 ] && part cli; then
-    # About 120 s for the command line on a card: generate, 2 x 36 graphed, 40 NCCL and 60 eager
-    # iterations, eval, each process starting CUDA.
     cli_reserve=120
     [ "$device" = cuda ] && { train_iters=60; graph_iters=36; dist_iters=40; }
 fi
@@ -287,12 +287,13 @@ fi
 if part cli && [ "$train_iters" -gt 0 ]; then
     work="$(mktemp -d)"
     danie="$bin/danie"; [ -x "$danie" ] || danie="$(dirname "$tp")/../danie"
-    # cli SECONDS train|eval ...: `danie train|eval` on the generated data with cli_sets, plus
-    # `--set`s, stopped after SECONDS.
+    # The config, data and cli_sets every `danie train|eval` below runs with.
+    run_args=(--config "$root/configs/demo.toml" --set "data.root=$work/synapse" "${cli_sets[@]}")
+    # cli SECONDS train|eval ...: `danie train|eval` with run_args plus `--set`s, stopped after
+    # SECONDS.
     cli() {
         local secs="$1" what="$2"; shift 2
-        timeout "$secs" "$danie" "$what" --config "$root/configs/demo.toml" --set "data.root=$work/synapse" \
-            "${cli_sets[@]}" "$@"
+        timeout "$secs" "$danie" "$what" "${run_args[@]}" "$@"
     }
     { "$danie" --version && timeout "$(cap 120)" "$danie" data generate --dataset synapse --out "$work/synapse" --size 256; } \
         > "$out/cli-generate.log" 2>&1 || { status=1; note "danie data generate FAILED (see cli-generate.log)"; }
@@ -330,8 +331,7 @@ print(f"{statistics.median(rows[len(rows) // 4:]):.1f}" if rows else "n/a")' "$1
         [ "$n" -le "${ranks:-0}" ] || continue
         fits 45 || { note "danie train over $dist_backend, world size $n: not run (--budget spent)"; continue; }
         timeout "$(cap 120 40)" "$torchrun_bin" --no-python --nproc-per-node "$n" --master-port $((29600 + n)) \
-            "$danie" train --config "$root/configs/demo.toml" --set "data.root=$work/synapse" \
-            "${cli_sets[@]}" --set train.dist_backend=$dist_backend "${train_sets[@]}" \
+            "$danie" train "${run_args[@]}" --set train.dist_backend=$dist_backend "${train_sets[@]}" \
             --set train.iterations=$dist_iters \
             --set "output.run_dir=$work/run-nccl$n" > "$out/cli-nccl$n.log" 2>&1 \
             && note "danie train over $dist_backend, world size $n (torchrun): $(median_ips "$work/run-nccl$n/log.csv") images/s per rank" \

@@ -74,9 +74,7 @@ impl BatchNorm2d {
             bn: nn::batch_norm2d(p, c, cfg),
         }
     }
-}
 
-impl BatchNorm2d {
     /// The weight and bias of one convolution equal, in evaluation, to the bias-free
     /// convolution `conv_weight` followed by this layer: `conv_weight * s` per output channel
     /// and `beta - running_mean * s`, with `s = gamma / sqrt(running_var + eps)`.

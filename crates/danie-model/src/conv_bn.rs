@@ -1,9 +1,10 @@
-//! `ConvBn`: a bias-free convolution and the BatchNorm after it (every such pair of the ResNet
-//! stream and the decoder). In evaluation on the CPU the pair runs as one convolution with the
-//! normalisation folded into its weights and bias, as onnxruntime and torch.fx's `fuse` do: one
-//! pass over the activations fewer per pair (S's forward 6 % faster at batch 8, measured on the
-//! reference; docs/performance-notes.md). The folding is redone at every forward (4 ms for S's
-//! pairs on 2 threads), so weights that training changes between evaluations are always the
+//! `ConvBn`: a bias-free convolution and the BatchNorm after it (HAP's stem, the ResNet blocks
+//! and shortcuts, every `ConvBnRelu`; EH's non-local block keeps its own). In evaluation on the
+//! CPU the pair runs as one convolution with the normalisation folded into its weights and bias,
+//! as onnxruntime and torch.fx's `fuse` do: one pass over the activations fewer per pair (S's
+//! forward 6 % faster at batch 8, measured on the reference; docs/performance-notes.md). The
+//! folding is redone at every forward (4 ms for S's pairs on 2 threads, measured on the
+//! reference), so weights that training changes between evaluations are always the
 //! ones used; on a GPU its small kernels would outnumber the batch norms it saves, so the pair
 //! runs unfolded there, as it does in training.
 use tch::nn::{self, ModuleT};
