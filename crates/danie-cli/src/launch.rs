@@ -2,7 +2,9 @@
 //! same command (this executable, the same arguments without `--nproc-per-node`) as ranks
 //! 0..N of one run on this machine, with the variables torchrun sets (RANK, LOCAL_RANK,
 //! WORLD_SIZE, LOCAL_WORLD_SIZE, MASTER_ADDR=127.0.0.1, MASTER_PORT: the user's, else a free
-//! one). Rank 0's output passes through unchanged; the others' lines are prefixed `[rank r] `.
+//! one). Every rank's output comes through this process line by line, one write a line, so the
+//! lines of different ranks never split each other: rank 0's as they are, the others' prefixed
+//! `[rank r] `.
 //!
 //! Faults as torchrun's agent handles them: SIGINT / SIGTERM to the launcher are passed on to
 //! the ranks (none is left training alone); when a rank fails, the others get at most the
@@ -24,6 +26,9 @@ use danie_train::distributed::{self, Backend, Dist, DEFAULT_TIMEOUT_S};
 
 /// The flag, as the command line spells it.
 pub const FLAG: &str = "--nproc-per-node";
+/// Most local ranks one launch starts: beyond any machine's GPUs or cores, and a typo's
+/// 10^12 would otherwise fork until the machine gives out.
+pub const MAX_LOCAL_RANKS: usize = 1024;
 
 /// Runs `nproc` local ranks of this command and waits for them; `timeout` bounds how long the
 /// others may run on after one failed.
@@ -37,6 +42,12 @@ pub fn launch(nproc: usize, timeout: Duration) -> anyhow::Result<()> {
     }
     if nproc == 0 {
         bail!("{FLAG} 0: give the number of processes to start (1 or more)");
+    }
+    if nproc > MAX_LOCAL_RANKS {
+        bail!(
+            "{FLAG} {nproc}: at most {MAX_LOCAL_RANKS} processes on one machine (one a GPU, or \
+             one a few CPU cores); for more, launch on several nodes (docs/distributed.md)"
+        );
     }
     if !danie_dist::available() {
         bail!("{FLAG} {nproc}: {}", danie_dist::DistError::Unavailable);
@@ -56,9 +67,9 @@ pub fn launch(nproc: usize, timeout: Duration) -> anyhow::Result<()> {
             .env("LOCAL_WORLD_SIZE", nproc.to_string())
             .env("MASTER_ADDR", "127.0.0.1")
             .env("MASTER_PORT", port.to_string());
-        if rank > 0 {
-            cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-        }
+        // Rank 0 too: a rank writes stderr unbuffered, a piece at a time (`error: `, then each
+        // cause), and another rank's line written between them would split its line.
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = match cmd.spawn() {
             Ok(c) => c,
             Err(e) => {
@@ -66,14 +77,15 @@ pub fn launch(nproc: usize, timeout: Duration) -> anyhow::Result<()> {
                 return Err(e).with_context(|| format!("starting rank {rank} ({})", exe.display()));
             }
         };
-        if rank > 0 {
-            let prefix = format!("[rank {rank}] ");
-            if let Some(out) = child.stdout.take() {
-                relays.push(relay(out, prefix.clone(), false));
-            }
-            if let Some(err) = child.stderr.take() {
-                relays.push(relay(err, prefix, true));
-            }
+        let prefix = match rank {
+            0 => String::new(),
+            r => format!("[rank {r}] "),
+        };
+        if let Some(out) = child.stdout.take() {
+            relays.push(relay(out, prefix.clone(), false));
+        }
+        if let Some(err) = child.stderr.take() {
+            relays.push(relay(err, prefix, true));
         }
         children.push(child);
     }

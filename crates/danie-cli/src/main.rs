@@ -3,6 +3,7 @@
 //! The commands follow nnU-Net's few predictable verbs (train, predict, evaluate) plus the
 //! inspection tools a researcher reaches for: `metrics`, `inspect`, `data check|generate`, `info`.
 //! Each subcommand lives in its own file under `commands/`.
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -84,7 +85,9 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // One write: `eprintln!` sends each piece of the chain separately, and a line of
+            // another process sharing the stream (a launcher's other ranks) could split it.
+            let _ = std::io::stderr().write_all(format!("error: {e:#}\n").as_bytes());
             ExitCode::FAILURE
         }
     }

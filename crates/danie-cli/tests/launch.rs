@@ -113,6 +113,29 @@ fn nproc_per_node_under_a_launcher_is_an_error() {
     );
 }
 
+#[test]
+fn more_local_processes_than_any_machine_has_are_refused_before_any_starts() {
+    // A typo's 10^19 (usize's largest) and one past the cap: an error at once, not a fork storm
+    // or an allocation that aborts.
+    for n in ["18446744073709551615", "1025"] {
+        let (code, stdout, stderr, took) = danie(
+            &["train", "--config", "c.toml", "--nproc-per-node", n],
+            &[],
+            Duration::from_secs(60),
+        );
+        assert_eq!(code, Some(1), "{n}: {stderr}");
+        assert!(stdout.is_empty(), "{n}: {stdout}");
+        assert!(
+            stderr.contains(&format!(
+                "--nproc-per-node {n}: at most 1024 processes on one machine"
+            )),
+            "{n}: {stderr}"
+        );
+        assert!(!stderr.contains("[rank"), "{n}: a rank started: {stderr}");
+        assert!(took < Duration::from_secs(30), "{n}: took {took:?}");
+    }
+}
+
 /// A tiny-preset run on [`support::synthetic_synapse`] data, batch 4, 5 SGD steps.
 fn tiny_run(dir: &Path, name: &str, root: &Path) -> String {
     let path = dir.join(format!("{name}.toml"));
