@@ -1,12 +1,16 @@
 """Independent check of `danie export`: the TorchScript file under torch.jit.load and the ONNX file
 under onnxruntime (CPU), on the inputs danie saw, against danie's own logits; plus the deploy
-JSON's sha256 (hashlib) and the ONNX graph's input/output names and dynamic batch axis.
+JSON's sha256 (hashlib), the ONNX graph's input/output names and dynamic batch axis, and the
+operators the TorchScript graph runs.
 
 usage: export_check.py MODEL.pt MODEL.onnx IO.safetensors WEIGHTS
 IO.safetensors: x1, y1 (batch 1), x4, y4 (batch 4): danie's inputs and logits
 prints JSON: {"torchscript": {"1": d, "4": d}, "onnx": {"1": d, "4": d}, "scale": {"1": max |y|, ...},
-              "sha256": ..., "onnx_graph": {...}}  (d: largest |logit - danie's logit|)
+              "sha256": ..., "onnx_graph": {...}, "torchscript_ops": {kind: count}}
+       (d: largest |logit - danie's logit|; torchscript_ops: the nodes of the TorchScript
+       module's inlined graph by kind, what it runs at every call)
 """
+import collections
 import hashlib
 import json
 import sys
@@ -32,6 +36,7 @@ def main():
         got = torch.from_numpy(sess.run(["logits"], {"image": x.numpy()})[0])
         assert got.shape == want.shape, (got.shape, want.shape)
         out["onnx"][b] = float((got - want).abs().max())
+    out["torchscript_ops"] = dict(collections.Counter(n.kind() for n in ts.inlined_graph.nodes()))
     with open(weights, "rb") as f:
         out["sha256"] = hashlib.sha256(f.read()).hexdigest()
     model = onnx.load(onnx_path)

@@ -24,6 +24,7 @@
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
+use danie_model::conv_bn::with_constant_weights;
 use danie_model::memory_format::{channels_last, channels_last_input, prefers_channels_last};
 use danie_model::{Danie, DanieConfig};
 use danie_train::autocast::{with_precision, Precision};
@@ -305,7 +306,7 @@ fn infer(o: &Opts, cfg: &DanieConfig, model: &Danie) -> Result<(f64, f64, &'stat
     let [d, h, w] = o.volume;
     // A float32 volume on the host, as a reader would hand it over: (D, H, W).
     let volume = Tensor::rand([d, h, w], (Kind::Float, Device::Cpu));
-    let run = || -> Tensor {
+    let run_once = || -> Tensor {
         let _guard = tch::no_grad_guard();
         let mut out = Vec::new();
         for start in (0..d).step_by(o.batch as usize) {
@@ -327,6 +328,8 @@ fn infer(o: &Opts, cfg: &DanieConfig, model: &Danie) -> Result<(f64, f64, &'stat
         }
         Tensor::cat(&out, 0) // (D, H, W) uint8
     };
+    // One fold of each BatchNorm per volume, as Segmenter::segment does.
+    let run = || with_constant_weights(run_once);
     for _ in 0..o.warmup.min(1) {
         let _ = run();
     }

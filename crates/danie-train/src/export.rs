@@ -2,11 +2,13 @@
 //! ONNX (that TorchScript module through the user's PyTorch exporter), with a deploy JSON
 //! beside it (`FILE.json`) saying what a server must feed the model and how to read its output.
 //!
-//! The model is traced in eval mode (BatchNorm's running statistics) without gradients. Every
-//! reshape in danie-model's forward keeps the batch as -1 (or uses flatten / unflatten /
-//! expand_as), so the traced graph takes any batch; the saved module is loaded back and run at
-//! batch 1 and 4 against danie's own forward before it is renamed into place. Nothing is
-//! half-written: each file goes to a temporary beside its name and is renamed on success.
+//! The model is traced in eval mode (BatchNorm's running statistics, folded into the
+//! convolution before it once: `danie_model::conv_bn::with_constant_weights`) without
+//! gradients. Every reshape in danie-model's forward keeps the batch as -1 (or uses flatten /
+//! unflatten / expand_as), so the traced graph takes any batch; the saved module is loaded back
+//! and run at batch 1 and 4 against danie's own forward before it is renamed into place.
+//! Nothing is half-written: each file goes to a temporary beside its name and is renamed on
+//! success.
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -161,13 +163,17 @@ pub fn export(
     let m = &loaded.model;
     let (c, s) = (m.config().in_channels, m.config().img_size);
     let example = Tensor::zeros([TRACE_BATCH, c, s, s], (Kind::Float, Device::Cpu));
-    let module = {
+    // Traced with the weights constant: a forward before the trace folds each BatchNorm into
+    // its convolution once, so the graph holds folded weights, not the folding's ~4 ops a
+    // pair replayed at every call (on the user's GPU too).
+    let module = danie_model::conv_bn::with_constant_weights(|| {
         let _no_grad = tch::no_grad_guard();
+        let _ = m.forward_t(&example, false);
         CModule::create_by_tracing("Danie", "forward", &[example], &mut |xs: &[Tensor]| {
             vec![m.forward_t(&xs[0], false)]
         })
-        .context("tracing the model")?
-    };
+        .context("tracing the model")
+    })?;
     // The deploy JSON (and the weights' sha256) before the model is written: a failure there
     // leaves no model without its JSON.
     let deploy = DeployInfo::new(&loaded, weights, opts)?;

@@ -7,6 +7,7 @@
 //! Everything that runs a model forward without training sits here: validation during training
 //! ([`predict_probs`]), evaluation and prediction ([`Segmenter::from_weights`]).
 use danie_data::preprocess::{resize_channels, zoom_labels, Interp};
+use danie_model::conv_bn::with_constant_weights;
 use danie_model::memory_format::{channels_last_input, prefers_channels_last};
 use danie_model::Danie;
 use ndarray::{s, Array2, Array3, ArrayView3, Axis};
@@ -104,6 +105,11 @@ impl<'a> Segmenter<'a> {
     /// # Shapes
     /// each plane (C, H, W) -> (H, W)
     pub fn segment(&self, planes: &[ArrayView3<f32>]) -> Vec<Array2<u8>> {
+        // One set of weights for all the batches (and flips): each BatchNorm folds once (CPU).
+        with_constant_weights(|| self.segment_batches(planes))
+    }
+
+    fn segment_batches(&self, planes: &[ArrayView3<f32>]) -> Vec<Array2<u8>> {
         let (s, interp) = (self.size, self.interp);
         let mut out = Vec::with_capacity(planes.len());
         for chunk in planes.chunks(self.batch.max(1)) {

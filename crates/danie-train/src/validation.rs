@@ -8,6 +8,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use danie_data::datasets::{Sample2d, SliceDataset};
 use danie_data::loader::Loader;
+use danie_model::conv_bn::with_constant_weights;
 use danie_model::Danie;
 use tch::{Device, Kind, Tensor};
 
@@ -42,18 +43,22 @@ pub fn validate_dice(
     } else {
         Some(Loader::new(set, loader_config(cfg, false), 0).context("validation loader")?)
     };
-    for batch in batches.into_iter().flatten() {
-        let (x, y) = batch_tensors(&batch.context("reading a validation batch")?, device);
-        let pred = predict_probs(model, &x, cfg.train.bf16).argmax(1, false); // (B, H, W)
-        for c in 1..k {
-            let p = pred.eq(c);
-            let g = y.eq(c);
-            let count = |t: Tensor| t.sum(Kind::Int64).int64_value(&[]) as f64;
-            tp[c as usize] += count(p.logical_and(&g));
-            fp[c as usize] += count(p.logical_and(&g.logical_not()));
-            fneg[c as usize] += count(p.logical_not().logical_and(&g));
+    // The weights stay as they are through the pass: each BatchNorm folds once (CPU).
+    with_constant_weights(|| -> anyhow::Result<()> {
+        for batch in batches.into_iter().flatten() {
+            let (x, y) = batch_tensors(&batch.context("reading a validation batch")?, device);
+            let pred = predict_probs(model, &x, cfg.train.bf16).argmax(1, false); // (B, H, W)
+            for c in 1..k {
+                let p = pred.eq(c);
+                let g = y.eq(c);
+                let count = |t: Tensor| t.sum(Kind::Int64).int64_value(&[]) as f64;
+                tp[c as usize] += count(p.logical_and(&g));
+                fp[c as usize] += count(p.logical_and(&g.logical_not()));
+                fneg[c as usize] += count(p.logical_not().logical_and(&g));
+            }
         }
-    }
+        Ok(())
+    })?;
     if let Some(d) = dist {
         let mut counts = [Tensor::from_slice(&[tp.as_slice(), &fp, &fneg].concat())];
         d.group().all_reduce_sum(&mut counts)?;
