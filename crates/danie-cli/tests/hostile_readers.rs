@@ -1,4 +1,4 @@
-//! Hostile and damaged files through `danie inspect` and `danie data check`, as a user runs
+//! Hostile and damaged files through `danie inspect`, `danie data check` and `danie predict`, as a user runs
 //! them: a clean failure (exit 1 or 2, a message naming the file and the problem, no panic) and
 //! a peak memory, measured by the OS, far below what the file claims. Every file is made here,
 //! small on disk; `DANIE_MAX_DECODED_BYTES` brings the decoded-size budget down to test sizes.
@@ -183,12 +183,17 @@ fn hdf5_declaring_a_terabyte_or_gigabytes_never_written() {
     inspect(&gib, &[]).assert_clean_failure(&[&name(&gib), "dataset `image`", "3.0 GiB"], bound);
 }
 
-#[test]
-fn png_declaring_100000_by_100000() {
-    let d = tempfile::tempdir().unwrap();
-    let p = d.path().join("huge.png");
-    let one = danie_data::nifti::TypedArray::from(ndarray::ArrayD::<u8>::zeros(&[1, 1][..]));
-    danie_data::image_io::write_png(&p, &one).unwrap();
+/// A grey PNG of `h` x `w` zeros at `dir/file`.
+fn grey_png(dir: &Path, file: &str, h: usize, w: usize) -> PathBuf {
+    let p = dir.join(file);
+    let a = danie_data::nifti::TypedArray::from(ndarray::ArrayD::<u8>::zeros(&[h, w][..]));
+    danie_data::image_io::write_png(&p, &a).unwrap();
+    p
+}
+
+/// A 1 x 1 PNG whose header says 100000 x 100000 (a valid CRC), `huge.png` in `dir`.
+fn huge_png(dir: &Path) -> PathBuf {
+    let p = grey_png(dir, "huge.png", 1, 1);
     let mut png = std::fs::read(&p).unwrap();
     // IHDR's width and height, then its CRC
     png[16..20].copy_from_slice(&100_000u32.to_be_bytes());
@@ -197,8 +202,59 @@ fn png_declaring_100000_by_100000() {
     crc.update(&png[12..29]);
     png[29..33].copy_from_slice(&crc.sum().to_be_bytes());
     std::fs::write(&p, &png).unwrap();
+    p
+}
+
+#[test]
+fn png_declaring_100000_by_100000() {
+    let d = tempfile::tempdir().unwrap();
+    let p = huge_png(d.path());
     inspect(&p, &[])
         .assert_clean_failure(&["huge.png", "100000 x 100000"], baseline_plus(200 * MIB));
+}
+
+#[test]
+fn danie_predict_reads_images_under_the_readers_budget() {
+    use danie_model::weights::{named_variables, write_safetensors};
+    let d = tempfile::tempdir().unwrap();
+    // Real tiny 1-channel weights.
+    let meta = danie_train::weights_meta::WeightsMeta::for_tests();
+    let vs = tch::nn::VarStore::new(tch::Device::Cpu);
+    let _m = danie_model::Danie::new(vs.root(), &meta.model);
+    let w = d.path().join("w.safetensors");
+    write_safetensors(&w, &named_variables(&vs), &meta.to_metadata().unwrap()).unwrap();
+    let predict = |input: &Path, envs: &[(&str, &str)]| {
+        let out = d.path().join("mask.png");
+        let o = run(
+            &[
+                "predict",
+                "-w",
+                w.to_str().unwrap(),
+                "-i",
+                input.to_str().unwrap(),
+                "-o",
+                out.to_str().unwrap(),
+                "--device",
+                "cpu",
+            ],
+            envs,
+        );
+        (o, out)
+    };
+    // A real 256 x 256 slice (64 KiB decoded) with the budget set below it.
+    let slice = grey_png(d.path(), "slice.png", 256, 256);
+    let (o, out) = predict(&slice, &[("DANIE_MAX_DECODED_BYTES", "16K")]);
+    o.assert_clean_failure(
+        &["slice.png", "over the limit", "DANIE_MAX_DECODED_BYTES"],
+        baseline_plus(256 * MIB),
+    );
+    assert!(!out.exists());
+    // A header declaring 10^10 pixels: refused before decoding.
+    let (o, out) = predict(&huge_png(d.path()), &[]);
+    o.assert_clean_failure(&["huge.png", "100000 x 100000"], baseline_plus(256 * MIB));
+    assert!(!out.exists());
+    // Within the budget the same slice is segmented.
+    predict(&slice, &[]).0.assert_success();
 }
 
 #[test]

@@ -354,6 +354,60 @@ fn nan_affine_fails_the_geometry_check() {
     o.assert_clean_failure(&["nan.nii"], baseline_plus(256 * MIB));
 }
 
+#[test]
+fn weights_for_2d_colour_images_refuse_volumes_in_predict_and_eval() {
+    // Real weights of a tiny 3-channel ISIC 2018 model (2 classes): a CT volume is 1-channel.
+    let dir = tempfile::tempdir().unwrap();
+    let kind = danie_data::datasets::DatasetKind::Isic2018;
+    let mut meta = tiny_meta();
+    (meta.model.in_channels, meta.model.num_classes) = (3, 2);
+    meta.dataset = kind;
+    meta.class_names = kind.class_names().iter().map(|s| s.to_string()).collect();
+    meta.intensity = danie_train::weights_meta::Intensity::for_dataset(kind);
+    let vs = VarStore::new(tch::Device::Cpu);
+    let _m = Danie::new(vs.root(), &meta.model);
+    let w = dir.path().join("isic.safetensors");
+    write_safetensors(&w, &named_variables(&vs), &meta.to_metadata().unwrap()).unwrap();
+    let volume = support::real_dir().join("nifti/anatomical.nii");
+    let v = volume.to_str().unwrap();
+    let want = format!("{v}: the weights take 3-channel 2D images (isic2018), not volumes");
+    let out = dir.path().join("out");
+    let o = run(
+        &[
+            "eval",
+            "-w",
+            w.to_str().unwrap(),
+            "--image",
+            v,
+            "--reference",
+            v,
+            "--out",
+            out.to_str().unwrap(),
+            "--device",
+            "cpu",
+        ],
+        &[],
+    );
+    o.assert_clean_failure(&[&want], baseline_plus(256 * MIB));
+    let mask = dir.path().join("mask.nii.gz");
+    let o = run(
+        &[
+            "predict",
+            "-w",
+            w.to_str().unwrap(),
+            "-i",
+            v,
+            "-o",
+            mask.to_str().unwrap(),
+            "--device",
+            "cpu",
+        ],
+        &[],
+    );
+    o.assert_clean_failure(&[&want], baseline_plus(256 * MIB));
+    assert!(!mask.exists());
+}
+
 /// Runs `danie args` with its standard output already closed, as `danie ... | head` ends up.
 fn closed_stdout(args: &[&str]) -> (Option<i32>, Option<i32>, String) {
     use std::io::Read;

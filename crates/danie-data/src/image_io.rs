@@ -99,6 +99,16 @@ pub fn read_rgb(path: impl AsRef<Path>) -> Result<Array3<u8>> {
     })
 }
 
+/// Reads an image as grey `(H, W)` `uint8`: colour converted to luma (Rec. 601, as the `image`
+/// crate's `to_luma8` and Pillow's `convert("L")`), alpha dropped, 16-bit scaled to 8-bit.
+pub fn read_grey(path: impl AsRef<Path>) -> Result<Array2<u8>> {
+    let path = path.as_ref();
+    let grey = open_image(path)?.to_luma8();
+    let (w, h) = (grey.width() as usize, grey.height() as usize);
+    Array2::from_shape_vec((h, w), grey.into_raw())
+        .map_err(|e| DataError::invalid(path, format!("decoded pixels do not fill {w} x {h}: {e}")))
+}
+
 /// Reads a mask as `(H, W)` `uint8`: one grey channel, or colour channels that agree on every
 /// pixel (alpha ignored). Errors, naming the file, on 16-bit data or on colour pixels.
 pub fn read_mask(path: impl AsRef<Path>) -> Result<Array2<u8>> {

@@ -455,7 +455,7 @@ pub fn evaluate_nifti_pairs_shared(
         let (image, reference) = &pairs[i];
         let name = case_name(image);
         bar.set_message(name.clone());
-        let (img, vol) = read_nifti_volume(image, loaded.meta.intensity)?;
+        let (img, vol) = read_nifti_volume(image, &loaded.meta)?;
         let reference_map = read_label_map(reference)?;
         check_same_grid(&Grid::of(image, &img)?, &reference_map.grid)?;
         let ids = reference_map.labels;

@@ -16,8 +16,8 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use danie_data::nifti;
-use ndarray::{Array2, Array3};
+use danie_data::{image_io, nifti};
+use ndarray::{Array2, Array3, Axis};
 
 use crate::model_io::LoadedModel;
 pub use crate::segmenter::PredictOptions;
@@ -290,14 +290,7 @@ fn predict_nifti(
     output: &Path,
     opts: &PredictOptions,
 ) -> anyhow::Result<()> {
-    let meta = &loaded.meta;
-    anyhow::ensure!(
-        meta.model.in_channels == 1,
-        "{}: the weights take {}-channel 2D images, not volumes",
-        input.display(),
-        meta.model.in_channels
-    );
-    let (img, vol) = read_nifti_volume(input, meta.intensity)?;
+    let (img, vol) = read_nifti_volume(input, &loaded.meta)?;
     let pred = Segmenter::from_weights(loaded, opts).segment_volume(vol.view());
     let labels = to_nifti_order(pred);
     nifti::write_array(output, &img.header, labels.view())
@@ -312,19 +305,15 @@ fn predict_image(
     opts: &PredictOptions,
 ) -> anyhow::Result<()> {
     let meta = &loaded.meta;
-    let img = image::open(input).with_context(|| format!("reading {}", input.display()))?;
-    let c = meta.model.in_channels as usize;
-    let plane: Array3<f32> = if c == 1 {
-        let g = img.to_luma8();
-        let (w, h) = g.dimensions();
-        Array3::from_shape_vec((1, h as usize, w as usize), g.into_raw())?
+    // danie-data's readers: the decoded-size budget and the compression-ratio check hold here
+    // as in training; their errors name the file.
+    let plane: Array3<f32> = if meta.model.in_channels == 1 {
+        image_io::read_grey(input)?
+            .insert_axis(Axis(0)) // (H, W) -> (1, H, W)
             .mapv(|v| f32::from(v) / 255.0)
     } else {
-        let rgb = img.to_rgb8();
-        let (w, h) = rgb.dimensions();
-        // (H, W, 3) -> (3, H, W)
-        Array3::from_shape_vec((h as usize, w as usize, 3), rgb.into_raw())?
-            .permuted_axes([2, 0, 1])
+        image_io::read_rgb(input)?
+            .permuted_axes([2, 0, 1]) // (H, W, 3) -> (3, H, W)
             .mapv(|v| f32::from(v) / 255.0)
     };
     let mask = Segmenter::from_weights(loaded, opts)

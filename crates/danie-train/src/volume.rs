@@ -7,17 +7,26 @@ use danie_data::nifti::{self, NiftiImage};
 use danie_data::preprocess::{ct_window, minmax_normalise};
 use ndarray::{Array3, ArrayD, Ix3};
 
-use crate::weights_meta::Intensity;
+use crate::weights_meta::{Intensity, WeightsMeta};
 
-/// Reads a NIfTI volume as the model's input: `(x, y, z)` -> `(z, y, x)` with the weights'
-/// intensity mapping.
+/// Reads a NIfTI volume as the model `meta` describes takes it: `(x, y, z)` -> `(z, y, x)` with
+/// the weights' intensity mapping. Weights for 3-channel 2D images take no volume: an error
+/// naming `path` before it is read.
 ///
 /// # Shapes
 /// file (x, y, z) -> (D = z, H = y, W = x)
 pub fn read_nifti_volume(
     path: &Path,
-    intensity: Intensity,
+    meta: &WeightsMeta,
 ) -> anyhow::Result<(NiftiImage, Array3<f32>)> {
+    anyhow::ensure!(
+        meta.model.in_channels == 1,
+        "{}: the weights take {}-channel 2D images ({}), not volumes",
+        path.display(),
+        meta.model.in_channels,
+        meta.dataset.as_str()
+    );
+    let intensity = meta.intensity;
     let mut img = nifti::read(path)?; // its errors name the file
     img.require_ndim(3)
         .with_context(|| format!("{} is not a 3D volume", path.display()))?;
