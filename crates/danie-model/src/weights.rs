@@ -445,7 +445,13 @@ fn adapt(target: &str, src: Tensor, want: &[i64]) -> Result<Tensor, String> {
     {
         return Ok(src.sum_dim_intlist(1, true, None)); // (O, 3, k, k) -> (O, 1, k, k)
     }
-    if target.ends_with("pos_embed") && have.len() == 3 && want.len() == 3 && have[2] == want[2] {
+    // One embedding (batch 1) of the model's width: anything else is no resampling's input.
+    if target.ends_with("pos_embed")
+        && have.len() == 3
+        && want.len() == 3
+        && have[0] == want[0]
+        && have[2] == want[2]
+    {
         return resample_pos_embed(&src, want[1]).ok_or_else(mismatch);
     }
     Err(mismatch())
@@ -576,6 +582,19 @@ mod tests {
         let e = load_weights(&mut vs3, &bad, true).unwrap_err().to_string();
         assert!(e.contains("bad.pth") && e.contains("zip"), "{e}");
         assert!(save_safetensors(&vs, &dir.path().join("w.pt")).is_err());
+    }
+
+    #[test]
+    fn a_position_embedding_resamples_only_with_the_models_batch_and_width() {
+        let f = tch::kind::FLOAT_CPU;
+        // timm's ViT-S/16 at 224 (1 + 14 x 14 tokens) to a 64-px model (1 + 4 x 4).
+        let ok = adapt("sap.pos_embed", Tensor::randn([1, 197, 8], f), &[1, 17, 8]).unwrap();
+        assert_eq!(ok.size(), [1, 17, 8]);
+        // Two or no embeddings in the file: tch panicked in the resampling's cat / reshape.
+        for have in [[2, 197, 8], [0, 197, 8], [1, 197, 6]] {
+            let e = adapt("sap.pos_embed", Tensor::zeros(have, f), &[1, 17, 8]).unwrap_err();
+            assert!(e.contains(&format!("file has {have:?}")), "{e}");
+        }
     }
 
     /// A safetensors file from a header (JSON) and data bytes.
