@@ -136,12 +136,35 @@ impl AdamW {
                     src.size(),
                     dst.size()
                 );
-                dst.copy_(src);
+                dst.f_copy_(src)
+                    .map_err(|e| anyhow::anyhow!("AdamW state `{name}`: {e}"))?;
             }
         }
-        self.step = get("step")?.int64_value(&[0]) as u64;
+        self.step = read_step(get("step")?)?;
         Ok(())
     }
+}
+
+/// The steps taken, from a state's `step`: one whole number, 0 or more (danie writes it as a
+/// 1-element int64 tensor, PyTorch as a 0-dimensional float one; either is read).
+fn read_step(t: &Tensor) -> anyhow::Result<u64> {
+    anyhow::ensure!(
+        t.numel() == 1,
+        "the AdamW state's `step` holds {} values (shape {:?}), not one",
+        t.numel(),
+        t.size()
+    );
+    let v = t
+        .f_to_kind(tch::Kind::Double)
+        .and_then(|d| d.f_reshape([1]))
+        .and_then(|d| d.f_double_value(&[0]))
+        .map_err(|e| anyhow::anyhow!("the AdamW state's `step`: {e}"))?;
+    // Beyond 2^53 a float no longer counts steps exactly (and no run takes that many).
+    anyhow::ensure!(
+        v.is_finite() && v >= 0.0 && v.fract() == 0.0 && v <= 2f64.powi(53),
+        "the AdamW state's `step` is {v}, not a count of steps"
+    );
+    Ok(v as u64)
 }
 
 /// One step's constants, and torch.optim.AdamW's single-tensor update.
@@ -183,5 +206,67 @@ impl Step {
         let denom = v.sqrt() / self.bias2_sqrt + self.eps;
         // addcdiv_(m, denom, value=-step_size) evaluates (value * m) / denom, then adds.
         let _ = p.g_add_(&((&m * -self.step_size) / denom));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::{Device, Kind};
+
+    fn adamw() -> (VarStore, AdamW) {
+        let vs = VarStore::new(Device::Cpu);
+        let _w = vs.root().zeros("w", &[3]);
+        let cfg = AdamWConfig {
+            betas: (0.9, 0.999),
+            eps: 1e-8,
+            weight_decay: 0.01,
+        };
+        let opt = AdamW::new(&vs, 1e-3, cfg);
+        (vs, opt)
+    }
+
+    fn state_with_step(step: Tensor) -> Vec<(String, Tensor)> {
+        let (_vs, opt) = adamw();
+        let mut state = opt.state();
+        state.retain(|(n, _)| n != "step");
+        state.push(("step".into(), step));
+        state
+    }
+
+    #[test]
+    fn a_saved_step_reads_back_in_danies_form_and_pytorchs() {
+        let (_vs, mut opt) = adamw();
+        opt.load_state(&state_with_step(Tensor::from_slice(&[7i64])))
+            .unwrap();
+        assert_eq!(opt.step, 7);
+        // torch.optim.AdamW keeps `step` as a 0-dimensional float32 tensor.
+        let torch_step = Tensor::from(12.0f32);
+        assert_eq!(torch_step.dim(), 0);
+        opt.load_state(&state_with_step(torch_step)).unwrap();
+        assert_eq!(opt.step, 12);
+        assert_eq!(opt.state().last().unwrap().1.int64_value(&[0]), 12);
+    }
+
+    #[test]
+    fn a_step_that_is_no_count_is_an_error_not_a_panic() {
+        let cases = [
+            (
+                Tensor::zeros([0], (Kind::Int64, Device::Cpu)),
+                "holds 0 values",
+            ),
+            (Tensor::from_slice(&[1i64, 2]), "holds 2 values"),
+            (Tensor::from_slice(&[-3i64]), "is -3, not a count"),
+            (Tensor::from_slice(&[2.5f32]), "is 2.5, not a count"),
+            (Tensor::from_slice(&[f32::NAN]), "not a count"),
+        ];
+        for (step, want) in cases {
+            let (_vs, mut opt) = adamw();
+            let e = opt
+                .load_state(&state_with_step(step))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(want), "{want}: {e}");
+        }
     }
 }
