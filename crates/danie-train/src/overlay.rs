@@ -3,7 +3,9 @@
 //! picture of every run). [`overlay_figure`] titles the panels, names the case and slice, and
 //! adds a legend of the class colours with the class names; panels are at least
 //! [`MIN_PANEL`] pixels on their short side (data smaller than that is upscaled, nearest
-//! neighbour, by a whole factor so each voxel stays a square of one colour).
+//! neighbour, by a whole factor so each voxel stays a square of one colour) and at most
+//! [`MAX_PANEL`] on their long side (larger data is shown shrunk to it, nearest neighbour), so a
+//! figure stays under about 40 MB whatever the data's shape.
 use anyhow::{anyhow, Result};
 use image::{Rgb, RgbImage};
 use ndarray::{ArrayView2, ArrayView3};
@@ -71,6 +73,9 @@ pub fn overlay_panels(
 
 /// The short side, in pixels, below which panels are upscaled.
 pub const MIN_PANEL: u32 = 256;
+/// The longest panel side, in pixels: no upscaling goes past it, and data longer than it is
+/// shrunk to it (a 1 x 100000 slice was upscaled to a 25.6M x 256 panel, 85 GB).
+pub const MAX_PANEL: u32 = 2048;
 
 const MARGIN: u32 = 12;
 const GAP: u32 = 12;
@@ -108,11 +113,30 @@ pub struct OverlayLayout {
 /// The panel titles, left to right.
 pub const PANEL_TITLES: [&str; 3] = ["image", "reference", "prediction"];
 
-/// The whole-number factor that brings the short side to at least [`MIN_PANEL`] (1 when the
-/// data is as large already).
+/// The whole-number factor that brings the short side to at least [`MIN_PANEL`] without the
+/// long side passing [`MAX_PANEL`] (1 when the data is as large already).
 pub fn panel_scale(h: usize, w: usize) -> u32 {
-    let short = h.min(w).max(1) as u32;
-    MIN_PANEL.div_ceil(short).max(1)
+    let short = h.min(w).max(1) as u64;
+    let long = h.max(w).max(1) as u64;
+    let up = u64::from(MIN_PANEL).div_ceil(short);
+    up.min(u64::from(MAX_PANEL) / long).max(1) as u32
+}
+
+/// A panel's (width, height): the data times [`panel_scale`], or, for data longer than
+/// [`MAX_PANEL`], shrunk to it on the long side (each side at least 1).
+pub fn panel_size(h: usize, w: usize) -> (u32, u32) {
+    let (h, w) = (h.max(1) as u64, w.max(1) as u64);
+    let scale = u64::from(panel_scale(h as usize, w as usize));
+    let long = h.max(w);
+    let max = u64::from(MAX_PANEL);
+    let fit = |side: u64| -> u32 {
+        if long * scale <= max {
+            (side * scale) as u32
+        } else {
+            (side * max / long).max(1) as u32
+        }
+    };
+    (fit(w), fit(h))
 }
 
 /// The titled figure: `heading` (case and slice) on top, the three panels under their titles,
@@ -131,7 +155,7 @@ pub fn overlay_figure(
     let (_, h, w) = image.dim();
     let raw = overlay_panels(image, reference, prediction);
     let scale = panel_scale(h, w);
-    let (pw, ph) = (w as u32 * scale, h as u32 * scale);
+    let (pw, ph) = panel_size(h, w);
     let width = 2 * MARGIN + 3 * pw + 2 * GAP;
     let panel_top = MARGIN + HEADING + TITLE;
     let panels = [0, 1, 2].map(|i| Rect {
@@ -171,10 +195,14 @@ pub fn overlay_figure(
     let height = y + LEGEND_ROW + MARGIN;
 
     let mut out = RgbImage::from_pixel(width, height, Rgb([255, 255, 255]));
+    // The data pixel under each panel pixel (nearest): px / scale when upscaled.
+    let source =
+        |p: u32, panel: u32, data: usize| (u64::from(p) * data as u64 / u64::from(panel)) as u32;
     for (i, p) in panels.iter().enumerate() {
         for py in 0..ph {
+            let sy = source(py, ph, h);
             for px in 0..pw {
-                let src = raw.get_pixel(i as u32 * w as u32 + px / scale, py / scale);
+                let src = raw.get_pixel(i as u32 * w as u32 + source(px, pw, w), sy);
                 out.put_pixel(p.x + px, p.y + py, *src);
             }
         }
@@ -297,6 +325,42 @@ mod tests {
         }
         let (_, r) = layout.swatches[0];
         assert!(dark(r.x + r.w + 2, r.y, r.x + r.w + 80, r.y + LEGEND_ROW) > 20);
+    }
+
+    #[test]
+    fn long_or_thin_data_fits_the_longest_panel_side_in_its_true_colours() {
+        // Left half aorta, right half gallbladder in the reference; the prediction empty.
+        let check = |h: usize, w: usize| {
+            let img = Array3::<f32>::zeros((1, h, w));
+            let mut reference = Array2::<u8>::ones((h, w));
+            reference.slice_mut(ndarray::s![.., w / 2..]).fill(2);
+            let pred = Array2::<u8>::zeros((h, w));
+            let (fig, layout) =
+                overlay_figure(img.view(), reference.view(), pred.view(), &names(), "c").unwrap();
+            let p = layout.panels[1];
+            assert!(
+                p.w.max(p.h) <= MAX_PANEL && p.w.min(p.h) >= 1,
+                "{h}x{w}: {p:?}"
+            );
+            assert!(
+                fig.width() < 3 * MAX_PANEL + 100,
+                "{h}x{w}: {}",
+                fig.width()
+            );
+            let half = |id: u8| class_colour(id).map(|v| (f32::from(v) / 2.0).round() as u8);
+            assert_eq!(fig.get_pixel(p.x, p.y).0, half(1), "{h}x{w}: left");
+            assert_eq!(
+                fig.get_pixel(p.x + p.w - 1, p.y + p.h - 1).0,
+                half(2),
+                "{h}x{w}: right"
+            );
+            (layout.scale, p.w, p.h)
+        };
+        // A one-voxel-thin slice: upscaled only as far as the long side allows.
+        assert_eq!(check(1, 1000), (2, 2000, 2));
+        assert_eq!(check(1, 100_000), (1, 2048, 1));
+        // A dermoscopy photograph's size: shrunk to 2048 px on its long side.
+        assert_eq!(check(3000, 4000), (1, 2048, 1536));
     }
 
     #[test]
