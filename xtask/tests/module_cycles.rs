@@ -376,3 +376,67 @@ fn the_scanner_reads_paths_as_rust_does() {
     ]);
     assert_eq!(find_cycle(&acyclic), None);
 }
+
+/// docs/architecture.md's list of danie-train's imports, as (module, imports): between
+/// "Exactly (" and "The rest import no other module.", an item `- \`module\` → a, b` a module
+/// (continued on lines indented by two spaces), imports only its tests make noted as
+/// `(and, in its tests, c, d)`.
+fn documented_imports(doc: &str) -> BTreeMap<String, BTreeSet<String>> {
+    let start = doc
+        .find("Exactly (")
+        .expect("docs/architecture.md has the list that starts `Exactly (`");
+    let end = start
+        + doc[start..]
+            .find("The rest import no other module.")
+            .expect("the list ends `The rest import no other module.`");
+    let mut items: Vec<String> = Vec::new();
+    for line in doc[start..end].lines() {
+        if let Some(item) = line.strip_prefix("- `") {
+            items.push(item.to_string());
+        } else if let (Some(rest), Some(item)) = (line.strip_prefix("  "), items.last_mut()) {
+            item.push(' ');
+            item.push_str(rest.trim());
+        }
+    }
+    let mut listed = BTreeMap::new();
+    for item in items {
+        let (module, imports) = item
+            .split_once("` → ")
+            .unwrap_or_else(|| panic!("a list item is not `- \\`module\\` → a, b`: {item}"));
+        let imports = imports
+            .replace(" (and, in its tests,", ",")
+            .replace(')', "")
+            .split(',')
+            .map(|s| s.trim().to_string())
+            .collect();
+        assert!(
+            listed.insert(module.to_string(), imports).is_none(),
+            "{module} is listed twice"
+        );
+    }
+    listed
+}
+
+#[test]
+fn the_architecture_doc_lists_danie_trains_imports_as_they_are() {
+    let graph = import_graph(&workspace_root().join("crates/danie-train/src"));
+    let doc = std::fs::read_to_string(workspace_root().join("docs/architecture.md")).unwrap();
+    let listed = documented_imports(&doc);
+    let actual: BTreeMap<String, BTreeSet<String>> = graph
+        .into_iter()
+        .filter(|(_, imports)| !imports.is_empty())
+        .collect();
+    let line = |m: &str, i: &BTreeSet<String>| {
+        format!(
+            "- `{m}` → {}",
+            i.iter().cloned().collect::<Vec<_>>().join(", ")
+        )
+    };
+    let want: Vec<String> = actual.iter().map(|(m, i)| line(m, i)).collect();
+    assert_eq!(
+        listed,
+        actual,
+        "docs/architecture.md's list differs from the code; the code's:\n{}",
+        want.join("\n")
+    );
+}

@@ -1,9 +1,10 @@
 //! Published baselines printed beside a run's evaluation: `configs/baselines.toml`, built into
 //! danie ([`shipped_baselines`]), or another file ([`read_baselines`], `danie eval --baselines`).
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use anyhow::Context;
+use danie_data::datasets::DatasetKind;
 use serde::{Deserialize, Serialize};
 
 /// One published result.
@@ -34,16 +35,44 @@ pub fn shipped_baselines() -> Baselines {
     toml::from_str(SHIPPED_TOML).expect("configs/baselines.toml is checked by a unit test")
 }
 
-/// Reads a baselines file; errors name the file and the key.
+/// Reads a baselines file; errors name the file and the key. Each array of tables is named
+/// after a dataset family (`[[synapse]]`, `[[acdc]]`, `[[isic2017]]`, ...): a table of another
+/// name (a typo) would never be shown, so it is an error.
 pub fn read_baselines(path: &Path) -> anyhow::Result<Baselines> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the baselines file {}", path.display()))?;
-    toml::from_str(&text).with_context(|| format!("{}: invalid baselines file", path.display()))
+    let baselines: Baselines = toml::from_str(&text)
+        .with_context(|| format!("{}: invalid baselines file", path.display()))?;
+    let families: BTreeSet<&str> = DatasetKind::ALL.iter().map(|k| k.family()).collect();
+    if let Some(unknown) = baselines.keys().find(|k| !families.contains(k.as_str())) {
+        anyhow::bail!(
+            "{}: `[[{unknown}]]` names no dataset; the tables are named after one of {}",
+            path.display(),
+            families.into_iter().collect::<Vec<_>>().join(", ")
+        );
+    }
+    Ok(baselines)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_table_named_after_no_dataset_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("mine.toml");
+        let row = "method = \"M\"\ndsc = 80.0\nsource = \"s\"\n";
+        std::fs::write(&p, format!("[[synapse]]\n{row}\n[[isic2017]]\n{row}")).unwrap();
+        assert_eq!(read_baselines(&p).unwrap().len(), 2);
+        std::fs::write(&p, format!("[[synapse]]\n{row}\n[[synapes]]\n{row}")).unwrap();
+        let e = format!("{:#}", read_baselines(&p).unwrap_err());
+        assert!(
+            e.contains("mine.toml") && e.contains("`[[synapes]]` names no dataset"),
+            "{e}"
+        );
+        assert!(e.contains("acdc, glas, isic2017, isic2018, synapse"), "{e}");
+    }
 
     #[test]
     fn the_shipped_file_holds_the_issue_numbers() {

@@ -1,7 +1,7 @@
 //! `danie compare RUN_A RUN_B`: two evaluations of the same cases compared case by case — per
 //! class and overall, the mean Dice of each, the difference B - A, the two-sided paired Wilcoxon
 //! signed-rank p-value and a bootstrap 95 % interval of the mean difference
-//! (docs/evaluation.md, "Comparing two runs").
+//! (docs/training.md, "Comparing two runs").
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
