@@ -2,9 +2,9 @@
 //! same command (this executable, the same arguments without `--nproc-per-node`) as ranks
 //! 0..N of one run on this machine, with the variables torchrun sets (RANK, LOCAL_RANK,
 //! WORLD_SIZE, LOCAL_WORLD_SIZE, MASTER_ADDR=127.0.0.1, MASTER_PORT: the user's, else a free
-//! one). Every rank's output comes through this process line by line, one write a line, so the
-//! lines of different ranks never split each other: rank 0's as they are, the others' prefixed
-//! `[rank r] `.
+//! one). Rank 0's output goes to this process's terminal as it is (its progress bar draws
+//! there); the others' lines come through this process prefixed `[rank r] `, one write a line,
+//! and danie writes its error line in one write, so no line splits another.
 //!
 //! Faults as torchrun's agent handles them: SIGINT / SIGTERM to the launcher are passed on to
 //! the ranks (none is left training alone); when a rank fails, the others get at most the
@@ -67,9 +67,11 @@ pub fn launch(nproc: usize, timeout: Duration) -> anyhow::Result<()> {
             .env("LOCAL_WORLD_SIZE", nproc.to_string())
             .env("MASTER_ADDR", "127.0.0.1")
             .env("MASTER_PORT", port.to_string());
-        // Rank 0 too: a rank writes stderr unbuffered, a piece at a time (`error: `, then each
-        // cause), and another rank's line written between them would split its line.
-        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        // Rank 0 keeps the terminal: a progress bar draws only there (indicatif draws nothing
+        // into a pipe), and redraws with `\r`, which a line relay would hold back.
+        if rank > 0 {
+            cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        }
         let mut child = match cmd.spawn() {
             Ok(c) => c,
             Err(e) => {
@@ -77,15 +79,14 @@ pub fn launch(nproc: usize, timeout: Duration) -> anyhow::Result<()> {
                 return Err(e).with_context(|| format!("starting rank {rank} ({})", exe.display()));
             }
         };
-        let prefix = match rank {
-            0 => String::new(),
-            r => format!("[rank {r}] "),
-        };
-        if let Some(out) = child.stdout.take() {
-            relays.push(relay(out, prefix.clone(), false));
-        }
-        if let Some(err) = child.stderr.take() {
-            relays.push(relay(err, prefix, true));
+        if rank > 0 {
+            let prefix = format!("[rank {rank}] ");
+            if let Some(out) = child.stdout.take() {
+                relays.push(relay(out, prefix.clone(), false));
+            }
+            if let Some(err) = child.stderr.take() {
+                relays.push(relay(err, prefix, true));
+            }
         }
         children.push(child);
     }

@@ -104,7 +104,8 @@ pub struct Rect {
 pub struct OverlayLayout {
     /// Image, reference and prediction panels.
     pub panels: [Rect; 3],
-    /// Pixels per data pixel along each axis.
+    /// The whole-number upscaling factor, panel pixels per data pixel along each axis; 1 also
+    /// when data longer than [`MAX_PANEL`] is shown shrunk (the panels' sizes say how much).
     pub scale: u32,
     /// Legend swatches (class id, square filled with the class colour).
     pub swatches: Vec<(u8, Rect)>,
@@ -153,6 +154,10 @@ pub fn overlay_figure(
 ) -> Result<(RgbImage, OverlayLayout)> {
     register_embedded_font()?;
     let (_, h, w) = image.dim();
+    anyhow::ensure!(
+        h > 0 && w > 0,
+        "overlay `{heading}`: the slice is empty ({h} x {w})"
+    );
     let raw = overlay_panels(image, reference, prediction);
     let scale = panel_scale(h, w);
     let (pw, ph) = panel_size(h, w);
@@ -361,6 +366,21 @@ mod tests {
         assert_eq!(check(1, 100_000), (1, 2048, 1));
         // A dermoscopy photograph's size: shrunk to 2048 px on its long side.
         assert_eq!(check(3000, 4000), (1, 2048, 1536));
+    }
+
+    #[test]
+    fn an_empty_slice_is_an_error_not_a_panic() {
+        for (h, w) in [(0, 5), (5, 0)] {
+            let img = Array3::<f32>::zeros((1, h, w));
+            let lab = Array2::<u8>::zeros((h, w));
+            let e = overlay_figure(img.view(), lab.view(), lab.view(), &names(), "case 3")
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("`case 3`") && e.contains(&format!("({h} x {w})")),
+                "{e}"
+            );
+        }
     }
 
     #[test]

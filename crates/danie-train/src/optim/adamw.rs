@@ -123,6 +123,8 @@ impl AdamW {
                 .map(|(_, t)| t)
                 .ok_or_else(|| anyhow::anyhow!("the AdamW state lacks `{name}`"))
         };
+        // Every check before any copy: a refused state leaves the optimiser as it was.
+        let step = read_step(get("step")?)?;
         let _guard = tch::no_grad_guard();
         for (i, pname) in self.group.names().iter().enumerate() {
             for (name, dst) in [
@@ -140,7 +142,7 @@ impl AdamW {
                     .map_err(|e| anyhow::anyhow!("AdamW state `{name}`: {e}"))?;
             }
         }
-        self.step = read_step(get("step")?)?;
+        self.step = step;
         Ok(())
     }
 }
@@ -226,10 +228,15 @@ mod tests {
         (vs, opt)
     }
 
+    /// A complete state, its moments all ones, with `step`.
     fn state_with_step(step: Tensor) -> Vec<(String, Tensor)> {
         let (_vs, opt) = adamw();
-        let mut state = opt.state();
-        state.retain(|(n, _)| n != "step");
+        let mut state: Vec<(String, Tensor)> = opt
+            .state()
+            .into_iter()
+            .filter(|(n, _)| n != "step")
+            .map(|(n, t)| (n, t.ones_like()))
+            .collect();
         state.push(("step".into(), step));
         state
     }
@@ -267,6 +274,9 @@ mod tests {
                 .unwrap_err()
                 .to_string();
             assert!(e.contains(want), "{want}: {e}");
+            // Refused whole: the moments stay as they were (zero), not the file's ones.
+            let moved = opt.exp_avg[0].abs().sum(Kind::Float).double_value(&[]);
+            assert_eq!(moved, 0.0, "{want}: the moments were overwritten");
         }
     }
 }
