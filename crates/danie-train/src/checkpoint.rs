@@ -115,6 +115,14 @@ pub fn load_latest(run_dir: &Path) -> anyhow::Result<Checkpoint> {
     })?;
     let latest: Latest = serde_json::from_str(&text)
         .with_context(|| format!("{} is corrupt", latest_path.display()))?;
+    // Only a checkpoint of this run: `epoch_NNNN` beside latest.json, never a path elsewhere.
+    let digits = latest.dir.strip_prefix("epoch_").unwrap_or_default();
+    anyhow::ensure!(
+        !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()),
+        "{} is corrupt: it names `{}`, not a checkpoint folder `epoch_NNNN` of this run",
+        latest_path.display(),
+        latest.dir
+    );
     let dir = root.join(&latest.dir);
     let state_path = dir.join("state.json");
     let state: TrainState = serde_json::from_str(

@@ -243,6 +243,15 @@ fn train_on(
             .with_context(|| format!("{}: optimizer state", ck.dir.display()))?;
         epoch0 = ck.state.epochs_done;
         iteration = ck.state.iteration;
+        // A checkpoint past this config's schedule (a shortened config, a damaged state.json)
+        // would train nothing and end as a success.
+        anyhow::ensure!(
+            epoch0 <= epochs && iteration <= max_iter,
+            "{}: the checkpoint is at epoch {epoch0}, iteration {iteration}, past this config's \
+             {epochs} epochs / {max_iter} iterations: nothing is left to train (raise \
+             train.epochs or train.iterations to continue it)",
+            ck.dir.display()
+        );
         if main {
             eprintln!(
                 "resuming from {} (epoch {epoch0}, iteration {iteration})",
