@@ -114,3 +114,39 @@ fn a_raw_btcv_label_warns_and_label_map_scores_as_a_pre_mapped_one() {
         o.stderr
     );
 }
+
+#[test]
+fn an_image_given_as_the_reference_is_refused_not_scored_label_by_label() {
+    // 2000 distinct values, as an MR volume has: 2000 labels would each cost a pass.
+    let dir = tempfile::tempdir().unwrap();
+    let image = Array3::from_shape_fn((20, 10, 10), |(x, y, z)| (x * 100 + y * 10 + z + 1) as u16);
+    let (gt, pred) = (dir.path().join("mr.nii.gz"), dir.path().join("pred.nii.gz"));
+    write(&gt, &image.into_dyn());
+    write(&pred, &ArrayD::<u16>::zeros(&[20, 10, 10][..]));
+    let args = [
+        "metrics",
+        "--pred",
+        pred.to_str().unwrap(),
+        "--gt",
+        gt.to_str().unwrap(),
+    ];
+    support::run(&args, &[]).assert_clean_failure(
+        &[
+            "mr.nii.gz",
+            "hold 2000 distinct non-zero labels, more than the 1000 classes",
+            "--labels",
+        ],
+        support::baseline_plus(256 * support::MIB),
+    );
+    // Chosen labels are scored as asked.
+    let mut chosen = args.to_vec();
+    chosen.extend(["--labels", "1,2", "--json"]);
+    let o = support::run(&chosen, &[]);
+    assert_eq!(o.code, Some(0), "{}", o.stderr);
+    assert_eq!(
+        classes(&o.stdout).as_array().unwrap().len(),
+        2,
+        "{}",
+        o.stdout
+    );
+}

@@ -20,6 +20,7 @@ use crate::datasets::{
     isic_folders, DatasetKind, IsicYear, Split, SYNAPSE_BTCV_TO_8, SYNAPSE_TEST_CASES,
     SYNAPSE_TRAIN_CASES,
 };
+use crate::limits::{human_bytes, max_decoded_bytes, MAX_DECODED_BYTES_ENV};
 use crate::nifti::{self, Element, NiftiHeader, TypedArray};
 use crate::preprocess::{ct_window, minmax_normalise, SYNAPSE_HU_WINDOW};
 use crate::{h5, image_io, npy};
@@ -108,23 +109,23 @@ pub fn split_counts(n: usize, weights: &[usize]) -> Vec<usize> {
     counts
 }
 
-/// Writes a synthetic `kind` dataset into `out`.
+/// Largest image side, slices per volume and cases [`generate`] takes: a real dataset's sizes
+/// and more (a typo's 10^9 would otherwise fail in an allocation, or run for days).
+pub const MAX_SIZE: usize = 2048;
+/// See [`MAX_SIZE`].
+pub const MAX_SLICES: usize = 1024;
+/// See [`MAX_SIZE`].
+pub const MAX_CASES: usize = 10_000;
+
+/// Writes a synthetic `kind` dataset into `out`. The sizes are checked before `out` is made.
 pub fn generate(
     kind: DatasetKind,
     out: &Path,
     config: &SyntheticConfig,
 ) -> Result<GeneratedDataset> {
-    if config.size < 16 {
-        return Err(DataError::invalid(out, "size must be at least 16 pixels"));
-    }
-    prepare_out(out, config.overwrite)?;
     let n = config.cases.unwrap_or_else(|| default_cases(kind));
-    if n < 2 {
-        return Err(DataError::invalid(
-            out,
-            "at least 2 cases are needed (one per split)",
-        ));
-    }
+    check_sizes(out, config, n)?;
+    prepare_out(out, config.overwrite)?;
     let gen = Generator {
         kind,
         out,
@@ -139,6 +140,41 @@ pub fn generate(
     };
     gen.progress.finish_and_clear();
     result
+}
+
+/// The size, slice count and case count within bounds, and one volume (float32 image and
+/// label) within the decoded-size budget, as the readers hold it.
+fn check_sizes(out: &Path, config: &SyntheticConfig, cases: usize) -> Result<()> {
+    let range = |what: &str, v: usize, lo: usize, hi: usize| {
+        if (lo..=hi).contains(&v) {
+            Ok(())
+        } else {
+            Err(DataError::invalid(
+                out,
+                format!("{what} {v} is outside {lo}..={hi}"),
+            ))
+        }
+    };
+    range("size", config.size, 16, MAX_SIZE)?;
+    range("cases", cases, 2, MAX_CASES)?;
+    let slices = config.slices.unwrap_or(16);
+    range("slices", slices, 1, MAX_SLICES)?;
+    // float32 image + uint8 label per voxel (RGB images are 2D: far below this)
+    let volume = (slices * config.size * config.size * 5) as u64;
+    let budget = max_decoded_bytes();
+    if volume > budget {
+        return Err(DataError::invalid(
+            out,
+            format!(
+                "one volume of {slices} x {s} x {s} takes {} in memory, over the limit of {} \
+                 (raise it with {MAX_DECODED_BYTES_ENV})",
+                human_bytes(volume),
+                human_bytes(budget),
+                s = config.size
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn progress_bar(show: bool) -> ProgressBar {
@@ -172,7 +208,15 @@ fn prepare_out(out: &Path, overwrite: bool) -> Result<()> {
     std::fs::create_dir_all(out).map_err(|e| DataError::io(out, e))
 }
 
+/// Creates a sub-folder of the output. One that is a link is refused: with `--overwrite` its
+/// target's files of the same names would be replaced, outside the output folder.
 fn mkdir(dir: &Path) -> Result<()> {
+    if std::fs::symlink_metadata(dir).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err(DataError::invalid(
+            dir,
+            "is a link: refusing to write through it (remove it, or choose another folder)",
+        ));
+    }
     std::fs::create_dir_all(dir).map_err(|e| DataError::io(dir, e))
 }
 
@@ -599,6 +643,59 @@ impl Generator<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes_out_of_bounds_are_refused_before_the_folder_is_made() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("synthetic");
+        let with = |edit: fn(&mut SyntheticConfig)| {
+            let mut c = SyntheticConfig::default();
+            edit(&mut c);
+            generate(DatasetKind::Synapse, &out, &c)
+                .unwrap_err()
+                .to_string()
+        };
+        let cases = [
+            (
+                with(|c| c.size = 1_000_000_000),
+                "size 1000000000 is outside 16..=2048",
+            ),
+            (with(|c| c.size = 8), "size 8 is outside 16..=2048"),
+            (with(|c| c.cases = Some(usize::MAX)), "is outside 2..=10000"),
+            (with(|c| c.cases = Some(1)), "cases 1 is outside 2..=10000"),
+            (with(|c| c.slices = Some(0)), "slices 0 is outside 1..=1024"),
+            (
+                with(|c| (c.size, c.slices) = (2048, Some(1024))),
+                "over the limit",
+            ),
+        ];
+        for (e, want) in cases {
+            assert!(e.contains(want) && e.contains("synthetic"), "{want}: {e}");
+        }
+        assert!(!out.exists(), "nothing is created for a refused size");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_link_planted_at_a_sub_folder_is_not_written_through() {
+        let dir = tempfile::tempdir().unwrap();
+        let (out, elsewhere) = (dir.path().join("out"), dir.path().join("elsewhere"));
+        std::fs::create_dir_all(&out).unwrap();
+        std::fs::create_dir_all(&elsewhere).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, out.join("train_npz")).unwrap();
+        let c = SyntheticConfig {
+            cases: Some(2),
+            size: 16,
+            slices: Some(1),
+            overwrite: true,
+            ..Default::default()
+        };
+        let e = generate(DatasetKind::Synapse, &out, &c)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("train_npz") && e.contains("is a link"), "{e}");
+        assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
+    }
 
     #[test]
     fn split_counts_sum_and_floor() {

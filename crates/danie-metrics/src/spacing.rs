@@ -1,4 +1,5 @@
-//! Voxel spacing checks: one finite positive value per image axis, in array-axis order.
+//! Voxel spacing checks: one finite positive value per image axis, in array-axis order, within
+//! [`SPACING_RANGE`].
 use crate::error::{MetricsError, Result};
 
 /// `v` as a report prints it: a value that is a widened `f32` (NIfTI pixdim is float32, so
@@ -18,6 +19,12 @@ pub fn shown_all(spacing: &[f64]) -> Vec<f64> {
     spacing.iter().map(|&v| shown(v)).collect()
 }
 
+/// Voxel sizes accepted, in the image's unit (mm for NIfTI): a nanometre to a kilometre, every
+/// real scanner and microscope and far beyond. Outside it, the squared distances of the
+/// distance transform overflow to infinity (past ~1e154) or vanish to 0 (below ~1e-160) in
+/// f64, and HD, HD95 and ASD come out infinite, NaN or 0 with no error.
+pub const SPACING_RANGE: std::ops::RangeInclusive<f64> = 1e-6..=1e6;
+
 /// Checks `spacing` against `ndim` axes; an empty slice means unit spacing.
 ///
 /// Returns the spacing to use (length `ndim`).
@@ -36,6 +43,9 @@ pub fn checked_spacing(spacing: &[f64], ndim: usize) -> Result<Vec<f64>> {
     if spacing.iter().any(|s| !s.is_finite() || *s <= 0.0) {
         return Err(bad("every value must be finite and positive"));
     }
+    if spacing.iter().any(|s| !SPACING_RANGE.contains(s)) {
+        return Err(bad("every value must lie between 1e-6 and 1e6"));
+    }
     Ok(spacing.to_vec())
 }
 
@@ -50,6 +60,13 @@ mod tests {
         assert!(checked_spacing(&[1.0, 0.0, 1.0], 3).is_err());
         assert!(checked_spacing(&[1.0, f64::NAN, 1.0], 3).is_err());
         assert_eq!(checked_spacing(&[0.5, 2.0], 2).unwrap(), vec![0.5, 2.0]);
+        // Squares overflow or vanish in f64 beyond the range: refused, not an inf / 0 HD.
+        for v in [1e200, 1e-300, 1.1e6, 9e-7] {
+            let e = checked_spacing(&[v, 1.0], 2).unwrap_err().to_string();
+            assert!(e.contains("between 1e-6 and 1e6"), "{v}: {e}");
+        }
+        // A micro-CT's micrometre and a coarse 1 m voxel are real.
+        assert!(checked_spacing(&[1e-3, 1e3], 2).is_ok());
     }
 
     #[test]

@@ -124,6 +124,19 @@ fn evaluate_pair(
         s.into_iter().filter(|l| *l != 0).collect()
     };
     let labels = labels.map(<[u32]>::to_vec).unwrap_or_else(found);
+    // Each label costs a pass over the volume: an image given as a label map (a uint16 MR's
+    // 65535 values) would run for hours. A danie model has at most MAX_CLASSES classes.
+    let most = danie_model::config::MAX_CLASSES as usize;
+    if labels.len() > most {
+        bail!(
+            "{} and {} hold {} distinct non-zero labels, more than the {most} classes a model \
+             can have: is one of them an image rather than a label map? (pass --labels to \
+             score chosen labels)",
+            pred_path.display(),
+            gt_path.display(),
+            labels.len()
+        );
+    }
     if labels.is_empty() {
         bail!(
             "{} and {} hold no non-zero label; pass --labels",

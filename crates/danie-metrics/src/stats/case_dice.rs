@@ -2,7 +2,7 @@
 //! [`crate::CohortSummary::cases_csv`] for volumes, one row per case and class, and by
 //! [`crate::image_cases_csv`] for 2D images, one row per image): the input of the paired
 //! comparisons between runs.
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use crate::error::{MetricsError, Result};
 
@@ -19,8 +19,11 @@ impl CaseDice {
     /// Parses a `cases.csv`; `source` (its path) names it in errors.
     ///
     /// # Errors
-    /// No `case` or `dice` column, a row with a missing or unreadable value, a case and class
-    /// given twice, or no rows.
+    /// No `case` or `dice` column, a row with a missing or unreadable value, a Dice outside
+    /// [0, 1] (NaN, undefined, is read as such), a case and class given twice, no rows, or rows
+    /// for fewer than half of the cases x classes table (one evaluation scores its cases on
+    /// the same classes; the table is held whole, so a file of scattered names would otherwise
+    /// need memory far beyond its size).
     pub fn parse(text: &str, source: &str) -> Result<Self> {
         let bad = |why: String| MetricsError::Statistics(format!("{source}: {why}"));
         let mut lines = text.lines().filter(|l| !l.trim().is_empty());
@@ -30,7 +33,9 @@ impl CaseDice {
         let dice_col = col("dice").ok_or_else(|| bad("no `dice` column".into()))?;
         let label_col = col("label");
         let mut classes: Vec<String> = Vec::new();
+        let mut class_index: HashMap<String, usize> = HashMap::new();
         let mut values: BTreeMap<String, BTreeMap<usize, f64>> = BTreeMap::new();
+        let mut rows = 0usize;
         for (i, line) in lines.enumerate() {
             let row = split_csv(line);
             let field = |c: usize| {
@@ -55,13 +60,17 @@ impl CaseDice {
                     row[dice_col]
                 ))
             })?;
-            let k = match classes.iter().position(|c| *c == class) {
-                Some(k) => k,
-                None => {
-                    classes.push(class.clone());
-                    classes.len() - 1
-                }
-            };
+            if !(dice.is_nan() || (0.0..=1.0).contains(&dice)) {
+                return Err(bad(format!(
+                    "row {}: dice {dice} is not a fraction in [0, 1]",
+                    i + 2
+                )));
+            }
+            let k = *class_index.entry(class.clone()).or_insert_with(|| {
+                classes.push(class.clone());
+                classes.len() - 1
+            });
+            rows += 1;
             if values
                 .entry(case.clone())
                 .or_default()
@@ -75,6 +84,14 @@ impl CaseDice {
             return Err(bad("no cases".into()));
         }
         let n = classes.len();
+        let cells = values.len().saturating_mul(n);
+        if cells > 2 * rows {
+            return Err(bad(format!(
+                "{rows} rows for {} cases x {n} classes: most cases lack most classes, so this \
+                 is not the cases.csv of one evaluation",
+                values.len()
+            )));
+        }
         let cases = values
             .into_iter()
             .map(|(case, per)| {
@@ -229,5 +246,27 @@ mod tests {
             .to_string()
             .contains("f.csv: no `dice` column"));
         assert!(CaseDice::parse("case,dice\nx,abc\n", "f.csv").is_err());
+    }
+
+    #[test]
+    fn a_dice_outside_0_1_and_a_scattered_table_are_errors() {
+        for (v, row) in [("inf", 2), ("5", 2), ("-1e300", 2)] {
+            let e = CaseDice::parse(&format!("case,dice\nx,{v}\n"), "f.csv")
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(&format!("f.csv: row {row}: dice")), "{v}: {e}");
+            assert!(e.contains("not a fraction in [0, 1]"), "{v}: {e}");
+        }
+        // Every case its own class: 3000 rows would make a 3000 x 3000 table (9 M cells; 30 000
+        // rows, 7 GB).
+        let mut text = String::from("case,label,dice\n");
+        for i in 0..3000 {
+            text.push_str(&format!("c{i},l{i},0.5\n"));
+        }
+        let e = CaseDice::parse(&text, "f.csv").unwrap_err().to_string();
+        assert!(e.contains("3000 rows for 3000 cases x 3000 classes"), "{e}");
+        // A case lacking one class of three is still one evaluation (NaN there).
+        let c = CaseDice::parse("case,label,dice\na,1,0.5\na,2,0.6\nb,1,0.7\n", "f.csv").unwrap();
+        assert!(c.cases["b"][1].is_nan());
     }
 }
