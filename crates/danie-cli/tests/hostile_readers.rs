@@ -215,14 +215,10 @@ fn png_declaring_100000_by_100000() {
 
 #[test]
 fn danie_predict_reads_images_under_the_readers_budget() {
-    use danie_model::weights::{named_variables, write_safetensors};
     let d = tempfile::tempdir().unwrap();
     // Real tiny 1-channel weights.
-    let meta = danie_train::weights_meta::WeightsMeta::for_tests();
-    let vs = tch::nn::VarStore::new(tch::Device::Cpu);
-    let _m = danie_model::Danie::new(vs.root(), &meta.model);
     let w = d.path().join("w.safetensors");
-    write_safetensors(&w, &named_variables(&vs), &meta.to_metadata().unwrap()).unwrap();
+    support::model_weights(&w, &danie_train::weights_meta::WeightsMeta::for_tests());
     let predict = |input: &Path, envs: &[(&str, &str)]| {
         let out = d.path().join("mask.png");
         let o = run(

@@ -364,10 +364,8 @@ fn weights_for_2d_colour_images_refuse_volumes_in_predict_and_eval() {
     meta.dataset = kind;
     meta.class_names = kind.class_names().iter().map(|s| s.to_string()).collect();
     meta.intensity = danie_train::weights_meta::Intensity::for_dataset(kind);
-    let vs = VarStore::new(tch::Device::Cpu);
-    let _m = Danie::new(vs.root(), &meta.model);
     let w = dir.path().join("isic.safetensors");
-    write_safetensors(&w, &named_variables(&vs), &meta.to_metadata().unwrap()).unwrap();
+    support::model_weights(&w, &meta);
     let volume = support::real_dir().join("nifti/anatomical.nii");
     let v = volume.to_str().unwrap();
     let want = format!("{v}: the weights take 3-channel 2D images (isic2018), not volumes");

@@ -183,3 +183,12 @@ pub fn synthetic_synapse(dir: &Path) -> PathBuf {
     .expect("synthetic Synapse");
     root
 }
+
+/// Writes, at `path`, the weights of a freshly built model of `meta`'s config with `meta` as
+/// its `danie` metadata: a real weights file as `danie train` writes one.
+pub fn model_weights(path: &Path, meta: &danie_train::weights_meta::WeightsMeta) {
+    let vs = tch::nn::VarStore::new(tch::Device::Cpu);
+    let _m = danie_model::Danie::new(vs.root(), &meta.model);
+    let tensors = danie_model::weights::named_variables(&vs);
+    danie_model::weights::write_safetensors(path, &tensors, &meta.to_metadata().unwrap()).unwrap();
+}
