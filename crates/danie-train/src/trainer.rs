@@ -45,6 +45,16 @@ use crate::schedule::LrSchedule;
 use crate::sync_bn::SyncBatchNorm;
 use crate::validation::validate_dice;
 
+/// What a run writes into its folder (besides `config.toml`): one of them present means the
+/// folder holds a run, which only `--resume` continues.
+pub const RUN_FILES: [&str; 5] = [
+    "checkpoints",
+    "model.safetensors",
+    "log.csv",
+    "log.jsonl",
+    "pretrained.json",
+];
+
 /// Options that are not part of the config.
 #[derive(Debug, Clone, Default)]
 pub struct TrainOptions {
@@ -165,10 +175,19 @@ fn train_on(
         eprintln!("warning: train.cuda_graphs is ignored on the CPU");
     }
     let run_dir = &cfg.output.run_dir;
-    if !opts.resume && run_dir.join("checkpoints").join("latest.json").exists() {
+    // Any file a run leaves (not only a checkpoint, which a user may have deleted for space):
+    // a new run would replace its logs and weights. Not config.toml, which may be the user's
+    // own config kept in the folder.
+    let earlier = RUN_FILES
+        .iter()
+        .map(|f| run_dir.join(f))
+        .find(|p| p.exists());
+    if let (false, Some(found)) = (opts.resume, earlier) {
         anyhow::bail!(
-            "{} already holds a run: pass --resume to continue it, or choose another output.run_dir",
-            run_dir.display()
+            "{} already holds a run ({} exists): pass --resume to continue it, or choose \
+             another output.run_dir",
+            run_dir.display(),
+            found.display()
         );
     }
     let kind = cfg.data.dataset;
@@ -258,6 +277,14 @@ fn train_on(
                 ck.dir.display()
             );
         }
+    }
+    // A stop at or before where the run stands would train nothing and end as a success.
+    if let Some(stop) = opts.stop_after_epochs {
+        anyhow::ensure!(
+            stop > epoch0,
+            "--stop-after-epochs {stop}: the run is at epoch {epoch0} already, so nothing would \
+             be trained (give a number above {epoch0})"
+        );
     }
     if let Some(d) = dist {
         broadcast_variables(d, &vs).context("sending rank 0's weights to every rank")?;
