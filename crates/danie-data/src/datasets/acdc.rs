@@ -36,7 +36,15 @@ pub fn read_info_cfg(path: &Path) -> Result<(u32, u32)> {
             .and_then(|(_, v)| v.trim().parse().ok())
             .ok_or_else(|| DataError::invalid(path, format!("no integer `{key}:` line")))
     };
-    Ok((field("ED")?, field("ES")?))
+    let (ed, es) = (field("ED")?, field("ES")?);
+    if ed == es {
+        // The one volume would be read, trained on and scored twice.
+        return Err(DataError::invalid(
+            path,
+            format!("ED and ES name the same frame ({ed}); they are two phases of the cycle"),
+        ));
+    }
+    Ok((ed, es))
 }
 
 /// One volume of the raw release: a patient's ED or ES frame.
@@ -272,5 +280,24 @@ impl VolumeDataset for AcdcNpzVolumes {
             spacing: [1.0; 3],
             source: None,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn info_cfg_gives_two_distinct_frames() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("Info.cfg");
+        std::fs::write(&cfg, "ED: 1\nES: 12\nGroup: DCM\n").unwrap();
+        assert_eq!(read_info_cfg(&cfg).unwrap(), (1, 12));
+        std::fs::write(&cfg, "ED: 7\nES: 7\n").unwrap();
+        let e = read_info_cfg(&cfg).unwrap_err().to_string();
+        assert!(
+            e.contains("Info.cfg") && e.contains("ED and ES name the same frame (7)"),
+            "{e}"
+        );
     }
 }

@@ -29,15 +29,41 @@ pub(crate) fn parse_list(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// Reads a split list file; an empty list, or a name that is not a single file name (`..`,
-/// `a/b`, an absolute path), is an error naming the file (and the line).
+/// Largest split list read: millions of names (a list is a few KB; this bounds the memory a
+/// wrong file, `/dev/zero` or a volume, can take).
+pub const MAX_LIST_BYTES: u64 = 64 << 20;
+
+/// Reads a split list file; an empty list, a name that is not a single file name (`..`,
+/// `a/b`, an absolute path), a name given twice (its case would count twice in every mean), or
+/// a file over [`MAX_LIST_BYTES`] is an error naming the file (and the lines).
 pub fn read_list(path: &Path) -> Result<Vec<String>> {
+    let size = std::fs::metadata(path)
+        .map_err(|e| DataError::io(path, e))?
+        .len();
+    if size > MAX_LIST_BYTES {
+        return Err(DataError::invalid(
+            path,
+            format!(
+                "{size} bytes: not a split list (one name a line, at most {MAX_LIST_BYTES} bytes)"
+            ),
+        ));
+    }
     let text = std::fs::read_to_string(path).map_err(|e| DataError::io(path, e))?;
     // Every name becomes a path inside the dataset folder: check it where the line is known.
+    let mut first_line = std::collections::HashMap::new();
     for (i, line) in text.lines().enumerate() {
         let name = line.trim();
         if !name.is_empty() && !name.starts_with('#') {
             super::names::check_list_name(path, i + 1, name)?;
+            if let Some(first) = first_line.insert(name, i + 1) {
+                return Err(DataError::invalid(
+                    path,
+                    format!(
+                        "line {} repeats `{name}` (first at line {first}): each case is listed once",
+                        i + 1
+                    ),
+                ));
+            }
         }
     }
     let names = parse_list(&text);
@@ -62,6 +88,20 @@ pub(crate) fn first_list(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_name_listed_twice_is_an_error_naming_both_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let list = dir.path().join("test.txt");
+        std::fs::write(&list, "case0001\n# a comment\ncase0002\n\ncase0001\n").unwrap();
+        let e = read_list(&list).unwrap_err().to_string();
+        assert!(
+            e.contains("test.txt") && e.contains("line 5 repeats `case0001` (first at line 1)"),
+            "{e}"
+        );
+        std::fs::write(&list, "case0001\ncase0002\n").unwrap();
+        assert_eq!(read_list(&list).unwrap(), ["case0001", "case0002"]);
+    }
 
     #[test]
     fn names_leaving_the_dataset_folder_are_refused() {
