@@ -298,6 +298,10 @@ pub struct ConfigError {
     pub message: String,
 }
 
+/// Smallest `train.lr` accepted: below it a float32 weight of order 1e-2 keeps its value under
+/// any gradient of order 1 (its spacing there is ~1e-9).
+pub const MIN_LR: f64 = 1e-10;
+
 impl RunConfig {
     /// Reads, parses and validates a config file, then applies `key=value` overrides
     /// (`train.iterations=20`, values in TOML syntax; bare words are taken as strings).
@@ -424,6 +428,12 @@ impl RunConfig {
         }
         if !(t.lr > 0.0 && t.lr.is_finite()) {
             return Err(format!("train.lr = {} must be positive", t.lr));
+        }
+        if t.lr < MIN_LR {
+            return Err(format!(
+                "train.lr = {:e} is below {MIN_LR:e}: float32 weights would round every update away",
+                t.lr
+            ));
         }
         if !(0.0..1.0).contains(&t.momentum) {
             return Err(format!("train.momentum = {} must be in [0, 1)", t.momentum));

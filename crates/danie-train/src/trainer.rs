@@ -294,6 +294,10 @@ fn train_on(
     if prefers_channels_last(device) {
         vars_channels_last(&vs);
     }
+    // The weights as this invocation starts, one sum a variable: a checkpoint after steps that
+    // left every sum as it was comes from a run that learns nothing (an lr or loss weight so
+    // small that float32 rounds every update away), which must fail, not pass for trained.
+    let (start_sums, start_iteration) = (weight_sums(&vs)?, iteration);
     let mut log = if main {
         danie_fs::write_bytes(&run_dir.join("config.toml"), toml::to_string_pretty(cfg)?)?;
         if !opts.resume {
@@ -558,6 +562,18 @@ fn train_on(
                 let what = format!("the weights are not finite (variable {name})");
                 return Err(non_finite(what, iteration, epoch, last_ckpt, run_dir));
             }
+            if iteration > start_iteration && weight_sums(&vs)? == start_sums {
+                bar.abandon();
+                anyhow::bail!(
+                    "{} optimiser steps changed no weight (train.lr = {}, ce_weight = {}, \
+                     dice_weight = {}): the run would learn nothing; training stopped; {}",
+                    iteration - start_iteration,
+                    t.lr,
+                    t.ce_weight,
+                    t.dice_weight,
+                    kept_checkpoint(last_ckpt, run_dir)
+                );
+            }
             let state = TrainState {
                 epochs_done: epoch,
                 iteration,
@@ -698,6 +714,19 @@ fn broadcast_buffers(dist: &Dist, buffers: &[Tensor]) -> anyhow::Result<()> {
         offset += n;
     }
     Ok(())
+}
+
+/// The sum of each trainable variable, in float64, read in one transfer from the device.
+fn weight_sums(vs: &VarStore) -> anyhow::Result<Vec<f64>> {
+    let _no_grad = tch::no_grad_guard();
+    let sums: Vec<Tensor> = vs
+        .trainable_variables()
+        .iter()
+        .map(|v| v.sum(Kind::Double))
+        .collect();
+    Ok(Vec::<f64>::try_from(
+        Tensor::stack(&sums, 0).to_device(Device::Cpu),
+    )?)
 }
 
 fn non_finite(
