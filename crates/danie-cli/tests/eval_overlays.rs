@@ -158,4 +158,42 @@ fn the_chosen_case_and_slice_are_drawn_large_with_a_legend_of_the_drawn_colours(
         &[],
     );
     alone.assert_clean_failure(&["--slice", "--case"], 1 << 31);
+    // A misspelt case would draw nothing: an error naming it and the split's cases.
+    let misspelt = support::run(
+        &[
+            "eval", "--config", c, "--device", "cpu", "--out", &o, "--case", "case9999",
+        ],
+        &[],
+    );
+    misspelt.assert_clean_failure(
+        &[
+            "--case case9999: not a case of the synapse test split",
+            &vol.name,
+        ],
+        1 << 31,
+    );
+    // --set with nothing to override is an error, not ignored.
+    let w = run_dir.join("model.safetensors");
+    let img = support::real_dir().join("nifti/anatomical.nii");
+    let (w, img) = (w.to_str().unwrap(), img.to_str().unwrap());
+    let unread = support::run(
+        &[
+            "eval",
+            "-w",
+            w,
+            "--image",
+            img,
+            "--reference",
+            img,
+            "--out",
+            &o,
+            "--set",
+            "eval.tta=true",
+        ],
+        &[],
+    );
+    unread.assert_clean_failure(
+        &["--set overrides keys of a run config: give --config"],
+        1 << 31,
+    );
 }

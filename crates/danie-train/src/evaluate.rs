@@ -259,6 +259,40 @@ pub fn evaluate_dataset(
     Ok(report.expect("one process writes the report"))
 }
 
+/// Every overlay case (`--case`, `eval.overlay_cases`) is one of the `len` cases `name` gives
+/// (`what`): a misspelt name would otherwise draw nothing, silently.
+fn check_overlay_cases(
+    opts: &EvalOptions,
+    len: usize,
+    name: impl Fn(usize) -> String,
+    what: &str,
+) -> anyhow::Result<()> {
+    if opts.overlay_cases.is_empty() {
+        return Ok(());
+    }
+    let cases: std::collections::BTreeSet<String> = (0..len).map(name).collect();
+    let unknown: Vec<&str> = opts
+        .overlay_cases
+        .iter()
+        .filter(|c| !cases.contains(*c))
+        .map(String::as_str)
+        .collect();
+    let shown: Vec<&str> = cases.iter().take(5).map(String::as_str).collect();
+    anyhow::ensure!(
+        unknown.is_empty(),
+        "--case {}: not a case of {what} ({} cases: {}{})",
+        unknown.join(", "),
+        cases.len(),
+        shown.join(", "),
+        if cases.len() > shown.len() {
+            ", ..."
+        } else {
+            ""
+        }
+    );
+    Ok(())
+}
+
 /// Evaluates this share's cases of the test split (all of them, or a launched rank's) and
 /// gathers every rank's scores: rank 0 (or the one process) writes the tables and returns the
 /// report; other ranks return `None`, having written only the overlays of their cases.
@@ -287,6 +321,8 @@ pub fn evaluate_dataset_shared(
             kind.open_volumes(root, Split::Test)
                 .with_context(|| format!("opening the {kind} test split")),
         )?;
+        let split = format!("the {kind} test split");
+        check_overlay_cases(opts, vols.len(), |i| vols.name(i), &split)?;
         let mut metric = CumulativeMetric::new(config.clone());
         let bar = progress(share, vols.len(), "volumes");
         let mut mine = Vec::new();
@@ -310,6 +346,12 @@ pub fn evaluate_dataset_shared(
         let set = share.agree(
             kind.open_slices(root, Split::Test)
                 .with_context(|| format!("opening the {kind} test split")),
+        )?;
+        check_overlay_cases(
+            opts,
+            set.len(),
+            |i| set.name(i),
+            &format!("the {kind} test split"),
         )?;
         let bar = progress(share, set.len(), "images");
         let mut mine = Vec::new();
@@ -445,6 +487,12 @@ pub fn evaluate_nifti_pairs_shared(
     share: &Share,
 ) -> anyhow::Result<Option<EvalReport>> {
     check_case_names(pairs)?;
+    check_overlay_cases(
+        opts,
+        pairs.len(),
+        |i| case_name(&pairs[i].0),
+        "the --image files",
+    )?;
     let seg = Segmenter::from_weights(loaded, &opts.predict);
     let config = metric_config(loaded, opts.convention, true);
     let mut metric = CumulativeMetric::new(config.clone());

@@ -70,6 +70,10 @@ fn parse_label_map(s: &str) -> anyhow::Result<BTreeMap<u32, u8>> {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        args.set.is_empty() || args.config.is_some(),
+        "--set overrides keys of a run config: give --config too (without one, nothing reads it)"
+    );
     let cfg = match &args.config {
         Some(p) => Some(RunConfig::load(p, &args.set)?),
         None => None,
