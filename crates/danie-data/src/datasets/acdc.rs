@@ -18,7 +18,7 @@ use super::names::NamedFiles;
 use super::read::{
     check_label_range, not_nd, read_pair, require_files, require_not_empty, PairFile,
 };
-use super::split_list::{first_list, parse_list, shipped};
+use super::split_list::{first_list, own_lists, parse_list, shipped, SPLIT_FILES};
 use super::{Sample2d, SliceDataset, Split, Volume, VolumeDataset};
 use crate::error::require_no_nan;
 use crate::preprocess::minmax_normalise;
@@ -63,9 +63,8 @@ pub struct AcdcVolumes {
 impl AcdcVolumes {
     /// Opens `split`, reading each patient's `Info.cfg` and checking every frame and `_gt`.
     pub fn open(root: &Path, split: Split) -> Result<Self> {
-        let list = root.join("lists").join(format!("{split}.txt"));
-        let patients = match first_list(std::slice::from_ref(&list))? {
-            Some((_, names)) => names,
+        let patients = match own_lists(root, &SPLIT_FILES, None)? {
+            Some(mut lists) => lists.remove(&format!("{split}.txt")).unwrap_or_default(),
             None => parse_list(match split {
                 Split::Train => shipped::ACDC_TRAIN,
                 Split::Val => shipped::ACDC_VAL,

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use super::names::NamedFiles;
 use super::read::{mask_for, require_files, rgb_image};
-use super::split_list::first_list;
+use super::split_list::{own_lists, SPLIT_FILES};
 use super::{Sample2d, SliceDataset, Split};
 use crate::{DataError, Result};
 
@@ -86,21 +86,18 @@ impl IsicDataset {
         let all = image_ids(&images)?;
         let ids = match year {
             IsicYear::Y2017 => all,
-            IsicYear::Y2018 => {
-                let list = root.join("lists").join(format!("{split}.txt"));
-                match first_list(std::slice::from_ref(&list))? {
-                    Some((_, ids)) => ids,
-                    None => {
-                        let [a, b] = isic2018_cuts(all.len());
-                        let range = match split {
-                            Split::Train => 0..a,
-                            Split::Val => a..b,
-                            Split::Test => b..all.len(),
-                        };
-                        all[range].to_vec()
-                    }
+            IsicYear::Y2018 => match own_lists(root, &SPLIT_FILES, Some(&all))? {
+                Some(mut lists) => lists.remove(&format!("{split}.txt")).unwrap_or_default(),
+                None => {
+                    let [a, b] = isic2018_cuts(all.len());
+                    let range = match split {
+                        Split::Train => 0..a,
+                        Split::Val => a..b,
+                        Split::Test => b..all.len(),
+                    };
+                    all[range].to_vec()
                 }
-            }
+            },
         };
         if ids.is_empty() {
             return Err(DataError::invalid(

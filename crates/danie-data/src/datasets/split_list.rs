@@ -73,6 +73,71 @@ pub fn read_list(path: &Path) -> Result<Vec<String>> {
     Ok(names)
 }
 
+/// The list files of a layout with train, validation and test splits (ACDC, ISIC 2018).
+pub(crate) const SPLIT_FILES: [&str; 3] = ["train.txt", "val.txt", "test.txt"];
+
+/// A dataset folder's own split lists: `root/lists/<file>` for each of `files` (the layout's
+/// splits, `train.txt`, ...), by file, or `None` when the folder has none of them. Each present
+/// list is read (and checked) first. With one list missing and `universe` (every name of the
+/// folder) given, the missing split is the names no other list holds (a run's
+/// `RUN/lists/{train,val}.txt` dropped into a copy); otherwise a missing list is an error (it
+/// would come from the built-in split, and a case could land in two splits). A name listed in
+/// two lists is an error.
+pub(crate) fn own_lists(
+    root: &Path,
+    files: &[&str],
+    universe: Option<&[String]>,
+) -> Result<Option<std::collections::BTreeMap<String, Vec<String>>>> {
+    let dir = root.join("lists");
+    let mut lists = std::collections::BTreeMap::new();
+    for f in files {
+        let p = dir.join(f);
+        if p.is_file() {
+            lists.insert(f.to_string(), read_list(&p)?);
+        }
+    }
+    if lists.is_empty() {
+        return Ok(None);
+    }
+    let missing: Vec<&str> = files
+        .iter()
+        .copied()
+        .filter(|f| !lists.contains_key(*f))
+        .collect();
+    if let ([rest], Some(all)) = (missing.as_slice(), universe) {
+        let listed: std::collections::HashSet<&String> = lists.values().flatten().collect();
+        let others: Vec<String> = all
+            .iter()
+            .filter(|n| !listed.contains(n))
+            .cloned()
+            .collect();
+        lists.insert(rest.to_string(), others);
+    } else if !missing.is_empty() {
+        let given: Vec<&str> = lists.keys().map(String::as_str).collect();
+        return Err(DataError::invalid(
+            &dir,
+            format!(
+                "holds {} but not {}: give every split's list or none (the missing splits \
+                 would come from the built-in split and could share cases with yours)",
+                given.join(", "),
+                missing.join(", ")
+            ),
+        ));
+    }
+    let mut seen: std::collections::HashMap<&str, &str> = std::collections::HashMap::new();
+    for (file, names) in &lists {
+        for n in names {
+            if let Some(other) = seen.insert(n, file) {
+                return Err(DataError::invalid(
+                    &dir,
+                    format!("`{n}` is in both {other} and {file}: a case belongs to one split"),
+                ));
+            }
+        }
+    }
+    Ok(Some(lists))
+}
+
 /// The first of `candidates` that exists, read as a list; `None` when none exists.
 pub(crate) fn first_list(
     candidates: &[std::path::PathBuf],
@@ -88,6 +153,38 @@ pub(crate) fn first_list(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn own_lists_are_all_or_none_and_disjoint() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let files = ["train.txt", "val.txt", "test.txt"];
+        assert!(own_lists(root, &files, None).unwrap().is_none());
+        std::fs::create_dir_all(root.join("lists")).unwrap();
+        let write = |f: &str, text: &str| std::fs::write(root.join("lists").join(f), text).unwrap();
+        write("train.txt", "a\nb\n");
+        let all: Vec<String> = ["a", "b", "c", "d", "e"].map(String::from).to_vec();
+        for universe in [None, Some(all.as_slice())] {
+            // Two lists missing: an error, whether or not the folder's names are known.
+            let e = own_lists(root, &files, universe).unwrap_err().to_string();
+            assert!(
+                e.contains("holds train.txt but not val.txt, test.txt: give every split's list"),
+                "{e}"
+            );
+        }
+        write("val.txt", "c\n");
+        // One missing: the rest of the folder's names, or an error without them.
+        let lists = own_lists(root, &files, Some(&all)).unwrap().unwrap();
+        assert_eq!(lists["test.txt"], ["d", "e"]);
+        assert!(own_lists(root, &files, None).is_err());
+        write("test.txt", "d\nb\n");
+        let e = own_lists(root, &files, None).unwrap_err().to_string();
+        assert!(e.contains("`b` is in both test.txt and train.txt"), "{e}");
+        write("test.txt", "d\n");
+        let lists = own_lists(root, &files, None).unwrap().unwrap();
+        assert_eq!(lists["train.txt"], ["a", "b"]);
+        assert_eq!(lists["test.txt"], ["d"]);
+    }
 
     #[test]
     fn a_name_listed_twice_is_an_error_naming_both_lines() {

@@ -24,7 +24,7 @@ use super::names::NamedFiles;
 use super::read::{
     check_label_range, check_same_shape, not_nd, read_pair, require_files, PairFile,
 };
-use super::split_list::{first_list, parse_list, shipped};
+use super::split_list::{first_list, own_lists, parse_list, shipped};
 use super::{Sample2d, SliceDataset, Split, Volume, VolumeDataset};
 use crate::error::require_no_nan;
 use crate::preprocess::{ct_window, SYNAPSE_HU_WINDOW};
@@ -262,9 +262,11 @@ impl SynapseRawVolumes {
             Split::Test => ("test.txt", synapse_test_cases()),
             _ => ("train.txt", synapse_train_cases()),
         };
-        let list = root.join("lists").join(file);
-        let (source, names) = match first_list(std::slice::from_ref(&list))? {
-            Some((p, names)) => (p, names),
+        let (source, names) = match own_lists(root, &["train.txt", "test.txt"], None)? {
+            Some(mut lists) => (
+                root.join("lists").join(file),
+                lists.remove(file).unwrap_or_default(),
+            ),
             None => (root.to_path_buf(), fallback),
         };
         let cases = names
