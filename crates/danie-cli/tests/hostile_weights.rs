@@ -458,3 +458,18 @@ fn info_size_out_of_range_is_an_error() {
     assert_eq!(o.code, Some(0), "{}", o.stderr);
     assert!(o.stdout.contains("16384x16384"), "{}", o.stdout);
 }
+
+#[cfg(unix)]
+#[test]
+fn a_config_path_that_is_no_config_is_refused_in_bounded_memory() {
+    // /dev/zero has no length and no end: read until the 1 MiB limit, then refused.
+    let o = run(&["train", "--config", "/dev/zero"], &[]);
+    o.assert_clean_failure(
+        &[
+            "/dev/zero",
+            "cannot read the config file",
+            "over 1048576 bytes",
+        ],
+        baseline_plus(64 * MIB),
+    );
+}

@@ -174,6 +174,24 @@ pub fn check_file_name(name: &str) -> Result<(), String> {
     Err(format!("{name:?} {why}"))
 }
 
+/// Reads a small text file (a config, a list) whole, refusing one over `limit` bytes: a wrong
+/// path (`/dev/zero`, a volume) would otherwise fill memory. Reads at most `limit + 1` bytes,
+/// so a file whose length the OS does not know is bounded too.
+pub fn read_text(path: &Path, limit: u64) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut text = String::new();
+    File::open(path)?
+        .take(limit.saturating_add(1))
+        .read_to_string(&mut text)?;
+    if text.len() as u64 > limit {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("over {limit} bytes, too large for this kind of file"),
+        ));
+    }
+    Ok(text)
+}
+
 /// [`write_atomic`] of a byte string.
 pub fn write_bytes(path: &Path, bytes: impl AsRef<[u8]>) -> Result<(), WriteError> {
     write_atomic(path, |w| w.write_all(bytes.as_ref()))
@@ -219,6 +237,22 @@ impl<E: std::fmt::Debug + std::fmt::Display> std::error::Error for AtomicError<E
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn read_text_refuses_a_file_over_its_limit_even_without_a_length() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        std::fs::write(&p, "a = 1\n").unwrap();
+        assert_eq!(read_text(&p, 6).unwrap(), "a = 1\n");
+        let e = read_text(&p, 5).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::InvalidData);
+        assert!(e.to_string().contains("over 5 bytes"), "{e}");
+        #[cfg(unix)]
+        {
+            let e = read_text(Path::new("/dev/zero"), 1 << 20).unwrap_err();
+            assert!(e.to_string().contains("over 1048576 bytes"), "{e}");
+        }
+    }
 
     #[test]
     fn writes_and_replaces_leaving_no_temporary() {

@@ -20,8 +20,10 @@ pub struct Args {
     /// Only this array of an .npz / .h5 file.
     #[arg(long)]
     pub key: Option<String>,
-    /// List label values when the data are whole numbers with at most this many distinct values.
-    #[arg(long, default_value_t = 64)]
+    /// List label values when the data are whole numbers with at most this many distinct values
+    /// (1 to 65536: the set is held while the file is scanned).
+    #[arg(long, default_value_t = 64,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=65_536))]
     pub max_labels: usize,
 }
 

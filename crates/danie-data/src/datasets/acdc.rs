@@ -28,7 +28,8 @@ const NUM_CLASSES: usize = 4;
 
 /// The ED and ES frame numbers of an `Info.cfg`.
 pub fn read_info_cfg(path: &Path) -> Result<(u32, u32)> {
-    let text = std::fs::read_to_string(path).map_err(|e| DataError::io(path, e))?;
+    // A few lines; 64 KiB bounds what a wrong file can take.
+    let text = danie_fs::read_text(path, 64 << 10).map_err(|e| DataError::io(path, e))?;
     let field = |key: &str| -> Result<u32> {
         text.lines()
             .filter_map(|l| l.split_once(':'))

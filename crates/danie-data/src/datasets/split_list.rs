@@ -37,18 +37,7 @@ pub const MAX_LIST_BYTES: u64 = 64 << 20;
 /// `a/b`, an absolute path), a name given twice (its case would count twice in every mean), or
 /// a file over [`MAX_LIST_BYTES`] is an error naming the file (and the lines).
 pub fn read_list(path: &Path) -> Result<Vec<String>> {
-    let size = std::fs::metadata(path)
-        .map_err(|e| DataError::io(path, e))?
-        .len();
-    if size > MAX_LIST_BYTES {
-        return Err(DataError::invalid(
-            path,
-            format!(
-                "{size} bytes: not a split list (one name a line, at most {MAX_LIST_BYTES} bytes)"
-            ),
-        ));
-    }
-    let text = std::fs::read_to_string(path).map_err(|e| DataError::io(path, e))?;
+    let text = danie_fs::read_text(path, MAX_LIST_BYTES).map_err(|e| DataError::io(path, e))?;
     // Every name becomes a path inside the dataset folder: check it where the line is known.
     let mut first_line = std::collections::HashMap::new();
     for (i, line) in text.lines().enumerate() {

@@ -360,7 +360,9 @@ pub(crate) fn distinct_integers(
         if v == last {
             continue;
         }
-        if v.fract() != 0.0 || !v.is_finite() {
+        // Beyond 2^53 a float is no exact integer, and `as i64` would merge values past i64's
+        // range into one: not label values.
+        if v.fract() != 0.0 || !v.is_finite() || v.abs() > 9_007_199_254_740_992.0 {
             return None;
         }
         last = v;
@@ -375,6 +377,15 @@ pub(crate) fn distinct_integers(
 mod tests {
     use super::*;
     use ndarray::{IxDyn, ShapeBuilder};
+
+    #[test]
+    fn whole_values_beyond_exact_integers_are_not_labels() {
+        let labels = |v: &[f64]| distinct_integers(v.iter().copied(), 10);
+        assert_eq!(labels(&[0.0, 2.0, 2.0, 7.0]), Some(vec![0, 2, 7]));
+        // Both saturated to i64::MAX by `as`, they were listed as one label.
+        assert_eq!(labels(&[1e300, 2e300]), None);
+        assert_eq!(labels(&[0.0, 1.5]), None);
+    }
 
     #[test]
     fn labels_reject_fractions_and_negatives() {
