@@ -298,6 +298,22 @@ fn train_on(
     // left every sum as it was comes from a run that learns nothing (an lr or loss weight so
     // small that float32 rounds every update away), which must fail, not pass for trained.
     let (start_sums, start_iteration) = (weight_sums(&vs)?, iteration);
+    // One loader for the whole run: it builds the next epoch's first batches during this one's
+    // end (validation and checkpoint included). Built before the run folder is written: a
+    // config whose batches do not fit the memory budget leaves it as it was (on --resume too).
+    let shard = danie_data::loader::Shard {
+        index: dist.map_or(0, Dist::rank),
+        count: world,
+    };
+    let mut loader = EpochLoader::new(
+        train_set.clone(),
+        LoaderConfig {
+            shard,
+            ..loader_config(cfg, true)
+        },
+        epoch0 as u64..epochs as u64,
+    )
+    .context("building the training loader")?;
     let mut log = if main {
         danie_fs::write_bytes(&run_dir.join("config.toml"), toml::to_string_pretty(cfg)?)?;
         if !opts.resume {
@@ -349,27 +365,12 @@ fn train_on(
         10
     };
     let mut epoch = epoch0;
-    // One loader for the whole run: it builds the next epoch's first batches during this one's
-    // end (validation and checkpoint included).
     // SyncBatchNorm: every BatchNorm of the network normalises with the global batch's
     // statistics while this run trains (removed again when it ends, however it ends).
     let sync_norm = match dist {
         Some(d) if t.sync_bn => Some(CrossRankGuard::install(d)),
         _ => None,
     };
-    let shard = danie_data::loader::Shard {
-        index: dist.map_or(0, Dist::rank),
-        count: world,
-    };
-    let mut loader = EpochLoader::new(
-        train_set.clone(),
-        LoaderConfig {
-            shard,
-            ..loader_config(cfg, true)
-        },
-        epoch0 as u64..epochs as u64,
-    )
-    .context("building the training loader")?;
     while epoch < epochs && iteration < max_iter && opts.stop_after_epochs.is_none_or(|s| epoch < s)
     {
         let (mut sum, mut n) = (0.0, 0usize);

@@ -1,6 +1,7 @@
 //! Resuming from a damaged run folder: a `latest.json` that names a folder outside the run's
 //! checkpoints, or a `state.json` past the config's schedule (which would train nothing and end
-//! as a success), is an error naming the file; the intact checkpoint then resumes.
+//! as a success), is an error naming the file; so is a resume whose batches do not fit, before
+//! the run folder is written; the intact checkpoint then resumes.
 //!
 //! The only test in its binary: libtorch's random generator is process-global.
 
@@ -65,6 +66,25 @@ fn a_damaged_latest_or_state_is_refused_and_the_intact_checkpoint_resumes() {
         "{e}"
     );
     std::fs::write(&state, &state_text).unwrap();
+
+    // A resume whose batches do not fit the memory budget fails before the run folder is
+    // written: its config.toml still describes the run that ran.
+    let saved = std::fs::read(cfg.output.run_dir.join("config.toml")).unwrap();
+    let mut bigger = cfg.clone();
+    bigger.data.batch_size = 1024; // 1024 x 32 x 32 x 33 B x 4 batches alive = 138 MB
+                                   // SAFETY: this binary's only test, and no other thread reads the environment now.
+    unsafe { std::env::set_var("DANIE_MAX_DECODED_BYTES", "64M") };
+    let opts = TrainOptions {
+        resume: true,
+        ..Default::default()
+    };
+    let e = format!("{:#}", train(&bigger, &opts).unwrap_err());
+    unsafe { std::env::remove_var("DANIE_MAX_DECODED_BYTES") };
+    assert!(e.contains("of batches in memory, over the limit"), "{e}");
+    assert_eq!(
+        std::fs::read(cfg.output.run_dir.join("config.toml")).unwrap(),
+        saved
+    );
 
     // Intact again: the run resumes and completes its second epoch.
     let done = resume().unwrap();
