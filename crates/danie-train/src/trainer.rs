@@ -45,15 +45,11 @@ use crate::schedule::LrSchedule;
 use crate::sync_bn::SyncBatchNorm;
 use crate::validation::validate_dice;
 
-/// What a run writes into its folder (besides `config.toml`): one of them present means the
-/// folder holds a run, which only `--resume` continues.
-pub const RUN_FILES: [&str; 5] = [
-    "checkpoints",
-    "model.safetensors",
-    "log.csv",
-    "log.jsonl",
-    "pretrained.json",
-];
+/// What a run that trained leaves in its folder: one of them present means the folder holds a
+/// run, which only `--resume` continues. (Its logs and `pretrained.json` are written at the
+/// start: a run that failed before its first checkpoint left only those, and starting it again
+/// replaces them.)
+pub const RUN_FILES: [&str; 2] = ["checkpoints", "model.safetensors"];
 
 /// Options that are not part of the config.
 #[derive(Debug, Clone, Default)]
@@ -175,9 +171,8 @@ fn train_on(
         eprintln!("warning: train.cuda_graphs is ignored on the CPU");
     }
     let run_dir = &cfg.output.run_dir;
-    // Any file a run leaves (not only a checkpoint, which a user may have deleted for space):
-    // a new run would replace its logs and weights. Not config.toml, which may be the user's
-    // own config kept in the folder.
+    // The weights too, not only a checkpoint (which a user may have deleted for space): a new
+    // run would replace them.
     let earlier = RUN_FILES
         .iter()
         .map(|f| run_dir.join(f))
@@ -314,6 +309,24 @@ fn train_on(
         epoch0 as u64..epochs as u64,
     )
     .context("building the training loader")?;
+    // A finished run resumed (a requeued job): nothing to train, and nothing is rewritten.
+    if opts.resume && (epoch0 >= epochs || iteration >= max_iter) {
+        if main {
+            eprintln!(
+                "{}: the run is complete (epoch {epoch0} of {epochs}, iteration {iteration} of \
+                 {max_iter}): nothing left to train",
+                run_dir.display()
+            );
+        }
+        return Ok(TrainOutcome {
+            epochs_done: epoch0,
+            iteration,
+            losses: Vec::new(),
+            weights: run_dir.join("model.safetensors"),
+            last_val_dice: None,
+            is_main: main,
+        });
+    }
     let mut log = if main {
         danie_fs::write_bytes(&run_dir.join("config.toml"), toml::to_string_pretty(cfg)?)?;
         if !opts.resume {

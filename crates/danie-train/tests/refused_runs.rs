@@ -52,6 +52,12 @@ fn a_stop_that_trains_nothing_and_a_run_over_an_earlier_one_are_refused() {
         weights
     );
     assert_eq!(std::fs::read(run_dir.join("log.csv")).unwrap(), log);
+
+    // A run that failed before its first checkpoint left only its logs: it starts again.
+    std::fs::remove_file(run_dir.join("model.safetensors")).unwrap();
+    assert!(run_dir.join("log.csv").exists() && run_dir.join("pretrained.json").exists());
+    let again = train(&cfg, &stop_after(1, false)).unwrap();
+    assert_eq!(again.epochs_done, 1);
 }
 
 #[test]

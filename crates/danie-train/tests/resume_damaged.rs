@@ -90,4 +90,13 @@ fn a_damaged_latest_or_state_is_refused_and_the_intact_checkpoint_resumes() {
     let done = resume().unwrap();
     assert_eq!(done.epochs_done, 2);
     assert!(done.iteration > first.iteration);
+    // Complete: resumed again (a requeued job), it trains nothing and rewrites nothing.
+    let log = std::fs::read(cfg.output.run_dir.join("log.jsonl")).unwrap();
+    let again = resume().unwrap();
+    assert_eq!((again.epochs_done, again.iteration), (2, done.iteration));
+    assert!(again.losses.is_empty());
+    assert_eq!(
+        std::fs::read(cfg.output.run_dir.join("log.jsonl")).unwrap(),
+        log
+    );
 }
