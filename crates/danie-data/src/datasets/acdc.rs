@@ -64,8 +64,9 @@ pub struct AcdcVolumes {
 impl AcdcVolumes {
     /// Opens `split`, reading each patient's `Info.cfg` and checking every frame and `_gt`.
     pub fn open(root: &Path, split: Split) -> Result<Self> {
-        let patients = match own_lists(root, &SPLIT_FILES, None)? {
-            Some(mut lists) => lists.remove(&format!("{split}.txt")).unwrap_or_default(),
+        let wanted = format!("{split}.txt");
+        let patients = match own_lists(root, &SPLIT_FILES, &wanted, None, str::to_string)? {
+            Some(names) => names,
             None => parse_list(match split {
                 Split::Train => shipped::ACDC_TRAIN,
                 Split::Val => shipped::ACDC_VAL,

@@ -86,8 +86,14 @@ impl IsicDataset {
         let all = image_ids(&images)?;
         let ids = match year {
             IsicYear::Y2017 => all,
-            IsicYear::Y2018 => match own_lists(root, &SPLIT_FILES, Some(&all))? {
-                Some(mut lists) => lists.remove(&format!("{split}.txt")).unwrap_or_default(),
+            IsicYear::Y2018 => match own_lists(
+                root,
+                &SPLIT_FILES,
+                &format!("{split}.txt"),
+                Some(&all),
+                str::to_string,
+            )? {
+                Some(ids) => ids,
                 None => {
                     let [a, b] = isic2018_cuts(all.len());
                     let range = match split {

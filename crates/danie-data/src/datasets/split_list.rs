@@ -65,18 +65,20 @@ pub fn read_list(path: &Path) -> Result<Vec<String>> {
 /// The list files of a layout with train, validation and test splits (ACDC, ISIC 2018).
 pub(crate) const SPLIT_FILES: [&str; 3] = ["train.txt", "val.txt", "test.txt"];
 
-/// A dataset folder's own split lists: `root/lists/<file>` for each of `files` (the layout's
-/// splits, `train.txt`, ...), by file, or `None` when the folder has none of them. Each present
-/// list is read (and checked) first. With one list missing and `universe` (every name of the
-/// folder) given, the missing split is the names no other list holds (a run's
-/// `RUN/lists/{train,val}.txt` dropped into a copy); otherwise a missing list is an error (it
-/// would come from the built-in split, and a case could land in two splits). A name listed in
-/// two lists is an error.
+/// The `wanted` split's list (`train.txt`, ...) from a dataset folder's own `root/lists/`, its
+/// layout's lists being `files`; `None` when the folder has none of them. Every present list is
+/// read (and checked), and no case may be in two of them, names compared by `key` (so `0005`
+/// and `case0005` are one Synapse case). A missing `wanted` list while others are present is,
+/// with `universe` (every name of the folder) given and only it missing, the names no other
+/// list holds (a run's `RUN/lists/{train,val}.txt` dropped into a copy); otherwise an error: it
+/// would come from the built-in split and could share cases with the given ones.
 pub(crate) fn own_lists(
     root: &Path,
     files: &[&str],
+    wanted: &str,
     universe: Option<&[String]>,
-) -> Result<Option<std::collections::BTreeMap<String, Vec<String>>>> {
+    key: impl Fn(&str) -> String,
+) -> Result<Option<Vec<String>>> {
     let dir = root.join("lists");
     let mut lists = std::collections::BTreeMap::new();
     for f in files {
@@ -88,43 +90,47 @@ pub(crate) fn own_lists(
     if lists.is_empty() {
         return Ok(None);
     }
-    let missing: Vec<&str> = files
-        .iter()
-        .copied()
-        .filter(|f| !lists.contains_key(*f))
-        .collect();
-    if let ([rest], Some(all)) = (missing.as_slice(), universe) {
-        let listed: std::collections::HashSet<&String> = lists.values().flatten().collect();
-        let others: Vec<String> = all
-            .iter()
-            .filter(|n| !listed.contains(n))
-            .cloned()
-            .collect();
-        lists.insert(rest.to_string(), others);
-    } else if !missing.is_empty() {
-        let given: Vec<&str> = lists.keys().map(String::as_str).collect();
-        return Err(DataError::invalid(
-            &dir,
-            format!(
-                "holds {} but not {}: give every split's list or none (the missing splits \
-                 would come from the built-in split and could share cases with yours)",
-                given.join(", "),
-                missing.join(", ")
-            ),
-        ));
-    }
-    let mut seen: std::collections::HashMap<&str, &str> = std::collections::HashMap::new();
+    let mut seen: std::collections::HashMap<String, String> = std::collections::HashMap::new();
     for (file, names) in &lists {
         for n in names {
-            if let Some(other) = seen.insert(n, file) {
-                return Err(DataError::invalid(
-                    &dir,
-                    format!("`{n}` is in both {other} and {file}: a case belongs to one split"),
-                ));
+            if let Some(other) = seen.insert(key(n), file.clone()) {
+                let why = if other == *file {
+                    format!("`{n}` names a case {file} already lists")
+                } else {
+                    format!("`{n}` is in both {other} and {file}: a case belongs to one split")
+                };
+                return Err(DataError::invalid(&dir, why));
             }
         }
     }
-    Ok(Some(lists))
+    if let Some(names) = lists.remove(wanted) {
+        return Ok(Some(names));
+    }
+    let missing: Vec<&str> = files
+        .iter()
+        .copied()
+        .filter(|f| *f != wanted && !lists.contains_key(*f))
+        .collect();
+    match universe {
+        Some(all) if missing.is_empty() => Ok(Some(
+            all.iter()
+                .filter(|n| !seen.contains_key(&key(n)))
+                .cloned()
+                .collect(),
+        )),
+        _ => {
+            let given: Vec<&str> = lists.keys().map(String::as_str).collect();
+            Err(DataError::invalid(
+                &dir,
+                format!(
+                    "holds {} but not {wanted}: give every split's list or none (the \
+                     {wanted} split would come from the built-in split and could share cases \
+                     with yours)",
+                    given.join(", ")
+                ),
+            ))
+        }
+    }
 }
 
 /// The first of `candidates` that exists, read as a list; `None` when none exists.
@@ -144,35 +150,53 @@ mod tests {
     use super::*;
 
     #[test]
-    fn own_lists_are_all_or_none_and_disjoint() {
+    fn own_lists_are_whole_or_complemented_and_disjoint() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
         let files = ["train.txt", "val.txt", "test.txt"];
-        assert!(own_lists(root, &files, None).unwrap().is_none());
+        let same = |n: &str| n.to_string();
+        let get = |wanted: &str, universe: Option<&[String]>| {
+            own_lists(root, &files, wanted, universe, same)
+        };
+        assert!(get("train.txt", None).unwrap().is_none());
         std::fs::create_dir_all(root.join("lists")).unwrap();
         let write = |f: &str, text: &str| std::fs::write(root.join("lists").join(f), text).unwrap();
         write("train.txt", "a\nb\n");
         let all: Vec<String> = ["a", "b", "c", "d", "e"].map(String::from).to_vec();
+        // The split opened has its list: used (an evaluation-only or training-only folder).
+        assert_eq!(get("train.txt", None).unwrap().unwrap(), ["a", "b"]);
+        // Another split, two lists missing: an error, whether or not the names are known.
         for universe in [None, Some(all.as_slice())] {
-            // Two lists missing: an error, whether or not the folder's names are known.
-            let e = own_lists(root, &files, universe).unwrap_err().to_string();
+            let e = get("test.txt", universe).unwrap_err().to_string();
             assert!(
-                e.contains("holds train.txt but not val.txt, test.txt: give every split's list"),
+                e.contains("holds train.txt but not test.txt: give every split's"),
                 "{e}"
             );
         }
         write("val.txt", "c\n");
         // One missing: the rest of the folder's names, or an error without them.
-        let lists = own_lists(root, &files, Some(&all)).unwrap().unwrap();
-        assert_eq!(lists["test.txt"], ["d", "e"]);
-        assert!(own_lists(root, &files, None).is_err());
+        assert_eq!(get("test.txt", Some(&all)).unwrap().unwrap(), ["d", "e"]);
+        assert!(get("test.txt", None).is_err());
         write("test.txt", "d\nb\n");
-        let e = own_lists(root, &files, None).unwrap_err().to_string();
+        let e = get("val.txt", None).unwrap_err().to_string();
         assert!(e.contains("`b` is in both test.txt and train.txt"), "{e}");
+        // Names compared by key: `0005` and `case0005` are one case.
         write("test.txt", "d\n");
-        let lists = own_lists(root, &files, None).unwrap().unwrap();
-        assert_eq!(lists["train.txt"], ["a", "b"]);
-        assert_eq!(lists["test.txt"], ["d"]);
+        write("val.txt", "case0005\n");
+        write("train.txt", "0005\n");
+        let digits = |n: &str| n.trim_start_matches("case").to_string();
+        let e = own_lists(root, &files, "train.txt", None, digits)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("in both train.txt and val.txt"), "{e}");
+        write("train.txt", "0006\ncase0006\n");
+        let e = own_lists(root, &files, "train.txt", None, digits)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("`case0006` names a case train.txt already lists"),
+            "{e}"
+        );
     }
 
     #[test]

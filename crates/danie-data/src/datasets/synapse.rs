@@ -262,11 +262,11 @@ impl SynapseRawVolumes {
             Split::Test => ("test.txt", synapse_test_cases()),
             _ => ("train.txt", synapse_train_cases()),
         };
-        let (source, names) = match own_lists(root, &["train.txt", "test.txt"], None)? {
-            Some(mut lists) => (
-                root.join("lists").join(file),
-                lists.remove(file).unwrap_or_default(),
-            ),
+        // `0005`, `case0005` and `img0005` name one case: compared by number across the lists.
+        let number = |n: &str| case_number(n).unwrap_or_else(|| n.to_string());
+        let lists = own_lists(root, &["train.txt", "test.txt"], file, None, number)?;
+        let (source, names) = match lists {
+            Some(names) => (root.join("lists").join(file), names),
             None => (root.to_path_buf(), fallback),
         };
         let cases = names
