@@ -124,7 +124,7 @@ pub fn generate(
     config: &SyntheticConfig,
 ) -> Result<GeneratedDataset> {
     let n = config.cases.unwrap_or_else(|| default_cases(kind));
-    check_sizes(out, config, n)?;
+    check_sizes(out, config, n, min_cases(kind))?;
     prepare_out(out, config.overwrite)?;
     let gen = Generator {
         kind,
@@ -142,9 +142,18 @@ pub fn generate(
     result
 }
 
+/// One case for each split the layout writes: ACDC and ISIC 2017 have three (train,
+/// validation, test), the others two or a fixed cut.
+fn min_cases(kind: DatasetKind) -> usize {
+    match kind {
+        DatasetKind::Acdc | DatasetKind::AcdcNpz | DatasetKind::Isic2017 => 3,
+        _ => 2,
+    }
+}
+
 /// The size, slice count and case count within bounds, and one volume (float32 image and
 /// label) within the decoded-size budget, as the readers hold it.
-fn check_sizes(out: &Path, config: &SyntheticConfig, cases: usize) -> Result<()> {
+fn check_sizes(out: &Path, config: &SyntheticConfig, cases: usize, min: usize) -> Result<()> {
     let range = |what: &str, v: usize, lo: usize, hi: usize| {
         if (lo..=hi).contains(&v) {
             Ok(())
@@ -156,7 +165,7 @@ fn check_sizes(out: &Path, config: &SyntheticConfig, cases: usize) -> Result<()>
         }
     };
     range("size", config.size, 16, MAX_SIZE)?;
-    range("cases", cases, 2, MAX_CASES)?;
+    range("cases", cases, min, MAX_CASES)?;
     let slices = config.slices.unwrap_or(16);
     range("slices", slices, 1, MAX_SLICES)?;
     // float32 image + uint8 label per voxel (RGB images are 2D: far below this)
@@ -663,6 +672,18 @@ mod tests {
             (with(|c| c.size = 8), "size 8 is outside 16..=2048"),
             (with(|c| c.cases = Some(usize::MAX)), "is outside 2..=10000"),
             (with(|c| c.cases = Some(1)), "cases 1 is outside 2..=10000"),
+            (
+                {
+                    let c = SyntheticConfig {
+                        cases: Some(2),
+                        ..Default::default()
+                    };
+                    generate(DatasetKind::Acdc, &out, &c)
+                        .unwrap_err()
+                        .to_string()
+                },
+                "cases 2 is outside 3..=10000",
+            ),
             (with(|c| c.slices = Some(0)), "slices 0 is outside 1..=1024"),
             (
                 with(|c| (c.size, c.slices) = (2048, Some(1024))),

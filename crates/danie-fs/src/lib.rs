@@ -174,6 +174,9 @@ pub fn check_file_name(name: &str) -> Result<(), String> {
     Err(format!("{name:?} {why}"))
 }
 
+/// The [`read_text`] limit of a config or a small JSON record (a real one is a few KB).
+pub const MAX_SMALL_TEXT: u64 = 1 << 20;
+
 /// Reads a small text file (a config, a list) whole, refusing one over `limit` bytes: a wrong
 /// path (`/dev/zero`, a volume) would otherwise fill memory. Reads at most `limit + 1` bytes,
 /// so a file whose length the OS does not know is bounded too.

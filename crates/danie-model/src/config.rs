@@ -241,8 +241,7 @@ impl DanieConfig {
 
     /// Reads a TOML file; a `preset = "name"` key at the top starts from that preset.
     pub fn from_file(path: &std::path::Path) -> Result<Self, ModelError> {
-        // A model config is a few hundred bytes; 1 MiB bounds what a wrong path can take.
-        let text = danie_fs::read_text(path, 1 << 20)
+        let text = danie_fs::read_text(path, danie_fs::MAX_SMALL_TEXT)
             .map_err(|e| ModelError::Config(format!("cannot read {}: {e}", path.display())))?;
         let ctx = |e: ModelError| ModelError::Config(format!("{}: {e}", path.display()));
         let mut value: toml::Table = toml::from_str(&text)

@@ -565,7 +565,8 @@ pub fn read_record(run_dir: &Path) -> Result<Vec<StartCheckpoint>, String> {
         return Ok(vec![]);
     }
     let bad = |e: String| format!("{}: {e}", path.display());
-    let text = std::fs::read_to_string(&path).map_err(|e| bad(e.to_string()))?;
+    let text =
+        danie_fs::read_text(&path, danie_fs::MAX_SMALL_TEXT).map_err(|e| bad(e.to_string()))?;
     let r: Record = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
     validate_records(&r.started_from).map_err(bad)?;
     Ok(r.started_from)

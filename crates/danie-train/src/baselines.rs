@@ -39,7 +39,7 @@ pub fn shipped_baselines() -> Baselines {
 /// after a dataset family (`[[synapse]]`, `[[acdc]]`, `[[isic2017]]`, ...): a table of another
 /// name (a typo) would never be shown, so it is an error.
 pub fn read_baselines(path: &Path) -> anyhow::Result<Baselines> {
-    let text = std::fs::read_to_string(path)
+    let text = danie_fs::read_text(path, danie_fs::MAX_SMALL_TEXT)
         .with_context(|| format!("cannot read the baselines file {}", path.display()))?;
     let baselines: Baselines = toml::from_str(&text)
         .with_context(|| format!("{}: invalid baselines file", path.display()))?;
@@ -57,6 +57,13 @@ pub fn read_baselines(path: &Path) -> anyhow::Result<Baselines> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn a_baselines_path_that_is_no_file_is_refused_in_bounded_memory() {
+        let e = format!("{:#}", read_baselines(Path::new("/dev/zero")).unwrap_err());
+        assert!(e.contains("/dev/zero") && e.contains("over 1048576 bytes"), "{e}");
+    }
 
     #[test]
     fn a_table_named_after_no_dataset_is_an_error_naming_it() {

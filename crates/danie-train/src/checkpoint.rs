@@ -107,7 +107,7 @@ fn prune(root: &Path, current: &str) -> anyhow::Result<()> {
 pub fn load_latest(run_dir: &Path) -> anyhow::Result<Checkpoint> {
     let root = run_dir.join("checkpoints");
     let latest_path = root.join("latest.json");
-    let text = std::fs::read_to_string(&latest_path).with_context(|| {
+    let text = danie_fs::read_text(&latest_path, danie_fs::MAX_SMALL_TEXT).with_context(|| {
         format!(
             "no checkpoint to resume from: cannot read {}",
             latest_path.display()
@@ -126,7 +126,7 @@ pub fn load_latest(run_dir: &Path) -> anyhow::Result<Checkpoint> {
     let dir = root.join(&latest.dir);
     let state_path = dir.join("state.json");
     let state: TrainState = serde_json::from_str(
-        &std::fs::read_to_string(&state_path)
+        &danie_fs::read_text(&state_path, danie_fs::MAX_SMALL_TEXT)
             .with_context(|| format!("cannot read {}", state_path.display()))?,
     )
     .with_context(|| format!("{} is corrupt", state_path.display()))?;

@@ -298,9 +298,6 @@ pub struct ConfigError {
     pub message: String,
 }
 
-/// Largest run config read (a real one is a few KB).
-pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
-
 /// Smallest `train.lr` accepted: below it a float32 weight of order 1e-2 keeps its value under
 /// any gradient of order 1 (its spacing there is ~1e-9).
 pub const MIN_LR: f64 = 1e-10;
@@ -311,10 +308,11 @@ impl RunConfig {
     /// Relative paths become absolute against the config file's folder.
     pub fn load(path: &Path, overrides: &[String]) -> Result<Self, ConfigError> {
         let file = path.display().to_string();
-        let text = danie_fs::read_text(path, MAX_CONFIG_BYTES).map_err(|e| ConfigError {
-            file: file.clone(),
-            message: format!("cannot read the config file: {e}"),
-        })?;
+        let text =
+            danie_fs::read_text(path, danie_fs::MAX_SMALL_TEXT).map_err(|e| ConfigError {
+                file: file.clone(),
+                message: format!("cannot read the config file: {e}"),
+            })?;
         let mut cfg = Self::parse(&text, &file)?;
         if !overrides.is_empty() {
             let mut table: toml::Table = toml::from_str(&text).map_err(|e| ConfigError {

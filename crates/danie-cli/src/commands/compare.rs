@@ -85,8 +85,8 @@ fn cases_csv(p: &Path) -> anyhow::Result<PathBuf> {
 }
 
 fn read(path: &Path) -> anyhow::Result<CaseDice> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text = danie_fs::read_text(path, 1 << 30)
+        .with_context(|| format!("reading {}", path.display()))?;
     Ok(CaseDice::parse(&text, &path.display().to_string())?)
 }
 
@@ -95,7 +95,7 @@ fn class_names(cases_csv: &Path) -> BTreeMap<String, String> {
     let Some(dir) = cases_csv.parent() else {
         return BTreeMap::new();
     };
-    let Ok(text) = std::fs::read_to_string(dir.join("summary.json")) else {
+    let Ok(text) = danie_fs::read_text(&dir.join("summary.json"), 64 << 20) else {
         return BTreeMap::new();
     };
     let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) else {

@@ -123,7 +123,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         None => (shipped_baselines(), "the shipped baselines".to_string()),
     };
     let ev = cfg.as_ref().map(|c| c.eval.clone()).unwrap_or_default();
-    let mut overlay_cases = ev.overlay_cases;
+    // The config's overlay cases name its dataset's cases; --image files are named by --case.
+    let mut overlay_cases = if pairs_mode {
+        Vec::new()
+    } else {
+        ev.overlay_cases.clone()
+    };
     overlay_cases.extend(args.cases);
     anyhow::ensure!(
         args.slice.is_none() || !overlay_cases.is_empty(),
