@@ -62,7 +62,10 @@ mod tests {
     #[test]
     fn a_baselines_path_that_is_no_file_is_refused_in_bounded_memory() {
         let e = format!("{:#}", read_baselines(Path::new("/dev/zero")).unwrap_err());
-        assert!(e.contains("/dev/zero") && e.contains("over 1048576 bytes"), "{e}");
+        assert!(
+            e.contains("/dev/zero") && e.contains("over 1048576 bytes"),
+            "{e}"
+        );
     }
 
     #[test]
