@@ -13,7 +13,8 @@ usage: pretrained_first_loss.py loss RUN_DIR DATA_ROOT VIT_FILE RESNET_FILE
     Builds danie_ref's network from the run's weights metadata, takes its SAP and HAP backbone
     from the checkpoints as timm / torchvision would (resample_abs_pos_embed, adapt_input_conv)
     and everything else (attention, Joint Preservation, decoder) from the run's
-    model.safetensors (trained one step with a learning rate of 1e-30: the initial values), and
+    model.safetensors (trained one step with a learning rate of 1e-10: the initial values to
+    ~1e-10), and
     prints JSON: the loss on the run's training slices (one batch: 0.5 CE + 0.5 TransUNet Dice,
     train mode), and the largest difference between the run's backbone parameters and the ones
     taken from the checkpoints.

@@ -32,8 +32,9 @@ fn data(dir: &Path) -> (PathBuf, usize) {
 }
 
 /// A one-iteration run config: preset b with one ViT block and one residual block per stage
-/// (the checkpoints' layout), all training slices in one batch, no augmentation, lr 1e-30 so
-/// the saved weights are the initial ones.
+/// (the checkpoints' layout), all training slices in one batch, no augmentation, lr 1e-10 (the
+/// smallest a config takes; danie refuses a run whose step changes no weight) so the saved
+/// weights are the initial ones to ~1e-10, far inside the 1e-6 / 1e-5 bounds below.
 fn config(dir: &Path, name: &str, root: &Path, batch: usize, pretrained: &str) -> PathBuf {
     let path = dir.join(format!("{name}.toml"));
     let text = format!(
@@ -58,7 +59,7 @@ hap = {{ layers = [1, 1, 1] }}
 device = "cpu"
 threads = 1
 iterations = 1
-lr = 1e-30
+lr = 1e-10
 weight_decay = 0.0
 log_every = 1
 val_every = 0
