@@ -464,8 +464,9 @@ fn validation_on_two_ranks_scores_as_one_process() {
             // by 1e-5 on some CPUs. With the smallest rate a config takes (1e-10) every weight
             // of order 1e-2 and more keeps its value and the zero-initialised biases move by
             // ~1e-10, so the run is still a training (danie refuses one whose steps change no
-            // weight), but the ranks' float32 summation differences (~1e-17 here) stay far below
-            // the logits' resolution; BatchNorm's running statistics move, synchronised.
+            // weight), but the ranks' differences (1e-10 times their gradients' float32
+            // summation noise, ~1e-7 relative) stay far below the logits' resolution (the 1e-9
+            // bound below holds). BatchNorm's running statistics move, synchronised.
             .replace("lr = 0.01\n", "lr = 1e-10\n");
         std::fs::write(&path, text).unwrap();
         run_ranks(&["train", "-c", path.to_str().unwrap()], world, false);
